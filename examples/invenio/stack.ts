@@ -1,0 +1,77 @@
+/**
+ * The CERN/Invenio topology of the "Deployment and monitoring" talk: HAProxy routing /static,
+ * /api/files and the app to web nodes of 8 uWSGI processes x 2 threads, Celery workers with one
+ * beat, RabbitMQ, Redis, Elasticsearch, and PostgreSQL with 200 max connections and a replica.
+ */
+import type { Construct } from "constructs";
+import { Cache, Database, LoadBalancer, Queue, SearchCluster, WebStack, WebTier, WorkerTier } from "../../lib";
+
+export const EXAMPLE_APP_IMAGE = "webstack-example-app:0.1";
+
+export interface InvenioOptions {
+  /** Web nodes of the UI/API tier. The talk's arithmetic: 200 / 40 per node = 5 at most, fewer once workers count. */
+  readonly webNodes?: number;
+}
+
+export function buildInvenioStack(scope: Construct, id = "invenio", options: InvenioOptions = {}): WebStack {
+  const stack = new WebStack(scope, id);
+
+  const db = new Database(stack, "db", { maxConnections: 200, replicas: 1, memoryMiB: 4096 });
+  const cache = new Cache(stack, "cache", { engine: "redis", memoryMiB: 512 });
+  const mq = new Queue(stack, "mq", { engine: "rabbitmq", memoryMiB: 1024 });
+  const search = new SearchCluster(stack, "search", { engine: "elasticsearch", nodes: 1, memoryMiB: 2048 });
+
+  const web = new WebTier(stack, "web", {
+    nodes: options.webNodes ?? 2,
+    server: "uwsgi",
+    image: EXAMPLE_APP_IMAGE,
+    wsgiModule: "webstack_example.wsgi:application",
+    processes: 8,
+    threads: 2,
+    poolSize: 5,
+    database: db,
+    cache,
+    queue: mq,
+    search,
+  });
+
+  // Uploads get nodes of their own, so a slow 50 GB upload never holds a UI process.
+  const files = new WebTier(stack, "files", {
+    nodes: 2,
+    server: "uwsgi",
+    image: EXAMPLE_APP_IMAGE,
+    wsgiModule: "webstack_example.wsgi:application",
+    processes: 4,
+    threads: 4,
+    poolSize: 1,
+    requestTimeoutSeconds: 600,
+    uploadRoutes: [{ path: "/api/files", maxBodySize: "50g" }],
+    database: db,
+    cache,
+  });
+
+  new WorkerTier(stack, "worker", {
+    image: EXAMPLE_APP_IMAGE,
+    celeryApp: "webstack_example.tasks",
+    nodes: 2,
+    concurrency: 4,
+    beat: true,
+    database: db,
+    cache,
+    queue: mq,
+    search,
+  });
+
+  new LoadBalancer(stack, "lb", {
+    balance: "leastconn",
+    defaultTarget: web,
+    routes: [
+      { name: "static", pathPrefix: "/static", target: web, serves: "static" },
+      { name: "files", pathPrefix: "/api/files", target: files },
+    ],
+    // The uploads' timeout is long: HAProxy must wait longer than nginx (605 s) and uWSGI (600 s).
+    timeouts: { server: 620000 },
+  });
+
+  return stack;
+}

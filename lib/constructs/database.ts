@@ -1,0 +1,25 @@
+import { Construct } from "constructs";
+import { databaseSchema, type DatabaseSettings } from "../core/schemas";
+import type { DatabaseModel } from "../core/topology";
+import type { z } from "zod";
+import { WebstackComponent, parseProps } from "./component";
+
+export type DatabaseProps = z.input<typeof databaseSchema>;
+
+/** PostgreSQL 15: a primary and `replicas` streaming replicas in hot standby, each on its own volume. */
+export class Database extends WebstackComponent {
+  static isDatabase(x: unknown): x is Database {
+    return x instanceof Database;
+  }
+
+  public readonly settings: DatabaseSettings;
+
+  constructor(scope: Construct, id: string, props: DatabaseProps = {}) {
+    super(scope, id);
+    this.settings = parseProps(this, databaseSchema, props);
+  }
+
+  toModel(): DatabaseModel {
+    return { kind: "database", id: this.node.id, path: this.node.path, settings: this.settings };
+  }
+}

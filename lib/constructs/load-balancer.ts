@@ -1,0 +1,95 @@
+import { Construct } from "constructs";
+import { z } from "zod";
+import { PropsError } from "../core/errors";
+import { loadBalancerSchema, type LoadBalancerSettings } from "../core/schemas";
+import { secretRef } from "../core/secrets";
+import type { LoadBalancerModel, LoadBalancerRoute } from "../core/topology";
+import { readTextFile } from "../docker/io";
+import { WebstackComponent, checkReference, parseProps } from "./component";
+import { WebTier } from "./web-tier";
+
+export interface LoadBalancerRouteProps {
+  /** Backend name in haproxy.cfg. @default "static" for static routes, else "route" plus its position */
+  readonly name?: string;
+  /** Path prefix(es) sent to this backend, e.g. "/static" or ["/api/files", "/files"]. */
+  readonly pathPrefix: string | readonly string[];
+  /** Web tier serving the route. */
+  readonly target: WebTier;
+  /** `static`: nginx serves it alone, so servers get a high maxconn (255). @default "app" */
+  readonly serves?: "app" | "static";
+  /** Web tier whose nodes are backup servers for this route. @default none */
+  readonly backup?: WebTier;
+  /** Per-server maxconn; leave unset to follow the target's processes x threads. @default derived */
+  readonly maxconnPerServer?: number;
+}
+
+export type LoadBalancerProps = z.input<typeof loadBalancerSchema> & {
+  /** Web tier of every request no route matches. */
+  readonly defaultTarget: WebTier;
+  /** Web tier whose nodes back up the default backend. @default none */
+  readonly defaultBackup?: WebTier;
+  /** Path routes, matched in order before the default. @default [] */
+  readonly routes?: readonly LoadBalancerRouteProps[];
+};
+
+const routeSchema = z
+  .object({
+    name: z.string().regex(/^[a-z][a-z0-9_]{0,30}$/, "must be lower case letters, digits and '_'").optional(),
+    pathPrefix: z.union([z.string(), z.array(z.string())]).transform((p) => (typeof p === "string" ? [p] : p)).pipe(z.array(z.string().regex(/^\/[A-Za-z0-9._~\/-]*$/, "must be a URL path starting with '/'")).min(1)),
+    serves: z.enum(["app", "static"]).default("app"),
+    maxconnPerServer: z.number().int().min(1).optional(),
+  })
+  .passthrough();
+
+/** HAProxy in front of the web tiers: the only container that publishes host ports. */
+export class LoadBalancer extends WebstackComponent {
+  public readonly settings: LoadBalancerSettings;
+  private readonly defaultTarget: WebTier;
+  private readonly defaultBackup?: WebTier;
+  private readonly routeProps: readonly (LoadBalancerRouteProps & { name: string; pathPrefixes: string[]; serves: "app" | "static" })[];
+
+  constructor(scope: Construct, id: string, props: LoadBalancerProps) {
+    super(scope, id);
+    const { defaultTarget, defaultBackup, routes = [], ...rest } = props ?? ({} as LoadBalancerProps);
+    this.settings = parseProps(this, loadBalancerSchema, rest);
+    if (!defaultTarget) throw new PropsError(this.node.path, ["defaultTarget: required, the WebTier of every request no route matches"]);
+    checkReference(this, "defaultTarget", defaultTarget, "WebTier", WebTier.isWebTier);
+    checkReference(this, "defaultBackup", defaultBackup, "WebTier", WebTier.isWebTier);
+    this.defaultTarget = defaultTarget;
+    this.defaultBackup = defaultBackup;
+    const names = new Set<string>(["app"]);
+    this.routeProps = routes.map((r, i) => {
+      checkReference(this, `routes.${i}.target`, r.target, "WebTier", WebTier.isWebTier);
+      checkReference(this, `routes.${i}.backup`, r.backup, "WebTier", WebTier.isWebTier);
+      const parsed = routeSchema.safeParse(r);
+      if (!parsed.success) {
+        throw new PropsError(this.node.path, parsed.error.issues.map((issue) => `routes.${i}.${issue.path.join(".")}: ${issue.message}`));
+      }
+      const name = parsed.data.name ?? (parsed.data.serves === "static" ? "static" : `route${i + 1}`);
+      if (names.has(name)) throw new PropsError(this.node.path, [`routes.${i}.name: '${name}' is used twice; backend names must be unique ('app' is the default backend)`]);
+      names.add(name);
+      return { ...r, name, pathPrefixes: parsed.data.pathPrefix, serves: parsed.data.serves, maxconnPerServer: parsed.data.maxconnPerServer };
+    });
+  }
+
+  toModel(): LoadBalancerModel {
+    const routes: LoadBalancerRoute[] = [
+      ...this.routeProps.map((r) => ({
+        name: r.name,
+        pathPrefixes: r.pathPrefixes,
+        target: r.target.node.path,
+        serves: r.serves,
+        backup: r.backup?.node.path,
+        maxconnPerServer: r.maxconnPerServer,
+      })),
+      { name: "app", pathPrefixes: [], target: this.defaultTarget.node.path, serves: "app", backup: this.defaultBackup?.node.path },
+    ];
+    const https = this.settings.https;
+    const certificatePem = https?.certificateFile
+      ? readTextFile(https.certificateFile)
+      : https?.certificateVariable
+        ? secretRef(https.certificateVariable)
+        : undefined;
+    return { kind: "loadBalancer", id: this.node.id, path: this.node.path, settings: this.settings, routes, certificatePem };
+  }
+}

@@ -1,0 +1,477 @@
+/**
+ * The budget rules. Each rule is one definition: its id, title, severity and the check that
+ * measures it. The synth-time check, the capacity report and the docs all read this list.
+ */
+import { brokerClients, databaseClients, redisCacheClients, sumClients, type ClientLine } from "../clients";
+import {
+  BASE_BACKUP_WAL_SENDERS,
+  COMPRESSED_OOPS_LIMIT_MIB,
+  APP_MASTER_RSS_MIB,
+  HAPROXY_BASE_MIB,
+  HAPROXY_KIB_PER_CONNECTION,
+  databaseTuning,
+  memcachedItemMemoryMiB,
+  nodeConcurrency,
+  primaryStandbySettings,
+  rabbitmqWatermarkMiB,
+  redisMaxMemoryMiB,
+  replicaStandbySettings,
+  searchHeapMiB,
+  webAppMemoryMiB,
+  workerMemoryMiB,
+} from "../derive";
+import type { ClusterPlan } from "../model";
+import { componentBlocks, HOSTS_PER_BLOCK } from "../network";
+import { routeMaxconn } from "../plan";
+import { componentAt, componentsOf, type Topology, type WebTierModel } from "../topology";
+import { formatMiB } from "../units";
+
+/** One measured budget: `used` must not exceed `limit`. */
+export interface Measurement {
+  readonly constructPath: string;
+  /** What was measured, e.g. "db-primary max_connections". */
+  readonly subject: string;
+  readonly used: number;
+  readonly limit: number;
+  readonly unit: string;
+  /** The arithmetic, one step per line. */
+  readonly lines: readonly string[];
+  /** What to change when it does not fit. */
+  readonly fix: string;
+}
+
+export interface Rule {
+  readonly id: string;
+  readonly title: string;
+  readonly severity: "error" | "warning";
+  /** Why the rule exists, for the docs. */
+  readonly rationale: string;
+  /**
+   * Share of the limit above which a passing measurement is a warning. `null` for rules whose
+   * derived value equals its limit by design (a standby's settings, a derived maxconn).
+   * @default the stack's warnAtFraction (0.8)
+   */
+  readonly warnAt?: number | null;
+  measure(topology: Topology, plan: ClusterPlan): Measurement[];
+}
+
+const clientLines = (lines: readonly ClientLine[]) => lines.map((l) => `${l.source}: ${l.formula} = ${l.count}`);
+const mib = (n: number) => formatMiB(n);
+
+export const RULES: readonly Rule[] = [
+  {
+    id: "WS-DB-CONNECTIONS",
+    title: "Database clients fit max_connections minus the superuser reserve",
+    severity: "error",
+    rationale:
+      'Every process that opens a pool counts at its full size; past the limit PostgreSQL answers "sorry, too many clients already". ' +
+      "WAL senders are not counted here: since PostgreSQL 12 they have their own slots (see WS-DB-WAL-SENDERS).",
+    measure: (t) =>
+      componentsOf(t, "database").map((db) => {
+        const s = db.settings;
+        const clients = databaseClients(t, db);
+        const used = sumClients(clients);
+        const limit = s.maxConnections - s.superuserReservedConnections;
+        return {
+          constructPath: db.path,
+          subject: `${db.id} client connections`,
+          used,
+          limit,
+          unit: "connections",
+          lines: [
+            ...clientLines(clients),
+            `total clients = ${used}`,
+            `usable = max_connections ${s.maxConnections} - superuser_reserved_connections ${s.superuserReservedConnections} = ${limit}`,
+          ],
+          fix: `lower nodes, processes or poolSize of the tiers above, or raise maxConnections of ${db.path} to at least ${used + s.superuserReservedConnections} (and its memoryMiB, see WS-DB-MEMORY), or put a pooler in front`,
+        };
+      }),
+  },
+  {
+    id: "WS-DB-WAL-SENDERS",
+    title: "Replicas plus one base backup fit max_wal_senders",
+    severity: "error",
+    rationale: `Each streaming replica holds one WAL sender, and rebuilding a replica with pg_basebackup -X stream holds ${BASE_BACKUP_WAL_SENDERS} more.`,
+    measure: (t) =>
+      componentsOf(t, "database").map((db) => {
+        const tuning = databaseTuning(db.settings);
+        const used = db.settings.replicas + BASE_BACKUP_WAL_SENDERS;
+        return {
+          constructPath: db.path,
+          subject: `${db.id} max_wal_senders`,
+          used,
+          limit: tuning.maxWalSenders,
+          unit: "WAL senders",
+          lines: [`${db.settings.replicas} replicas + ${BASE_BACKUP_WAL_SENDERS} for one pg_basebackup -X stream = ${used}`, `max_wal_senders = ${tuning.maxWalSenders}`],
+          fix: `raise maxWalSenders of ${db.path} to at least ${used}`,
+        };
+      }),
+  },
+  {
+    id: "WS-DB-REPLICATION-SLOTS",
+    title: "One replication slot per replica fits max_replication_slots",
+    severity: "error",
+    rationale: "Each replica streams from its own physical slot, created by the init script; a missing slot makes the replica's bootstrap fail.",
+    measure: (t) =>
+      componentsOf(t, "database").map((db) => {
+        const tuning = databaseTuning(db.settings);
+        return {
+          constructPath: db.path,
+          subject: `${db.id} max_replication_slots`,
+          used: db.settings.replicas,
+          limit: tuning.maxReplicationSlots,
+          unit: "slots",
+          lines: [`${db.settings.replicas} replicas x 1 slot = ${db.settings.replicas}`, `max_replication_slots = ${tuning.maxReplicationSlots}`],
+          fix: `raise maxReplicationSlots of ${db.path} to at least ${db.settings.replicas}`,
+        };
+      }),
+  },
+  {
+    id: "WS-DB-STANDBY-SETTINGS",
+    title: "Hot standby settings are at least the primary's",
+    severity: "error",
+    warnAt: null,
+    rationale:
+      "A hot standby refuses to start when max_connections, max_worker_processes, max_wal_senders, max_prepared_transactions or max_locks_per_transaction is lower than on its primary.",
+    measure: (t) =>
+      componentsOf(t, "database")
+        .filter((db) => db.settings.replicas > 0)
+        .flatMap((db) => {
+          const primary = primaryStandbySettings(db.settings);
+          const replica = replicaStandbySettings(db.settings);
+          return (Object.keys(primary) as (keyof typeof primary)[]).map((name) => ({
+            constructPath: db.path,
+            subject: `${db.id} replicas ${name}`,
+            used: primary[name],
+            limit: replica[name],
+            unit: name,
+            lines: [`primary ${name} = ${primary[name]}`, `replica ${name} = ${replica[name]}`],
+            fix: `remove standbyOverrides.${name} of ${db.path}, or set it to at least ${primary[name]}`,
+          }));
+        }),
+  },
+  {
+    id: "WS-DB-MEMORY",
+    title: "PostgreSQL memory fits the container",
+    severity: "error",
+    warnAt: 0.9,
+    rationale: "shared_buffers, maintenance work and every backend's private memory (its overhead plus one work_mem) must fit the memory limit, or the kernel kills the postmaster's children.",
+    measure: (t) =>
+      componentsOf(t, "database").map((db) => {
+        const s = db.settings;
+        const tu = databaseTuning(s);
+        const perBackend = tu.workMemMiB + s.backendOverheadMiB;
+        const used = Math.ceil(tu.sharedBuffersMiB + tu.maintenanceWorkMemMiB + s.maxConnections * perBackend);
+        return {
+          constructPath: db.path,
+          subject: `${db.id} memory`,
+          used,
+          limit: s.memoryMiB,
+          unit: "MiB",
+          lines: [
+            `shared_buffers ${mib(tu.sharedBuffersMiB)}`,
+            `+ maintenance_work_mem ${mib(tu.maintenanceWorkMemMiB)}`,
+            `+ max_connections ${s.maxConnections} x (work_mem ${tu.workMemMiB} MiB + backend ${s.backendOverheadMiB} MiB) = ${mib(s.maxConnections * perBackend)}`,
+            `= ${mib(used)} against memoryMiB ${mib(s.memoryMiB)}`,
+          ],
+          fix: `raise memoryMiB of ${db.path}, or lower maxConnections (see WS-DB-CONNECTIONS) or workMemMiB`,
+        };
+      }),
+  },
+  {
+    id: "WS-REDIS-CLIENTS",
+    title: "Redis clients fit maxclients",
+    severity: "error",
+    rationale: 'Past maxclients Redis closes new connections with "max number of clients reached".',
+    measure: (t) => [
+      ...componentsOf(t, "cache")
+        .filter((c) => c.settings.engine === "redis")
+        .map((c) => {
+          const clients = redisCacheClients(t, c);
+          const used = sumClients(clients);
+          return {
+            constructPath: c.path,
+            subject: `${c.id} maxclients`,
+            used,
+            limit: c.settings.maxClients,
+            unit: "connections",
+            lines: [...clientLines(clients), `total = ${used}`, `maxclients = ${c.settings.maxClients}`],
+            fix: `raise maxClients of ${c.path} to at least ${used}`,
+          };
+        }),
+      ...componentsOf(t, "queue")
+        .filter((q) => q.settings.engine === "redis")
+        .map((q) => {
+          const clients = brokerClients(t, q);
+          const used = sumClients(clients);
+          return {
+            constructPath: q.path,
+            subject: `${q.id} maxclients`,
+            used,
+            limit: q.settings.maxConnections,
+            unit: "connections",
+            lines: [...clientLines(clients), `total = ${used}`, `maxclients = ${q.settings.maxConnections}`],
+            fix: `raise maxConnections of ${q.path} to at least ${used}`,
+          };
+        }),
+    ],
+  },
+  {
+    id: "WS-MEMCACHED-CONNECTIONS",
+    title: "memcached clients fit its connection limit",
+    severity: "error",
+    rationale: "memcached refuses connections beyond -c.",
+    measure: (t) =>
+      componentsOf(t, "cache")
+        .filter((c) => c.settings.engine === "memcached")
+        .map((c) => {
+          const clients = redisCacheClients(t, c);
+          const used = sumClients(clients);
+          return {
+            constructPath: c.path,
+            subject: `${c.id} conn-limit`,
+            used,
+            limit: c.settings.maxClients,
+            unit: "connections",
+            lines: [...clientLines(clients), `total = ${used}`, `conn-limit = ${c.settings.maxClients}`],
+            fix: `raise maxClients of ${c.path} to at least ${used}`,
+          };
+        }),
+  },
+  {
+    id: "WS-RABBITMQ-CONNECTIONS",
+    title: "Broker clients fit RabbitMQ's connection_max",
+    severity: "error",
+    rationale: "RabbitMQ refuses connections beyond connection_max; Celery then retries and tasks stall.",
+    measure: (t) =>
+      componentsOf(t, "queue")
+        .filter((q) => q.settings.engine === "rabbitmq")
+        .map((q) => {
+          const clients = brokerClients(t, q);
+          const used = sumClients(clients);
+          return {
+            constructPath: q.path,
+            subject: `${q.id} connection_max`,
+            used,
+            limit: q.settings.maxConnections,
+            unit: "connections",
+            lines: [...clientLines(clients), `total = ${used}`, `connection_max = ${q.settings.maxConnections}`],
+            fix: `raise maxConnections of ${q.path} to at least ${used}`,
+          };
+        }),
+  },
+  {
+    id: "WS-LB-SERVER-MAXCONN",
+    title: "HAProxy per-server maxconn is at most what the node serves at once",
+    severity: "error",
+    warnAt: null,
+    rationale:
+      "An app node works on processes x threads requests at once. A larger maxconn piles requests in the app's listen backlog, where they time out unseen; a matching maxconn keeps them in HAProxy's queue, which redispatches and reports them.",
+    measure: (t) =>
+      componentsOf(t, "loadBalancer").flatMap((lb) =>
+        lb.routes
+          .filter((r) => r.serves === "app")
+          .map((r) => {
+            const target = componentAt(t, r.target) as WebTierModel;
+            const s = target.settings;
+            const capacity = nodeConcurrency(s);
+            return {
+              constructPath: lb.path,
+              subject: `${lb.id} backend ${r.name} maxconn per server`,
+              used: routeMaxconn(r, target),
+              limit: capacity,
+              unit: "connections",
+              lines: [`maxconn per server = ${routeMaxconn(r, target)}`, `${target.path}: ${s.processes} processes x ${s.threads} threads = ${capacity} at once`],
+              fix: `remove maxconnPerServer of route '${r.name}' (it then follows the tier), or raise processes or threads of ${target.path}`,
+            };
+          }),
+      ),
+  },
+  {
+    id: "WS-LB-MEMORY",
+    title: "HAProxy's connections fit its memory limit",
+    severity: "error",
+    warnAt: 0.9,
+    rationale: `Each connection holds two buffers and session state, about ${HAPROXY_KIB_PER_CONNECTION} KiB.`,
+    measure: (t) =>
+      componentsOf(t, "loadBalancer").map((lb) => {
+        const s = lb.settings;
+        const used = Math.ceil(HAPROXY_BASE_MIB + (s.maxconn * HAPROXY_KIB_PER_CONNECTION) / 1024);
+        return {
+          constructPath: lb.path,
+          subject: `${lb.id} memory`,
+          used,
+          limit: s.memoryMiB,
+          unit: "MiB",
+          lines: [`${HAPROXY_BASE_MIB} MiB base + maxconn ${s.maxconn} x ${HAPROXY_KIB_PER_CONNECTION} KiB = ${mib(used)}`, `memoryMiB = ${mib(s.memoryMiB)}`],
+          fix: `raise memoryMiB of ${lb.path} or lower its maxconn`,
+        };
+      }),
+  },
+  {
+    id: "WS-APP-MEMORY",
+    title: "App server processes fit the container",
+    severity: "error",
+    warnAt: 0.9,
+    rationale: "Every worker process grows to its resident size; when the sum passes the limit the kernel kills one mid-request.",
+    measure: (t) =>
+      componentsOf(t, "webTier").map((w) => {
+        const s = w.settings;
+        const used = s.processes * s.processRssMiB + APP_MASTER_RSS_MIB;
+        const limit = webAppMemoryMiB(s);
+        return {
+          constructPath: w.path,
+          subject: `${w.id} app container memory`,
+          used,
+          limit,
+          unit: "MiB",
+          lines: [`${s.processes} processes x ${s.processRssMiB} MiB + ${APP_MASTER_RSS_MIB} MiB master = ${mib(used)}`, `memoryMiB = ${mib(limit)}`],
+          fix: `raise memoryMiB of ${w.path} to at least ${used}, or lower processes`,
+        };
+      }),
+  },
+  {
+    id: "WS-WORKER-MEMORY",
+    title: "Celery children fit the worker container",
+    severity: "error",
+    warnAt: 0.9,
+    rationale: "A prefork worker runs concurrency children beside its parent, each at its resident size.",
+    measure: (t) =>
+      componentsOf(t, "workerTier").map((w) => {
+        const s = w.settings;
+        const used = (s.concurrency + 1) * s.processRssMiB;
+        const limit = workerMemoryMiB(s);
+        return {
+          constructPath: w.path,
+          subject: `${w.id} worker container memory`,
+          used,
+          limit,
+          unit: "MiB",
+          lines: [`(${s.concurrency} children + 1 parent) x ${s.processRssMiB} MiB = ${mib(used)}`, `memoryMiB = ${mib(limit)}`],
+          fix: `raise memoryMiB of ${w.path} to at least ${used}, or lower concurrency`,
+        };
+      }),
+  },
+  {
+    id: "WS-CACHE-MEMORY",
+    title: "Cache and broker memory fit their containers",
+    severity: "error",
+    warnAt: 0.9,
+    rationale: "Redis needs room beyond maxmemory for client buffers and fork copy-on-write; RabbitMQ's Erlang VM needs room beyond its watermark; memcached beyond its item memory.",
+    measure: (t) => [
+      ...componentsOf(t, "cache").map((c) => {
+        const s = c.settings;
+        const item = s.engine === "redis" ? redisMaxMemoryMiB(s.memoryMiB) : memcachedItemMemoryMiB(s);
+        const overhead = Math.ceil(32 + (s.maxClients * 20) / 1024);
+        return {
+          constructPath: c.path,
+          subject: `${c.id} memory`,
+          used: item + overhead,
+          limit: s.memoryMiB,
+          unit: "MiB",
+          lines: [`${s.engine === "redis" ? "maxmemory" : "item memory"} ${mib(item)} + 32 MiB base + ${s.maxClients} clients x 20 KiB = ${mib(item + overhead)}`, `memoryMiB = ${mib(s.memoryMiB)}`],
+          fix: `raise memoryMiB of ${c.path} or lower maxClients`,
+        };
+      }),
+      ...componentsOf(t, "queue").map((q) => {
+        const s = q.settings;
+        const item = s.engine === "redis" ? redisMaxMemoryMiB(s.memoryMiB) : rabbitmqWatermarkMiB(s);
+        const base = s.engine === "redis" ? 32 : 200;
+        const overhead = Math.ceil(base + (s.maxConnections * (s.engine === "redis" ? 20 : 100)) / 1024);
+        return {
+          constructPath: q.path,
+          subject: `${q.id} memory`,
+          used: item + overhead,
+          limit: s.memoryMiB,
+          unit: "MiB",
+          lines: [
+            `${s.engine === "redis" ? "maxmemory" : "memory high watermark"} ${mib(item)} + ${base} MiB base + ${s.maxConnections} connections x ${s.engine === "redis" ? 20 : 100} KiB = ${mib(item + overhead)}`,
+            `memoryMiB = ${mib(s.memoryMiB)}`,
+          ],
+          fix: `raise memoryMiB of ${q.path} or lower maxConnections`,
+        };
+      }),
+    ],
+  },
+  {
+    id: "WS-SEARCH-HEAP",
+    title: "Search heap is at most half the memory and below 32 GiB",
+    severity: "error",
+    warnAt: null,
+    rationale: "Lucene needs the other half for the file-system cache, and above about 31 GiB the JVM loses compressed pointers.",
+    measure: (t) =>
+      componentsOf(t, "searchCluster").map((c) => {
+        const heap = searchHeapMiB(c.settings);
+        const limit = Math.min(Math.floor(c.settings.memoryMiB / 2), COMPRESSED_OOPS_LIMIT_MIB);
+        return {
+          constructPath: c.path,
+          subject: `${c.id} JVM heap`,
+          used: heap,
+          limit,
+          unit: "MiB",
+          lines: [`heap = ${mib(heap)}`, `limit = min(memoryMiB ${mib(c.settings.memoryMiB)} / 2, ${mib(COMPRESSED_OOPS_LIMIT_MIB)}) = ${mib(limit)}`],
+          fix: `remove heapMiB of ${c.path} (it then follows memoryMiB), or raise memoryMiB to at least ${heap * 2}`,
+        };
+      }),
+  },
+  {
+    id: "WS-CELERY-BEAT-SINGLETON",
+    title: "At most one Celery beat per broker",
+    severity: "error",
+    warnAt: null,
+    rationale: "Two beat schedulers on one broker send every periodic task twice.",
+    measure: (t) =>
+      componentsOf(t, "queue").map((q) => {
+        const beats = componentsOf(t, "workerTier").filter((w) => w.queue === q.path && w.settings.beat);
+        return {
+          constructPath: q.path,
+          subject: `${q.id} beat schedulers`,
+          used: beats.length,
+          limit: 1,
+          unit: "beat",
+          lines: beats.length > 0 ? beats.map((w) => `${w.path}: beat = true`) : ["no beat"],
+          fix: `keep beat: true on one worker tier only (${beats.map((b) => b.path).join(", ")})`,
+        };
+      }),
+  },
+  {
+    id: "WS-NET-COLLISIONS",
+    title: "Names, addresses and host ports are unique, and addresses fit the subnet",
+    severity: "error",
+    rationale: "Docker refuses a second container with the same name or address, and a second listener on the same host port.",
+    measure: (t, plan) => {
+      const duplicates = (values: string[]) => values.filter((v, i) => values.indexOf(v) !== i);
+      const names = duplicates(plan.containers.map((c) => c.name));
+      const addresses = duplicates(plan.containers.map((c) => c.address));
+      const ports = duplicates(plan.containers.flatMap((c) => c.publishes.map((p) => `${p.hostIp}:${p.hostPort}`)));
+      const blocks = componentBlocks(t.settings.subnet);
+      const perComponent = t.components.map((c) => ({ path: c.path, n: plan.containers.filter((k) => k.constructPath === c.path).length }));
+      const crowded = perComponent.filter((c) => c.n > HOSTS_PER_BLOCK);
+      const tooMany = Math.max(0, t.components.length - blocks);
+      const used = names.length + addresses.length + ports.length + crowded.length + tooMany;
+      return [
+        {
+          constructPath: t.stackPath,
+          subject: "names, addresses and host ports",
+          used,
+          limit: 0,
+          unit: "collisions",
+          lines: [
+            `duplicate container names: ${names.length ? names.join(", ") : "none"}`,
+            `duplicate addresses: ${addresses.length ? addresses.join(", ") : "none"}`,
+            `duplicate host ports: ${ports.length ? ports.join(", ") : "none"}`,
+            `components ${t.components.length} in ${blocks} address blocks of subnet ${t.settings.subnet}`,
+            ...crowded.map((c) => `${c.path}: ${c.n} containers > ${HOSTS_PER_BLOCK} addresses in its block`),
+          ],
+          fix: "give each load balancer its own httpPort, use a larger subnet (smaller prefix), or split a tier of more than 245 containers",
+        },
+      ];
+    },
+  },
+];
+
+export function ruleById(id: string): Rule {
+  const rule = RULES.find((r) => r.id === id);
+  if (!rule) throw new Error(`unknown rule ${id}; known: ${RULES.map((r) => r.id).join(", ")}`);
+  return rule;
+}

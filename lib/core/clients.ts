@@ -1,0 +1,82 @@
+/**
+ * Who connects to what, and how many connections each opens at most. One function per server
+ * kind; the budget rules, the capacity report and the error messages all read these lines, so
+ * the arithmetic exists once.
+ */
+import { componentsOf, type CacheModel, type DatabaseModel, type QueueModel, type Topology } from "./topology";
+
+export interface ClientLine {
+  /** Construct path of the client tier. */
+  readonly source: string;
+  /** The arithmetic, e.g. "3 nodes x 8 processes x (5 pool + 0 overflow)". */
+  readonly formula: string;
+  readonly count: number;
+}
+
+/** Connections a Celery worker container's parent opens to the broker beside its children's: consumer and event/heartbeat. */
+export const CELERY_WORKER_BROKER_BASE = 2;
+export const CELERY_BEAT_BROKER_CONNECTIONS = 1;
+export const FLOWER_BROKER_CONNECTIONS = 2;
+
+export function databaseClients(t: Topology, db: DatabaseModel): ClientLine[] {
+  const lines: ClientLine[] = [];
+  for (const web of componentsOf(t, "webTier").filter((w) => w.database === db.path)) {
+    const s = web.settings;
+    const per = s.poolSize + s.maxOverflow;
+    lines.push({
+      source: web.path,
+      formula: `${s.nodes} nodes x ${s.processes} processes x (${s.poolSize} pool + ${s.maxOverflow} overflow)`,
+      count: s.nodes * s.processes * per,
+    });
+  }
+  for (const w of componentsOf(t, "workerTier").filter((w) => w.database === db.path)) {
+    const s = w.settings;
+    const per = s.poolSize + s.maxOverflow;
+    lines.push({
+      source: w.path,
+      formula: `${s.nodes} workers x ${s.concurrency} concurrency x (${s.poolSize} pool + ${s.maxOverflow} overflow)`,
+      count: s.nodes * s.concurrency * per,
+    });
+    if (s.beat) lines.push({ source: `${w.path} (beat)`, formula: `1 beat x (${s.poolSize} pool + ${s.maxOverflow} overflow)`, count: per });
+  }
+  for (const extra of db.settings.additionalClients) {
+    lines.push({ source: `${db.path} (${extra.name})`, formula: `${extra.name}`, count: extra.connections });
+  }
+  return lines;
+}
+
+/** Redis connections: a redis-py pool per process grows to one connection per thread in use. */
+export function redisCacheClients(t: Topology, cache: CacheModel): ClientLine[] {
+  const lines: ClientLine[] = [];
+  for (const web of componentsOf(t, "webTier").filter((w) => w.cache === cache.path)) {
+    const s = web.settings;
+    lines.push({ source: web.path, formula: `${s.nodes} nodes x ${s.processes} processes x ${s.threads} threads`, count: s.nodes * s.processes * s.threads });
+  }
+  for (const w of componentsOf(t, "workerTier").filter((w) => w.cache === cache.path)) {
+    const s = w.settings;
+    lines.push({ source: w.path, formula: `${s.nodes} workers x ${s.concurrency} concurrency`, count: s.nodes * s.concurrency });
+  }
+  return lines;
+}
+
+/** Broker connections: each app thread may publish on its own connection; workers consume and publish. */
+export function brokerClients(t: Topology, queue: QueueModel): ClientLine[] {
+  const lines: ClientLine[] = [];
+  for (const web of componentsOf(t, "webTier").filter((w) => w.queue === queue.path)) {
+    const s = web.settings;
+    lines.push({ source: web.path, formula: `${s.nodes} nodes x ${s.processes} processes x ${s.threads} threads (publishers)`, count: s.nodes * s.processes * s.threads });
+  }
+  for (const w of componentsOf(t, "workerTier").filter((w) => w.queue === queue.path)) {
+    const s = w.settings;
+    lines.push({
+      source: w.path,
+      formula: `${s.nodes} workers x (${CELERY_WORKER_BROKER_BASE} consumer/events + ${s.concurrency} children publishing)`,
+      count: s.nodes * (CELERY_WORKER_BROKER_BASE + s.concurrency),
+    });
+    if (s.beat) lines.push({ source: `${w.path} (beat)`, formula: "1 beat", count: CELERY_BEAT_BROKER_CONNECTIONS });
+    if (s.flower) lines.push({ source: `${w.path} (flower)`, formula: "1 flower", count: FLOWER_BROKER_CONNECTIONS });
+  }
+  return lines;
+}
+
+export const sumClients = (lines: readonly ClientLine[]) => lines.reduce((n, l) => n + l.count, 0);

@@ -1,0 +1,111 @@
+/**
+ * Derived settings: the numbers the library computes from props (memory splits, replication
+ * senders, per-node capacity). Renderers print them and budget rules check them, so each is
+ * computed here once.
+ */
+import type { CacheSettings, DatabaseSettings, QueueSettings, SearchClusterSettings, WebTierSettings, WorkerTierSettings } from "./schemas";
+
+const roundUp64 = (n: number) => Math.ceil(n / 64) * 64;
+
+export interface DatabaseTuning {
+  readonly maxWalSenders: number;
+  readonly maxReplicationSlots: number;
+  readonly sharedBuffersMiB: number;
+  readonly maintenanceWorkMemMiB: number;
+  readonly effectiveCacheSizeMiB: number;
+  /** May be fractional (rendered in kB). */
+  readonly workMemMiB: number;
+}
+
+/** WAL senders one `pg_basebackup -X stream` holds while a replica is (re)built. */
+export const BASE_BACKUP_WAL_SENDERS = 2;
+
+export function databaseTuning(s: DatabaseSettings): DatabaseTuning {
+  const sharedBuffersMiB = s.sharedBuffersMiB ?? Math.floor(s.memoryMiB / 4);
+  const maintenanceWorkMemMiB = Math.min(1024, Math.floor(s.memoryMiB / 16));
+  const left = s.memoryMiB - sharedBuffersMiB - maintenanceWorkMemMiB - s.maxConnections * s.backendOverheadMiB;
+  // Half of what is left, shared by every connection running one sort at once: a query can use
+  // several work_mem, so the other half is headroom. Never below 1 MiB; the memory rule then fails.
+  const derivedWorkMem = Math.max(1, Math.floor(((left / 2) / s.maxConnections) * 4) / 4);
+  return {
+    maxWalSenders: s.maxWalSenders ?? s.replicas + BASE_BACKUP_WAL_SENDERS + 1,
+    maxReplicationSlots: s.maxReplicationSlots ?? s.replicas + 1,
+    sharedBuffersMiB,
+    maintenanceWorkMemMiB,
+    effectiveCacheSizeMiB: Math.floor(s.memoryMiB * 0.75),
+    workMemMiB: s.workMemMiB ?? derivedWorkMem,
+  };
+}
+
+/** The five settings a hot standby needs at least as high as its primary's. */
+export interface StandbySensitiveSettings {
+  readonly max_connections: number;
+  readonly max_worker_processes: number;
+  readonly max_wal_senders: number;
+  readonly max_prepared_transactions: number;
+  readonly max_locks_per_transaction: number;
+}
+
+export function primaryStandbySettings(s: DatabaseSettings): StandbySensitiveSettings {
+  return {
+    max_connections: s.maxConnections,
+    max_worker_processes: s.maxWorkerProcesses,
+    max_wal_senders: databaseTuning(s).maxWalSenders,
+    max_prepared_transactions: s.maxPreparedTransactions,
+    max_locks_per_transaction: s.maxLocksPerTransaction,
+  };
+}
+
+export function replicaStandbySettings(s: DatabaseSettings): StandbySensitiveSettings {
+  const primary = primaryStandbySettings(s);
+  const o = s.standbyOverrides ?? {};
+  return {
+    max_connections: o.maxConnections ?? primary.max_connections,
+    max_worker_processes: o.maxWorkerProcesses ?? primary.max_worker_processes,
+    max_wal_senders: o.maxWalSenders ?? primary.max_wal_senders,
+    max_prepared_transactions: o.maxPreparedTransactions ?? primary.max_prepared_transactions,
+    max_locks_per_transaction: o.maxLocksPerTransaction ?? primary.max_locks_per_transaction,
+  };
+}
+
+/** Requests one web node's app server can work on at once. */
+export function nodeConcurrency(s: WebTierSettings): number {
+  return s.processes * s.threads;
+}
+
+/** uWSGI master or gunicorn arbiter, beside the workers. */
+export const APP_MASTER_RSS_MIB = 64;
+
+export function webAppMemoryMiB(s: WebTierSettings): number {
+  return s.memoryMiB ?? roundUp64(s.processes * s.processRssMiB * 1.25 + APP_MASTER_RSS_MIB);
+}
+
+export function workerMemoryMiB(s: WorkerTierSettings): number {
+  return s.memoryMiB ?? roundUp64((s.concurrency + 1) * s.processRssMiB * 1.25);
+}
+
+/** Redis `maxmemory`: three quarters of the limit, the rest for clients' buffers, fork and fragmentation. */
+export function redisMaxMemoryMiB(memoryMiB: number): number {
+  return Math.floor(memoryMiB * 0.75);
+}
+
+/** memcached `-m`: the item memory; connections and hash table live beside it. */
+export function memcachedItemMemoryMiB(s: CacheSettings): number {
+  return Math.floor(s.memoryMiB * 0.8);
+}
+
+/** RabbitMQ's publishers block above this; set absolute because the VM may not see the cgroup limit. */
+export function rabbitmqWatermarkMiB(s: QueueSettings): number {
+  return Math.floor(s.memoryMiB * 0.4);
+}
+
+/** JVM heap ceiling below which the JVM keeps compressed object pointers. */
+export const COMPRESSED_OOPS_LIMIT_MIB = 31 * 1024;
+
+export function searchHeapMiB(s: SearchClusterSettings): number {
+  return s.heapMiB ?? Math.min(Math.floor(s.memoryMiB / 2), COMPRESSED_OOPS_LIMIT_MIB);
+}
+
+/** HAProxy memory per connection: two 16 kB buffers plus session state. */
+export const HAPROXY_KIB_PER_CONNECTION = 34;
+export const HAPROXY_BASE_MIB = 32;

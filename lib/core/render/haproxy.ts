@@ -1,0 +1,159 @@
+/**
+ * haproxy.cfg for HAProxy 2.6, after the CERN setup: path routing to app, static and files
+ * backends, leastconn with per-server maxconn, HEAD /ping health checks, X-Forwarded-For, a request
+ * id made here when the client sent none, a password-protected stats page, and a 503 page.
+ */
+
+export interface HaproxyServer {
+  readonly name: string;
+  readonly address: string;
+  readonly port: number;
+  readonly maxconn: number;
+  readonly backup: boolean;
+}
+
+export interface HaproxyBackend {
+  readonly name: string;
+  /** Empty for the default backend. */
+  readonly pathPrefixes: readonly string[];
+  readonly balance: "leastconn" | "roundrobin" | "source";
+  readonly servers: readonly HaproxyServer[];
+  readonly maxqueue: number;
+}
+
+export interface HaproxyConfig {
+  readonly maxconn: number;
+  readonly httpPort: number;
+  readonly https?: { readonly port: number; readonly certificatePath: string; readonly redirectHttp: boolean };
+  readonly health: { readonly path: string; readonly interMs: number; readonly fall: number; readonly rise: number };
+  readonly timeouts: { readonly connect: number; readonly client: number; readonly server: number; readonly queue: number; readonly httpRequest: number };
+  readonly statsPort: number;
+  readonly statsUser: string;
+  /** Environment variable holding the stats password; HAProxy expands it in double quotes. */
+  readonly statsPasswordEnv: string;
+  readonly errorFile503: string;
+  readonly backends: readonly HaproxyBackend[];
+}
+
+const indent = (lines: string[]) => lines.map((l) => (l === "" ? l : `    ${l}`));
+
+export function renderHaproxyConfig(c: HaproxyConfig): string {
+  const routed = c.backends.filter((b) => b.pathPrefixes.length > 0);
+  const defaults = c.backends.filter((b) => b.pathPrefixes.length === 0);
+  if (defaults.length !== 1) throw new Error(`internal: haproxy needs exactly one default backend, got ${defaults.length}`);
+
+  const frontendRouting = [
+    ...routed.map((b) => `acl route_${b.name} path_beg ${b.pathPrefixes.join(" ")}`),
+    ...routed.map((b) => `use_backend ${b.name} if route_${b.name}`),
+    `default_backend ${defaults[0].name}`,
+  ];
+
+  const requestId = [
+    "# Keep the client's X-Request-ID, or make one, so one id follows the request through nginx and the app.",
+    "http-request set-header X-Request-ID %[unique-id] unless { req.hdr(X-Request-ID) -m found }",
+    "http-request capture req.hdr(X-Request-ID) len 64",
+  ];
+
+  const frontends: string[] = [];
+  frontends.push("frontend http_in", ...indent([`bind :${c.httpPort}`, ...requestId]));
+  if (c.https) {
+    if (c.https.redirectHttp) {
+      frontends.push(...indent(["http-request redirect scheme https code 301"]));
+    } else {
+      frontends.push(...indent(["http-request set-header X-Forwarded-Proto http", ...frontendRouting]));
+    }
+    frontends.push(
+      "",
+      "frontend https_in",
+      ...indent([
+        `bind :${c.https.port} ssl crt ${c.https.certificatePath} alpn h2,http/1.1`,
+        ...requestId,
+        "http-request set-header X-Forwarded-Proto https",
+        'http-response set-header Strict-Transport-Security "max-age=31536000"',
+        ...frontendRouting,
+      ]),
+    );
+  } else {
+    frontends.push(...indent(["http-request set-header X-Forwarded-Proto http", ...frontendRouting]));
+  }
+
+  const backends = c.backends.flatMap((b) => [
+    "",
+    `backend ${b.name}`,
+    ...indent([
+      `balance ${b.balance}`,
+      ...(b.balance === "source" ? ["hash-type consistent"] : []),
+      "option forwardfor except 127.0.0.0/8",
+      "option httpchk",
+      `http-check send meth HEAD uri ${c.health.path} ver HTTP/1.1 hdr Host localhost`,
+      "http-check expect status 200",
+      "# A node answering 404 to the check drains: no new sessions, current ones finish.",
+      "http-check disable-on-404",
+      `timeout queue ${c.timeouts.queue}ms`,
+      `default-server check inter ${c.health.interMs} fall ${c.health.fall} rise ${c.health.rise} maxqueue ${b.maxqueue}`,
+      ...b.servers.map((s) => `server ${s.name} ${s.address}:${s.port} maxconn ${s.maxconn}${s.backup ? " backup" : ""}`),
+    ]),
+  ]);
+
+  return [
+    "# Rendered by cdktf-webstack. Edit the stack, not this file.",
+    "global",
+    ...indent([
+      "log stdout format raw local0",
+      `maxconn ${c.maxconn}`,
+      "ssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets",
+      "ssl-default-bind-ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256",
+    ]),
+    "",
+    "defaults",
+    ...indent([
+      "mode http",
+      "log global",
+      '# The request id (captured header 0) ends every line, for tracing across HAProxy, nginx and the app.',
+      'log-format "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %{+Q}r request_id=%[capture.req.hdr(0)]"',
+      "unique-id-format %[uuid()]",
+      "option dontlognull",
+      "option redispatch",
+      "retries 2",
+      `timeout connect ${c.timeouts.connect}ms`,
+      `timeout client ${c.timeouts.client}ms`,
+      `timeout server ${c.timeouts.server}ms`,
+      `timeout http-request ${c.timeouts.httpRequest}ms`,
+      "timeout http-keep-alive 10s",
+      `errorfile 503 ${c.errorFile503}`,
+    ]),
+    "",
+    ...frontends,
+    ...backends,
+    "",
+    "# Stats page on an internal port: the container publishes only the HTTP(S) ports.",
+    "frontend stats",
+    ...indent([
+      `bind :${c.statsPort}`,
+      "stats enable",
+      "stats uri /stats",
+      "stats refresh 10s",
+      "stats hide-version",
+      `stats auth ${c.statsUser}:"\${${c.statsPasswordEnv}}"`,
+    ]),
+    "",
+  ].join("\n");
+}
+
+/** The 503 page as the raw HTTP response HAProxy's `errorfile` wants. */
+export function renderHaproxyErrorPage(html: string): string {
+  const body = html.endsWith("\n") ? html : `${html}\n`;
+  return [
+    "HTTP/1.0 503 Service Unavailable",
+    "Cache-Control: no-cache",
+    "Connection: close",
+    "Content-Type: text/html; charset=utf-8",
+    "Retry-After: 60",
+    "",
+    body,
+  ].join("\r\n");
+}
+
+export const DEFAULT_MAINTENANCE_HTML =
+  '<!doctype html><html><head><meta charset="utf-8"><title>Maintenance</title></head>' +
+  "<body><h1>We will be back soon</h1><p>The site is down for maintenance. Please try again in a few minutes.</p></body></html>";

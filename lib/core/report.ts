@@ -1,0 +1,52 @@
+/**
+ * The capacity report written beside the stack: Markdown for people, JSON for tools. Both list
+ * every finding of every rule, passed or not, with its numbers.
+ */
+import type { Finding } from "./budgets/evaluate";
+import type { ClusterPlan } from "./model";
+import type { Topology } from "./topology";
+
+export interface CapacityReport {
+  readonly stack: string;
+  readonly containers: readonly { key: string; role: string; address: string; memoryMiB: number; image: string }[];
+  readonly findings: readonly Finding[];
+}
+
+export function capacityReport(topology: Topology, plan: ClusterPlan, findings: readonly Finding[]): CapacityReport {
+  return {
+    stack: topology.stackName,
+    containers: plan.containers.map((c) => ({ key: c.key, role: c.role, address: c.address, memoryMiB: c.memoryMiB, image: c.image })),
+    findings,
+  };
+}
+
+export function renderCapacityJson(r: CapacityReport): string {
+  return `${JSON.stringify(r, null, 2)}\n`;
+}
+
+const cell = (s: string | number) => String(s).replace(/\|/g, "\\|");
+
+export function renderCapacityMarkdown(r: CapacityReport): string {
+  const icon = { pass: "ok", warn: "WARN", fail: "FAIL" } as const;
+  const out = [
+    `# Capacity report: ${r.stack}`,
+    "",
+    "Rendered by cdktf-webstack at synth time. Every budget rule, on every construct it applies to.",
+    "",
+    "## Budgets",
+    "",
+    "| rule | construct | subject | used | limit | % | status |",
+    "| --- | --- | --- | ---: | ---: | ---: | --- |",
+    ...r.findings.map((f) => `| ${f.ruleId} | ${cell(f.constructPath)} | ${cell(f.subject)} | ${f.used} | ${f.limit} ${cell(f.unit)} | ${f.percentOfLimit} | ${icon[f.status]} |`),
+    "",
+    "## Arithmetic",
+    "",
+  ];
+  for (const f of r.findings) {
+    out.push(`### ${f.ruleId}: ${f.subject}`, "", `${f.title}. Status: **${icon[f.status]}** (${f.used} of ${f.limit} ${f.unit}).`, "", "```", ...f.lines, "```", "");
+    if (f.status !== "pass") out.push(`Fix: ${f.fix}`, "");
+  }
+  out.push("## Containers", "", "| container | role | address | memory MiB | image |", "| --- | --- | --- | ---: | --- |");
+  out.push(...r.containers.map((c) => `| ${c.key} | ${c.role} | ${c.address} | ${c.memoryMiB} | ${c.image} |`), "");
+  return out.join("\n");
+}
