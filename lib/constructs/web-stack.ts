@@ -1,4 +1,4 @@
-import { Annotations, Aspects, TerraformStack, type IStackSynthesizer, type ISynthesisSession } from "cdktf";
+import { Annotations, Aspects, LocalBackend, TerraformBackend, TerraformStack, type IStackSynthesizer, type ISynthesisSession } from "cdktf";
 import { Construct } from "constructs";
 import * as path from "node:path";
 import type { z } from "zod";
@@ -87,6 +87,11 @@ export class WebStack extends TerraformStack {
       topology.components.flatMap((c) => (c.kind === "loadBalancer" && c.settings.https?.certificateVariable ? [c.settings.https.certificateVariable] : [])),
     );
     const resources = emitDockerResources(this, plan, certificateVariables);
+    if (!this.node.children.some((c) => c instanceof TerraformBackend)) {
+      // cdktf's default backend names an absolute path of the build machine; this one is relative to
+      // the stack's working directory (cdktf.out/stacks/<id>) and lands in the same project-root file.
+      new LocalBackend(this, { path: `../../../terraform.${this.node.id}.tfstate` });
+    }
     this.synthesized = { topology, plan, findings, resources };
     return this.synthesized;
   }

@@ -1,0 +1,188 @@
+import { BudgetError, Cache, Database, LoadBalancer, Queue, SearchCluster, WebTier, WorkerTier, RULES, type WebStack } from "../lib";
+import { IMAGE, WSGI, newStack } from "./helpers";
+
+/** A stack with one database, a web tier and optional extras; `tweak` changes it before synth. */
+function site(opts: { db?: object; web?: object; worker?: object; cache?: object; queue?: object; search?: object; lb?: object; route?: object } = {}): WebStack {
+  const stack = newStack();
+  const db = new Database(stack, "db", { replicas: 1, ...opts.db });
+  const cache = opts.cache ? new Cache(stack, "cache", opts.cache) : undefined;
+  const queue = opts.queue || opts.worker ? new Queue(stack, "mq", opts.queue ?? {}) : undefined;
+  const search = opts.search ? new SearchCluster(stack, "search", opts.search) : undefined;
+  const web = new WebTier(stack, "web", { image: IMAGE, wsgiModule: WSGI, database: db, cache, queue, search, ...opts.web });
+  if (opts.worker) new WorkerTier(stack, "worker", { image: IMAGE, celeryApp: "app.tasks", database: db, cache, queue, ...opts.worker });
+  new LoadBalancer(stack, "lb", { defaultTarget: web, routes: opts.route ? [{ pathPrefix: "/api", target: web, ...opts.route }] : [], ...opts.lb });
+  return stack;
+}
+
+const findings = (stack: WebStack, rule: string) => stack.cluster().findings.filter((f) => f.ruleId === rule);
+const failure = (stack: WebStack): string => {
+  try {
+    stack.cluster();
+  } catch (e) {
+    expect(e).toBeInstanceOf(BudgetError);
+    return (e as Error).message;
+  }
+  throw new Error("expected a BudgetError");
+};
+
+describe("WS-DB-CONNECTIONS", () => {
+  test("the seed's arithmetic: 4 nodes x 8 processes x 5 = 160 fit 200 - 3", () => {
+    const [f] = findings(site({ web: { nodes: 4, processes: 8, poolSize: 5 } }), "WS-DB-CONNECTIONS");
+    expect(f).toMatchObject({ used: 160, limit: 197, status: "warn" });
+    expect(f.lines).toContain("test/web: 4 nodes x 8 processes x (5 pool + 0 overflow) = 160");
+  });
+  test("5 web nodes fit alone, but not once the workers count", () => {
+    expect(findings(site({ web: { nodes: 4 } }), "WS-DB-CONNECTIONS")[0].status).not.toBe("fail");
+    const message = failure(site({ web: { nodes: 5 }, worker: { nodes: 1, concurrency: 2 } }));
+    expect(message).toContain("[test/db] WS-DB-CONNECTIONS FAILED");
+    expect(message).toContain("test/worker: 1 workers x 2 concurrency x (5 pool + 0 overflow) = 10");
+    expect(message).toContain("210 > 197");
+  });
+  test("overflow and additional clients count", () => {
+    const [f] = findings(site({ web: { nodes: 1, processes: 2, poolSize: 5, maxOverflow: 5 }, db: { additionalClients: [{ name: "postgres_exporter", connections: 3 }] } }), "WS-DB-CONNECTIONS");
+    expect(f.used).toBe(2 * 10 + 3);
+  });
+});
+
+describe("WS-DB-WAL-SENDERS and WS-DB-REPLICATION-SLOTS", () => {
+  test("derived values fit replicas plus one base backup", () => {
+    const stack = site({ db: { replicas: 2 } });
+    expect(findings(stack, "WS-DB-WAL-SENDERS")[0]).toMatchObject({ used: 4, limit: 5, status: "pass" });
+    expect(findings(stack, "WS-DB-REPLICATION-SLOTS")[0]).toMatchObject({ used: 2, limit: 3 });
+  });
+  test("too few senders fail; too few slots fail", () => {
+    expect(failure(site({ db: { replicas: 2, maxWalSenders: 3 } }))).toContain("WS-DB-WAL-SENDERS FAILED");
+    expect(failure(site({ db: { replicas: 2, maxReplicationSlots: 1 } }))).toContain("WS-DB-REPLICATION-SLOTS FAILED");
+  });
+});
+
+describe("WS-DB-STANDBY-SETTINGS", () => {
+  test("replicas render the primary's values", () => {
+    expect(findings(site(), "WS-DB-STANDBY-SETTINGS").map((f) => f.status)).toEqual(["pass", "pass", "pass", "pass", "pass"]);
+  });
+  test.each(["maxConnections", "maxWorkerProcesses", "maxLocksPerTransaction"])("a lower %s on the standby fails", (field) => {
+    const message = failure(site({ db: { standbyOverrides: { [field]: 1 } } }));
+    expect(message).toContain("WS-DB-STANDBY-SETTINGS FAILED");
+    expect(message).toContain(`remove standbyOverrides.`);
+  });
+});
+
+describe("WS-DB-MEMORY", () => {
+  test("derived work_mem fits", () => {
+    const [f] = findings(site({ db: { memoryMiB: 2048, maxConnections: 100 } }), "WS-DB-MEMORY");
+    expect(f.status).not.toBe("fail");
+    expect(f.used).toBeLessThanOrEqual(2048);
+  });
+  test("200 connections with a large work_mem in 1 GiB fail", () => {
+    expect(failure(site({ db: { memoryMiB: 1024, maxConnections: 200, workMemMiB: 16 } }))).toMatch(/WS-DB-MEMORY FAILED[\s\S]*max_connections 200 x \(work_mem 16 MiB/);
+  });
+});
+
+describe("WS-REDIS-CLIENTS and WS-MEMCACHED-CONNECTIONS", () => {
+  test("cache clients are nodes x processes x threads", () => {
+    const [f] = findings(site({ cache: { maxClients: 100 }, web: { nodes: 2, processes: 4, threads: 2 } }), "WS-REDIS-CLIENTS");
+    expect(f).toMatchObject({ used: 16, limit: 100, status: "pass" });
+  });
+  test("too small maxclients fail, for Redis and memcached", () => {
+    expect(failure(site({ cache: { maxClients: 10 }, web: { nodes: 2, processes: 4, threads: 2 } }))).toContain("WS-REDIS-CLIENTS FAILED");
+    expect(failure(site({ cache: { engine: "memcached", maxClients: 10 }, web: { nodes: 2, processes: 4, threads: 2 } }))).toContain("WS-MEMCACHED-CONNECTIONS FAILED");
+  });
+  test("a Redis broker counts publishers and workers", () => {
+    const [f] = findings(site({ queue: { engine: "redis", maxConnections: 500 }, worker: { nodes: 2, concurrency: 3 }, web: { nodes: 1, processes: 2, threads: 2 } }), "WS-REDIS-CLIENTS");
+    expect(f.used).toBe(4 + 2 * (2 + 3));
+  });
+});
+
+describe("WS-RABBITMQ-CONNECTIONS", () => {
+  test("fits and fails", () => {
+    expect(findings(site({ worker: { nodes: 1 } }), "WS-RABBITMQ-CONNECTIONS")[0].status).toBe("pass");
+    expect(failure(site({ queue: { maxConnections: 10 }, worker: { nodes: 2 } }))).toContain("WS-RABBITMQ-CONNECTIONS FAILED");
+  });
+});
+
+describe("WS-LB-SERVER-MAXCONN", () => {
+  test("derived maxconn equals processes x threads", () => {
+    const [f] = findings(site({ web: { processes: 8, threads: 2 } }), "WS-LB-SERVER-MAXCONN");
+    expect(f).toMatchObject({ used: 16, limit: 16, status: "pass" });
+  });
+  test("a route overriding maxconn above the node's capacity fails", () => {
+    expect(failure(site({ web: { processes: 8, threads: 2 }, route: { name: "api", maxconnPerServer: 40 } }))).toMatch(/WS-LB-SERVER-MAXCONN FAILED[\s\S]*40 > 16/);
+  });
+});
+
+describe("memory rules", () => {
+  test("app, worker, load balancer, cache and search fit by default", () => {
+    const stack = site({ cache: {}, worker: {}, search: {} });
+    for (const rule of ["WS-APP-MEMORY", "WS-WORKER-MEMORY", "WS-LB-MEMORY", "WS-CACHE-MEMORY", "WS-SEARCH-HEAP"]) {
+      expect(findings(stack, rule).every((f) => f.status !== "fail")).toBe(true);
+    }
+  });
+  test("each fails when its limit is set too low", () => {
+    expect(failure(site({ web: { processes: 8, processRssMiB: 300, memoryMiB: 1024 } }))).toContain("WS-APP-MEMORY FAILED");
+    expect(failure(site({ worker: { concurrency: 8, memoryMiB: 512 } }))).toContain("WS-WORKER-MEMORY FAILED");
+    expect(failure(site({ lb: { maxconn: 20000, memoryMiB: 128 } }))).toContain("WS-LB-MEMORY FAILED");
+    expect(failure(site({ cache: { memoryMiB: 64, maxClients: 4096 } }))).toContain("WS-CACHE-MEMORY FAILED");
+    expect(failure(site({ search: { memoryMiB: 2048, heapMiB: 1536 } }))).toContain("WS-SEARCH-HEAP FAILED");
+  });
+  test("the search heap never passes 31 GiB", () => {
+    const stack = site({ search: { memoryMiB: 128 * 1024 } });
+    expect(findings(stack, "WS-SEARCH-HEAP")[0]).toMatchObject({ used: 31 * 1024, status: "pass" });
+  });
+});
+
+describe("WS-CELERY-BEAT-SINGLETON", () => {
+  test("two worker tiers with beat on one broker fail", () => {
+    const stack = newStack();
+    const db = new Database(stack, "db");
+    const mq = new Queue(stack, "mq");
+    const web = new WebTier(stack, "web", { image: IMAGE, wsgiModule: WSGI, database: db });
+    new WorkerTier(stack, "a", { image: IMAGE, celeryApp: "x", queue: mq, beat: true });
+    new WorkerTier(stack, "b", { image: IMAGE, celeryApp: "x", queue: mq, beat: true });
+    new LoadBalancer(stack, "lb", { defaultTarget: web });
+    expect(failure(stack)).toMatch(/WS-CELERY-BEAT-SINGLETON FAILED[\s\S]*test\/a: beat = true[\s\S]*test\/b: beat = true/);
+  });
+  test("one beat passes", () => {
+    expect(findings(site({ worker: { beat: true } }), "WS-CELERY-BEAT-SINGLETON")[0]).toMatchObject({ used: 1, status: "pass" });
+  });
+});
+
+describe("WS-NET-COLLISIONS", () => {
+  test("two load balancers on one host port fail", () => {
+    const stack = newStack();
+    const web = new WebTier(stack, "web", { image: IMAGE, wsgiModule: WSGI });
+    new LoadBalancer(stack, "lb", { defaultTarget: web });
+    new LoadBalancer(stack, "lb2", { defaultTarget: web });
+    expect(failure(stack)).toMatch(/WS-NET-COLLISIONS FAILED[\s\S]*duplicate host ports: 0.0.0.0:80/);
+  });
+  test("more components than address blocks fail", () => {
+    const stack = newStack({ subnet: "10.9.0.0/23" });
+    const web = new WebTier(stack, "web", { image: IMAGE, wsgiModule: WSGI });
+    new Database(stack, "db");
+    new LoadBalancer(stack, "lb", { defaultTarget: web });
+    expect(failure(stack)).toContain("components 3 in 1 address blocks");
+  });
+  test("distinct ports pass", () => {
+    const stack = newStack();
+    const web = new WebTier(stack, "web", { image: IMAGE, wsgiModule: WSGI });
+    new LoadBalancer(stack, "lb", { defaultTarget: web });
+    new LoadBalancer(stack, "lb2", { defaultTarget: web, httpPort: 8080 });
+    expect(stack.cluster().findings.find((f) => f.ruleId === "WS-NET-COLLISIONS")!.status).toBe("pass");
+  });
+});
+
+test("every rule has a unique id, a title and a rationale", () => {
+  const ids = RULES.map((r) => r.id);
+  expect(new Set(ids).size).toBe(ids.length);
+  for (const r of RULES) {
+    expect(r.id).toMatch(/^WS-[A-Z-]+$/);
+    expect(r.title.length).toBeGreaterThan(10);
+    expect(r.rationale.length).toBeGreaterThan(10);
+  }
+});
+
+test("a failing synth reports every failing rule at once", () => {
+  const message = failure(site({ web: { nodes: 6 }, cache: { maxClients: 10 } }));
+  expect(message).toContain("2 budget rules failed");
+  expect(message).toContain("WS-DB-CONNECTIONS FAILED");
+  expect(message).toContain("WS-REDIS-CLIENTS FAILED");
+});

@@ -1,0 +1,60 @@
+import { buildInvenioStack } from "../examples/invenio/stack";
+import { buildSmallSiteStack } from "../examples/small-site/stack";
+import { BudgetError } from "../lib";
+import { readTree, synthApp } from "./helpers";
+import { App } from "cdktf";
+
+describe.each([
+  ["invenio", buildInvenioStack],
+  ["small-site", buildSmallSiteStack],
+])("example %s", (_name, build) => {
+  const { dir } = synthApp((app) => build(app));
+  const tree = readTree(dir);
+
+  test("writes cdk.tf.json, both capacity reports and one config folder per container", () => {
+    expect(Object.keys(tree)).toEqual(expect.arrayContaining(["cdk.tf.json", "capacity.md", "capacity.json"]));
+    const report = JSON.parse(tree["capacity.json"]);
+    const folders = new Set(Object.keys(tree).filter((p) => p.startsWith("configs/")).map((p) => p.split("/")[1]));
+    const withFiles = report.containers.filter((c: { key: string; role: string }) => !["celery-worker", "celery-beat", "flower", "memcached"].includes(c.role));
+    expect([...folders].sort()).toEqual(withFiles.map((c: { key: string }) => c.key).sort());
+  });
+
+  test("passes every budget rule", () => {
+    const report = JSON.parse(tree["capacity.json"]);
+    expect(report.findings.filter((f: { status: string }) => f.status === "fail")).toEqual([]);
+  });
+
+  test("rendered files match their snapshots", () => {
+    for (const [file, content] of Object.entries(tree)) {
+      if (file.startsWith("configs/") || file === "capacity.md") expect(content).toMatchSnapshot(file);
+    }
+  });
+
+  test("synthesizing twice gives identical bytes", () => {
+    const again = readTree(synthApp((app) => build(app)).dir);
+    expect(again).toEqual(tree);
+  });
+
+  test("no rendered file holds a build-machine path, a timestamp or a secret value", () => {
+    const text = Object.values(tree).join("\n");
+    expect(text).not.toContain(process.cwd());
+    expect(text).not.toMatch(/20\d\d-\d\d-\d\dT\d\d:/);
+    expect(tree["cdk.tf.json"]).not.toMatch(/"default":/);
+  });
+});
+
+test("the over-budget variant fails with WS-DB-CONNECTIONS and its arithmetic", () => {
+  const app = new App({ outdir: require("node:fs").mkdtempSync(require("node:path").join(require("node:os").tmpdir(), "ob-")) });
+  buildInvenioStack(app, "over-budget", { webNodes: 5 });
+  expect(() => app.synth()).toThrow(BudgetError);
+  try {
+    app.synth();
+  } catch (e) {
+    const message = (e as Error).message;
+    expect(message).toContain("[over-budget/db] WS-DB-CONNECTIONS FAILED");
+    expect(message).toContain("over-budget/web: 5 nodes x 8 processes x (5 pool + 0 overflow) = 200");
+    expect(message).toContain("usable = max_connections 200 - superuser_reserved_connections 3 = 197");
+    expect(message).toContain("253 > 197");
+    expect(message).toMatch(/fix: .*raise maxConnections of over-budget\/db to at least 256/);
+  }
+});

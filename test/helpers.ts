@@ -1,0 +1,48 @@
+import { App, Testing } from "cdktf";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { WebStack, type WebStackProps } from "../lib";
+import { EXAMPLE_APP_IMAGE } from "../examples/invenio/stack";
+
+export const IMAGE = EXAMPLE_APP_IMAGE;
+export const WSGI = "webstack_example.wsgi:application";
+
+export function newStack(props: WebStackProps = {}, id = "test"): WebStack {
+  return new WebStack(Testing.app(), id, props);
+}
+
+/** Synthesizes with validations and returns the parsed cdk.tf.json. */
+export function synthJson(stack: WebStack): any {
+  return JSON.parse(Testing.synth(stack, true));
+}
+
+/** Every file under a directory, as relative path -> content, in sorted order. */
+export function readTree(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string) => {
+    for (const name of fs.readdirSync(d).sort()) {
+      const p = path.join(d, name);
+      if (fs.statSync(p).isDirectory()) walk(p);
+      else out[path.relative(dir, p)] = fs.readFileSync(p, "utf8");
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+/** Runs a whole App synth into a fresh folder and returns the stack's output folder. */
+export function synthApp(build: (app: App) => WebStack): { dir: string; stack: WebStack } {
+  const outdir = fs.mkdtempSync(path.join(require("node:os").tmpdir(), "webstack-test-"));
+  const app = new App({ outdir });
+  const stack = build(app);
+  app.synth();
+  return { dir: path.join(outdir, "stacks", stack.node.id), stack };
+}
+
+export function fileOf(stack: WebStack, containerKey: string, filePath: string): string {
+  const c = stack.cluster().plan.containers.find((x) => x.key === containerKey);
+  if (!c) throw new Error(`no container ${containerKey}`);
+  const f = c.files.find((x) => x.path === filePath);
+  if (!f) throw new Error(`no file ${filePath} in ${containerKey}: ${c.files.map((x) => x.path).join(", ")}`);
+  return f.content;
+}
