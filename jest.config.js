@@ -6,4 +6,5 @@ module.exports = {
   testPathIgnorePatterns: ["/node_modules/", "<rootDir>/test/daemons/"],
   transform: { "^.+\\.tsx?$": ["@swc/jest", { jsc: { parser: { syntax: "typescript" }, target: "es2022" } }] },
   setupFiles: ["<rootDir>/test/setup-env.js"],
+  setupFilesAfterEnv: ["<rootDir>/test/setup-jest.ts"],
 };

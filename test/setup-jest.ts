@@ -1,0 +1,3 @@
+// cdktf's jest matchers (toHaveResourceWithProperties and friends).
+import { Testing } from "cdktf";
+Testing.setupJest();

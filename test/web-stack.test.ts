@@ -1,0 +1,104 @@
+import { Testing } from "cdktf";
+import { Container } from "@cdktf/provider-docker/lib/container";
+import { Network } from "@cdktf/provider-docker/lib/network";
+import { Volume } from "@cdktf/provider-docker/lib/volume";
+import { Cache, Database, LoadBalancer, WebTier } from "../lib";
+import { IMAGE, WSGI, newStack, synthJson } from "./helpers";
+
+function smallStack() {
+  const stack = newStack({ namePrefix: "shop" });
+  const db = new Database(stack, "db", { replicas: 1, memoryMiB: 1024, maxConnections: 60 });
+  const cache = new Cache(stack, "cache");
+  const web = new WebTier(stack, "web", { image: IMAGE, wsgiModule: WSGI, nodes: 2, processes: 2, threads: 2, database: db, cache });
+  new LoadBalancer(stack, "lb", { defaultTarget: web });
+  return stack;
+}
+
+describe("Docker resources", () => {
+  const stack = smallStack();
+  const synthesized = Testing.synth(stack, true);
+  const json = synthJson(stack);
+  const containers = json.resource.docker_container as Record<string, any>;
+
+  test("one network with the fixed subnet", () => {
+    expect(synthesized).toHaveResourceWithProperties(Network, { name: "shop-net", ipam_config: [{ subnet: "172.30.0.0/16", gateway: "172.30.0.1" }] });
+  });
+
+  test("volumes for database data and static files", () => {
+    expect(synthesized).toHaveResourceWithProperties(Volume, { name: "shop-db-primary-data" });
+    expect(synthesized).toHaveResourceWithProperties(Volume, { name: "shop-db-replica-1-data" });
+    expect(synthesized).toHaveResourceWithProperties(Volume, { name: "shop-web-1-static" });
+  });
+
+  test("every container has a memory limit, a restart policy, a health check and a config-hash label", () => {
+    expect(Object.keys(containers).sort()).toEqual(
+      ["cache", "db-primary", "db-replica-1", "lb", "web-1-app", "web-1-nginx", "web-2-app", "web-2-nginx"].map((k) => `container-${k}`).sort(),
+    );
+    for (const c of Object.values(containers)) {
+      expect(c.memory).toBeGreaterThan(0);
+      expect(c.restart).toBe("unless-stopped");
+      expect(c.healthcheck.test.length).toBeGreaterThan(1);
+      expect(c.labels.find((l: any) => l.label === "webstack.config-hash").value).toMatch(/^[0-9a-f]{16}$/);
+    }
+  });
+
+  test("only the load balancer publishes ports", () => {
+    const publishing = Object.entries(containers).filter(([, c]) => c.ports.length > 0).map(([k]) => k);
+    expect(publishing).toEqual(["container-lb"]);
+    expect(containers["container-lb"].ports).toEqual([{ internal: 80, external: 80, ip: "0.0.0.0", protocol: "tcp" }]);
+  });
+
+  test("configs travel as uploads, secrets as sensitive variables", () => {
+    expect(synthesized).toHaveResourceWithProperties(Container, { name: "shop-lb" });
+    expect(containers["container-lb"].upload.map((u: any) => u.file)).toEqual([
+      "/usr/local/etc/haproxy/errors/503.http",
+      "/usr/local/etc/haproxy/haproxy.cfg",
+    ]);
+    expect(Object.keys(json.variable).sort()).toEqual(["cache_password", "db_password", "db_replication_password", "lb_stats_password"]);
+    for (const v of Object.values(json.variable) as any[]) {
+      expect(v.sensitive).toBe(true);
+      expect(v.default).toBeUndefined();
+    }
+    expect(containers["container-web-1-app"].env).toContain("DATABASE_URL=postgresql://app:${var.db_password}@172.30.1.10:5432,172.30.1.11:5432/app?target_session_attrs=read-write");
+  });
+
+  test("static addresses: each component in its own block, nginx and app side by side", () => {
+    const address = (k: string) => containers[`container-${k}`].networks_advanced[0].ipv4_address;
+    expect(address("db-primary")).toBe("172.30.1.10");
+    expect(address("db-replica-1")).toBe("172.30.1.11");
+    expect(address("cache")).toBe("172.30.2.10");
+    expect(address("web-1-nginx")).toBe("172.30.3.10");
+    expect(address("web-1-app")).toBe("172.30.3.11");
+    expect(address("lb")).toBe("172.30.4.10");
+  });
+
+  test("the image entrypoint is bypassed: the first word of the command is the entrypoint", () => {
+    expect(containers["container-db-primary"].entrypoint).toEqual(["/bin/sh"]);
+    expect(containers["container-db-primary"].command).toEqual(["/etc/postgresql/start.sh"]);
+  });
+});
+
+test("changing a health-checked file changes the config-hash label", () => {
+  const label = (processes: number) => {
+    const stack = newStack();
+    const web = new WebTier(stack, "web", { image: IMAGE, wsgiModule: WSGI, processes });
+    new LoadBalancer(stack, "lb", { defaultTarget: web });
+    return synthJson(stack).resource.docker_container["container-web-1-app"].labels[0].value;
+  };
+  expect(label(4)).not.toEqual(label(5));
+  expect(label(4)).toEqual(label(4));
+});
+
+test("wiring added after construction still shows up at synth", () => {
+  const stack = newStack();
+  const web = new WebTier(stack, "web", { image: IMAGE, wsgiModule: WSGI });
+  new LoadBalancer(stack, "lb", { defaultTarget: web });
+  web.connect({ cache: new Cache(stack, "cache") });
+  const env = synthJson(stack).resource.docker_container["container-web-1-app"].env as string[];
+  expect(env.some((e) => e.startsWith("CACHE_URL=redis://"))).toBe(true);
+});
+
+test("a stack without components synthesizes its network only", () => {
+  const json = synthJson(newStack());
+  expect(Object.keys(json.resource)).toEqual(["docker_network"]);
+});
