@@ -23,7 +23,7 @@ const pad = (n: number, lines: string[]) => lines.map((l) => (l === "" ? l : " "
 function passLines(c: NginxConfig, streaming: boolean): string[] {
   if (c.upstream.protocol === "uwsgi") {
     return [
-      "include uwsgi_params;",
+      "include /etc/nginx/uwsgi_params;",
       "uwsgi_pass app_server;",
       "uwsgi_param HTTP_X_REQUEST_ID $req_id;",
       "uwsgi_param HTTP_X_FORWARDED_FOR $proxy_add_x_forwarded_for;",
