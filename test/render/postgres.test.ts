@@ -1,0 +1,54 @@
+import { renderPgHbaConf, renderPgInitSql, renderPgPrimaryStart, renderPgReplicaStart, renderPostgresqlConf } from "../../lib";
+
+const standby = { max_connections: 200, max_worker_processes: 8, max_wal_senders: 4, max_prepared_transactions: 0, max_locks_per_transaction: 64 };
+
+test("postgresql.conf carries the budgeted settings", () => {
+  const conf = renderPostgresqlConf({ role: "primary", standby, superuserReservedConnections: 3, maxReplicationSlots: 2, sharedBuffersMiB: 1024, workMemMiB: 4, maintenanceWorkMemMiB: 256, effectiveCacheSizeMiB: 3072, slowQueryMs: 500 });
+  for (const line of [
+    "max_connections = 200",
+    "superuser_reserved_connections = 3",
+    "shared_buffers = 1024MB",
+    "work_mem = 4MB",
+    "wal_level = replica",
+    "max_wal_senders = 4",
+    "max_replication_slots = 2",
+    "hot_standby = on",
+    "shared_preload_libraries = 'pg_stat_statements'",
+    "log_min_duration_statement = 500",
+    "password_encryption = scram-sha-256",
+  ]) {
+    expect(conf).toContain(`${line}\n`);
+  }
+});
+
+test("fractional work_mem is rendered in kB", () => {
+  const conf = renderPostgresqlConf({ role: "replica", standby, superuserReservedConnections: 3, maxReplicationSlots: 2, sharedBuffersMiB: 256, workMemMiB: 1.5, maintenanceWorkMemMiB: 64, effectiveCacheSizeMiB: 768, slowQueryMs: 0 });
+  expect(conf).toContain("work_mem = 1536kB");
+});
+
+test("pg_hba.conf: scram from the subnet only, a replication role, the rest rejected", () => {
+  const hba = renderPgHbaConf({ subnet: "172.30.0.0/16", database: "app", user: "app", replicationUser: "replicator" });
+  expect(hba).toMatch(/^host\s+app\s+app\s+172\.30\.0\.0\/16\s+scram-sha-256$/m);
+  expect(hba).toMatch(/^host\s+replication\s+replicator\s+172\.30\.0\.0\/16\s+scram-sha-256$/m);
+  expect(hba).toMatch(/^host\s+all\s+all\s+0\.0\.0\.0\/0\s+reject$/m);
+  expect(hba).not.toMatch(/trust|md5/);
+});
+
+test("init SQL reads passwords from the environment and creates the slots", () => {
+  const sql = renderPgInitSql({ database: "app", user: "app", replicationUser: "replicator", passwordEnv: "PW", replicationPasswordEnv: "RPW", replicationSlots: ["db_replica_1"] });
+  expect(sql).toContain("\\getenv app_password PW");
+  expect(sql).toContain("CREATE ROLE app WITH LOGIN PASSWORD :'app_password';");
+  expect(sql).toContain("SELECT pg_create_physical_replication_slot('db_replica_1');");
+  expect(sql).not.toMatch(/PASSWORD '[^:]/);
+});
+
+test("start scripts: initdb once on the primary, pg_basebackup -R once on a replica", () => {
+  const primary = renderPgPrimaryStart({ passwordEnv: "PW", replicationPasswordEnv: "RPW" });
+  expect(primary).toContain('if [ ! -s "$PGDATA/PG_VERSION" ]; then');
+  expect(primary).toContain("--auth-host=scram-sha-256");
+  expect(primary).toContain('exec postgres -D "$PGDATA" -c config_file=/etc/postgresql/postgresql.conf');
+  const replica = renderPgReplicaStart({ passwordEnv: "PW", replicationPasswordEnv: "RPW", primaryAddress: "10.0.1.10", replicationUser: "replicator", slot: "db_replica_1" });
+  expect(replica).toContain("--write-recovery-conf --wal-method=stream");
+  expect(replica).toContain("--slot=db_replica_1");
+  expect(replica).toContain('PGPASSWORD="$RPW"');
+});

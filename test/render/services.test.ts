@@ -1,0 +1,84 @@
+import {
+  celeryBeatCommand,
+  celeryWorkerCommand,
+  memcachedCommand,
+  renderGunicornConfig,
+  renderJvmHeapOptions,
+  renderRabbitmqConf,
+  renderRabbitmqStart,
+  renderRedisConf,
+  renderRedisStart,
+  renderSearchYml,
+  renderUwsgiIni,
+  type AppServerConfig,
+} from "../../lib";
+
+const app: AppServerConfig = {
+  wsgiModule: "site.wsgi:application",
+  port: 8000,
+  processes: 8,
+  threads: 2,
+  maxRequests: 5000,
+  timeoutSeconds: 60,
+  listenBacklog: 1024,
+  maxBodyBytes: 10485760,
+  plugins: ["python3"],
+  statsPort: 9191,
+  forwardedAllowIps: "10.0.1.10",
+};
+
+test("uwsgi.ini: processes, threads, master, stats, max-requests, harakiri", () => {
+  const ini = renderUwsgiIni(app);
+  for (const line of ["processes = 8", "threads = 2", "master = true", "stats = 0.0.0.0:9191", "max-requests = 5000", "harakiri = 60", "listen = 1024", "lazy-apps = true", "limit-post = 10485760", "strict = true"]) {
+    expect(ini).toContain(`${line}\n`);
+  }
+});
+
+test("gunicorn.conf.py: workers, threads, timeout, max_requests", () => {
+  const py = renderGunicornConfig(app);
+  for (const line of ["workers = 8", "threads = 2", 'worker_class = "gthread"', "timeout = 60", "max_requests = 5000", "backlog = 1024", 'forwarded_allow_ips = "10.0.1.10"']) {
+    expect(py).toContain(`${line}\n`);
+  }
+});
+
+test("redis.conf: a cache evicts and does not persist; a broker never evicts and persists", () => {
+  const cache = renderRedisConf({ purpose: "cache", maxMemoryMiB: 384, evictionPolicy: "allkeys-lru", maxClients: 1024 });
+  expect(cache).toContain("maxmemory 384mb\nmaxmemory-policy allkeys-lru\n");
+  expect(cache).toContain("appendonly no");
+  const broker = renderRedisConf({ purpose: "broker", maxMemoryMiB: 384, evictionPolicy: "allkeys-lru", maxClients: 1024 });
+  expect(broker).toContain("maxmemory-policy noeviction");
+  expect(broker).toContain("appendonly yes");
+  expect(cache).not.toContain("requirepass");
+  expect(renderRedisStart("REDIS_PASSWORD")).toContain("requirepass $REDIS_PASSWORD");
+});
+
+test("rabbitmq.conf: one user, no guest, limits; the password only at start", () => {
+  const conf = renderRabbitmqConf({ vhost: "app", user: "app", connectionMax: 500, watermarkBytes: 419430400, managementUi: false });
+  expect(conf).toContain("default_user = app\ndefault_vhost = app\n");
+  expect(conf).toContain("connection_max = 500");
+  expect(conf).toContain("vm_memory_high_watermark.absolute = 419430400");
+  expect(conf).not.toMatch(/^[^#]*guest/m);
+  expect(conf).not.toContain("default_pass");
+  expect(renderRabbitmqStart("RABBITMQ_PASSWORD")).toContain("default_pass = %s");
+});
+
+test("memcached: memory, connection limit, no UDP", () => {
+  expect(memcachedCommand({ itemMemoryMiB: 400, maxConnections: 1024, threads: 4 })).toEqual(
+    expect.arrayContaining(["--memory-limit=400", "--conn-limit=1024", "--udp-port=0"]),
+  );
+});
+
+test("search: single node vs. discovery with initial masters; heap min = max", () => {
+  const one = renderSearchYml({ engine: "elasticsearch", clusterName: "s", nodeName: "s-1", seedHosts: ["10.0.4.10:9300"], initialMasters: ["s-1"], heapMiB: 1024 });
+  expect(one).toContain("discovery.type: single-node");
+  const three = renderSearchYml({ engine: "opensearch", clusterName: "s", nodeName: "s-2", seedHosts: ["a:9300", "b:9300", "c:9300"], initialMasters: ["s-1", "s-2", "s-3"], heapMiB: 1024 });
+  expect(three).toContain("cluster.initial_cluster_manager_nodes:\n  - s-1\n  - s-2\n  - s-3");
+  expect(renderJvmHeapOptions(1024)).toContain("-Xms1024m\n-Xmx1024m");
+});
+
+test("celery: worker flags and a beat with its own schedule file", () => {
+  expect(celeryWorkerCommand({ app: "t", nodeName: "w-1", concurrency: 4, prefetchMultiplier: 1, maxTasksPerChild: 1000, queues: ["celery", "mail"] })).toEqual(
+    expect.arrayContaining(["--concurrency=4", "--prefetch-multiplier=1", "--max-tasks-per-child=1000", "--queues=celery,mail"]),
+  );
+  expect(celeryBeatCommand("t")).toContain("beat");
+});
