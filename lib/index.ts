@@ -9,7 +9,7 @@ export { SearchCluster, type SearchClusterProps } from "./constructs/search-clus
 export type { ServiceWiring } from "./constructs/wiring";
 export { WebstackError, PropsError, BudgetError } from "./core/errors";
 export { RULES, type Rule, type Measurement } from "./core/budgets/rules";
-export { evaluateBudgets, formatFinding, type Finding } from "./core/budgets/evaluate";
+export { evaluateBudgets, formatFinding, STALE_ACKNOWLEDGEMENT, type Finding, type FindingStatus } from "./core/budgets/evaluate";
 export { planCluster } from "./core/plan";
 export type { ClusterPlan, ContainerSpec, FileSpec } from "./core/model";
 export type { Topology } from "./core/topology";
@@ -23,3 +23,4 @@ export * from "./core/render/rabbitmq";
 export * from "./core/render/search";
 export * from "./core/render/celery";
 export { synthOrExit } from "./constructs/synth";
+export { Budgets } from "./constructs/budgets";

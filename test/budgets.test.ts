@@ -1,4 +1,4 @@
-import { BudgetError, Cache, Database, LoadBalancer, Queue, SearchCluster, WebTier, WorkerTier, RULES, type WebStack } from "../lib";
+import { BudgetError, Budgets, Cache, Database, LoadBalancer, Queue, SearchCluster, WebTier, WorkerTier, RULES, type WebStack } from "../lib";
 import { IMAGE, WSGI, newStack } from "./helpers";
 
 /** A stack with one database, a web tier and optional extras; `tweak` changes it before synth. */
@@ -185,4 +185,73 @@ test("a failing synth reports every failing rule at once", () => {
   expect(message).toContain("2 budget rules failed");
   expect(message).toContain("WS-DB-CONNECTIONS FAILED");
   expect(message).toContain("WS-REDIS-CLIENTS FAILED");
+});
+
+describe("WS-APP-BACKLOG", () => {
+  test("the default backlog holds the load balancer's maxconn", () => {
+    const [sent, kernel] = findings(site(), "WS-APP-BACKLOG");
+    expect(sent).toMatchObject({ used: 16, limit: 1024, status: "pass" });
+    expect(kernel).toMatchObject({ used: 1024, limit: 4096, status: "pass" });
+  });
+  test("uWSGI's own default of 100 fails behind a route sending more", () => {
+    const message = failure(site({ web: { processes: 16, threads: 8, listenBacklog: 100 } }));
+    expect(message).toMatch(/WS-APP-BACKLOG FAILED[\s\S]*sent to one node at most = 128[\s\S]*uWSGI listen = 100/);
+  });
+});
+
+describe("WS-FILE-LIMITS", () => {
+  test("the rendered ulimits fit HAProxy and nginx", () => {
+    expect(findings(site(), "WS-FILE-LIMITS").every((f) => f.status === "pass")).toBe(true);
+    const stack = site({ lb: { maxconn: 10000, memoryMiB: 1024 } });
+    expect(stack.cluster().plan.containers.find((c) => c.key === "lb")!.ulimits).toEqual([{ name: "nofile", soft: 21024, hard: 21024 }]);
+  });
+});
+
+describe("WS-TIMEOUT-CHAIN", () => {
+  test("derived per-backend timeouts chain outward", () => {
+    const [f] = findings(site({ web: { requestTimeoutSeconds: 120 } }), "WS-TIMEOUT-CHAIN");
+    expect(f.lines).toEqual(["test/web harakiri = 120 s", "< nginx uwsgi_read_timeout = 125 s", "< HAProxy timeout server = 135 s (must exceed nginx by at least 1 s)"]);
+    expect(f.status).toBe("pass");
+  });
+  test("an HAProxy timeout shorter than nginx's fails", () => {
+    expect(failure(site({ web: { requestTimeoutSeconds: 120 }, lb: { timeouts: { server: 60000 } } }))).toContain("WS-TIMEOUT-CHAIN FAILED");
+  });
+});
+
+describe("WS-BODY-SIZE", () => {
+  test("a 50 GB route passes only to a streamed location that takes 50 GB", () => {
+    const ok = site({ web: { uploadRoutes: [{ path: "/api", maxBodySize: "50g" }] }, route: { name: "files", maxBodySize: "50g" } });
+    expect(findings(ok, "WS-BODY-SIZE")[0].status).toBe("pass");
+    expect(failure(site({ route: { name: "files", maxBodySize: "50g" } }))).toMatch(/WS-BODY-SIZE FAILED[\s\S]*buffered[\s\S]*add uploadRoutes: \[\{ path: "\/api", maxBodySize: "50g" \}\]/);
+    expect(failure(site({ web: { clientMaxBodySize: "60g" }, route: { name: "files", maxBodySize: "50g" } }))).toContain("WS-BODY-SIZE FAILED");
+  });
+  test("a small body passes the default location", () => {
+    expect(findings(site({ route: { name: "forms", maxBodySize: "5m" } }), "WS-BODY-SIZE")[0].status).toBe("pass");
+  });
+});
+
+describe("acknowledgements", () => {
+  test("an acknowledged failure passes synth and shows its reason in the report", () => {
+    const stack = site({ web: { nodes: 5 }, worker: { nodes: 1, concurrency: 2 } });
+    Budgets.of(stack.node.findChild("db")).acknowledge("WS-DB-CONNECTIONS", "workers run only at night, when the web tier idles");
+    const [f] = findings(stack, "WS-DB-CONNECTIONS");
+    expect(f).toMatchObject({ status: "acknowledged", acknowledgement: "workers run only at night, when the web tier idles", used: 210 });
+  });
+  test("a stale acknowledgement fails synth", () => {
+    const stack = site();
+    Budgets.of(stack.node.findChild("db")).acknowledge("WS-DB-CONNECTIONS", "left over from last year's overcommit");
+    expect(failure(stack)).toMatch(/\[test\/db\] WS-ACK-UNUSED FAILED[\s\S]*remove Budgets.of\(\.\.\.\)\.acknowledge\("WS-DB-CONNECTIONS"/);
+  });
+  test("an acknowledgement on another construct does not silence the finding", () => {
+    const stack = site({ web: { nodes: 6 } });
+    Budgets.of(stack.node.findChild("web")).acknowledge("WS-DB-CONNECTIONS", "the finding is on the database, not here");
+    const message = failure(stack);
+    expect(message).toContain("WS-DB-CONNECTIONS FAILED");
+    expect(message).toContain("WS-ACK-UNUSED");
+  });
+  test("unknown rules and empty reasons are refused at once", () => {
+    const stack = site();
+    expect(() => Budgets.of(stack).acknowledge("WS-NOPE", "some long reason")).toThrow(/unknown rule 'WS-NOPE'; known rules: WS-DB-CONNECTIONS/);
+    expect(() => Budgets.of(stack).acknowledge("WS-DB-CONNECTIONS", "ok")).toThrow(/reason of at least 10 characters/);
+  });
 });

@@ -67,10 +67,8 @@ export function buildInvenioStack(scope: Construct, id = "invenio", options: Inv
     defaultTarget: web,
     routes: [
       { name: "static", pathPrefix: "/static", target: web, serves: "static" },
-      { name: "files", pathPrefix: "/api/files", target: files },
+      { name: "files", pathPrefix: "/api/files", target: files, maxBodySize: "50g" },
     ],
-    // The uploads' timeout is long: HAProxy must wait longer than nginx (605 s) and uWSGI (600 s).
-    timeouts: { server: 620000 },
   });
 
   return stack;

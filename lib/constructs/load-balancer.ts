@@ -21,6 +21,8 @@ export interface LoadBalancerRouteProps {
   readonly backup?: WebTier;
   /** Per-server maxconn; leave unset to follow the target's processes x threads. @default derived */
   readonly maxconnPerServer?: number;
+  /** Largest request body this route must accept, e.g. "50g"; checked against the target tier (WS-BODY-SIZE). @default none */
+  readonly maxBodySize?: string;
 }
 
 export type LoadBalancerProps = z.input<typeof loadBalancerSchema> & {
@@ -38,6 +40,7 @@ const routeSchema = z
     pathPrefix: z.union([z.string(), z.array(z.string())]).transform((p) => (typeof p === "string" ? [p] : p)).pipe(z.array(z.string().regex(/^\/[A-Za-z0-9._~\/-]*$/, "must be a URL path starting with '/'")).min(1)),
     serves: z.enum(["app", "static"]).default("app"),
     maxconnPerServer: z.number().int().min(1).optional(),
+    maxBodySize: z.string().regex(/^[0-9]+[kmgKMG]?$/, "must be a size like '10m', '50g' or '512k'").optional(),
   })
   .passthrough();
 
@@ -68,7 +71,7 @@ export class LoadBalancer extends WebstackComponent {
       const name = parsed.data.name ?? (parsed.data.serves === "static" ? "static" : `route${i + 1}`);
       if (names.has(name)) throw new PropsError(this.node.path, [`routes.${i}.name: '${name}' is used twice; backend names must be unique ('app' is the default backend)`]);
       names.add(name);
-      return { ...r, name, pathPrefixes: parsed.data.pathPrefix, serves: parsed.data.serves, maxconnPerServer: parsed.data.maxconnPerServer };
+      return { ...r, name, pathPrefixes: parsed.data.pathPrefix, serves: parsed.data.serves, maxconnPerServer: parsed.data.maxconnPerServer, maxBodySize: parsed.data.maxBodySize };
     });
   }
 
@@ -81,6 +84,7 @@ export class LoadBalancer extends WebstackComponent {
         serves: r.serves,
         backup: r.backup?.node.path,
         maxconnPerServer: r.maxconnPerServer,
+        maxBodySize: r.maxBodySize,
       })),
       { name: "app", pathPrefixes: [], target: this.defaultTarget.node.path, serves: "app", backup: this.defaultBackup?.node.path },
     ];

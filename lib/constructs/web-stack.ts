@@ -11,6 +11,7 @@ import { stackSchema, type StackSettings } from "../core/schemas";
 import type { Topology } from "../core/topology";
 import { emitDockerResources, type EmittedResources } from "../docker/emit";
 import { writeRenderedFiles } from "../docker/io";
+import { Budgets } from "./budgets";
 import { WebstackComponent, parseProps } from "./component";
 
 export type WebStackProps = z.input<typeof stackSchema>;
@@ -69,7 +70,7 @@ export class WebStack extends TerraformStack {
       .findAll()
       .filter(WebstackComponent.isComponent)
       .map((c) => c.toModel());
-    return { stackName: this.node.id, stackPath: this.node.path, settings: this.settings, prefix: this.prefix, components };
+    return { stackName: this.node.id, stackPath: this.node.path, settings: this.settings, prefix: this.prefix, components, acknowledgements: Budgets.collect(this) };
   }
 
   /** Plans, checks and emits the cluster (once); throws a BudgetError when a rule fails. */

@@ -106,6 +106,27 @@ export function searchHeapMiB(s: SearchClusterSettings): number {
   return s.heapMiB ?? Math.min(Math.floor(s.memoryMiB / 2), COMPRESSED_OOPS_LIMIT_MIB);
 }
 
+/** nginx waits this much longer than the app's own timeout, so the app's error reaches the client. */
+export function nginxReadTimeoutSeconds(s: WebTierSettings): number {
+  return s.requestTimeoutSeconds + 5;
+}
+
+/** HAProxy `timeout server` of a backend: the user's, or 10 s beyond the nginx read timeout of its tier. */
+export function haproxyServerTimeoutMs(userMs: number | undefined, target: WebTierSettings): number {
+  return userMs ?? (nginxReadTimeoutSeconds(target) + 10) * 1000;
+}
+
+/** nginx sizing of every web node. Each proxied request holds two descriptors (client and upstream). */
+export const NGINX_WORKER_PROCESSES = 2;
+export const NGINX_WORKER_CONNECTIONS = 1024;
+export const NGINX_NOFILE = 4096;
+
+/** Descriptors HAProxy needs beyond two per connection: listeners, health checks, logs. */
+export const HAPROXY_EXTRA_FDS = 1024;
+
+/** Request bodies above this are streamed to the app (no request buffering), as CERN does for /api/files. */
+export const STREAMING_THRESHOLD_BYTES = 100 * 1024 * 1024;
+
 /** HAProxy memory per connection: two 16 kB buffers plus session state. */
 export const HAPROXY_KIB_PER_CONNECTION = 34;
 export const HAPROXY_BASE_MIB = 32;

@@ -4,7 +4,13 @@
  */
 import {
   APP_MASTER_RSS_MIB,
+  HAPROXY_EXTRA_FDS,
+  NGINX_NOFILE,
+  NGINX_WORKER_CONNECTIONS,
+  NGINX_WORKER_PROCESSES,
   databaseTuning,
+  haproxyServerTimeoutMs,
+  nginxReadTimeoutSeconds,
   memcachedItemMemoryMiB,
   nodeConcurrency,
   primaryStandbySettings,
@@ -261,14 +267,14 @@ function planWebTier(ctx: Ctx, tier: WebTierModel): void {
         file(
           "/etc/nginx/nginx.conf",
           renderNginxConfig({
-            workerProcesses: 2,
-            workerConnections: 1024,
+            workerProcesses: NGINX_WORKER_PROCESSES,
+            workerConnections: NGINX_WORKER_CONNECTIONS,
             upstream: { protocol: s.server === "uwsgi" ? "uwsgi" : "http", address: addr.app, port: s.appPort, keepalive: nodeConcurrency(s) },
             staticUrlPath: s.staticUrlPath,
             staticRoot: STATIC_ROOT,
             clientMaxBodySize: s.clientMaxBodySize,
             uploadRoutes: s.uploadRoutes,
-            readTimeoutSeconds: s.requestTimeoutSeconds + 5,
+            readTimeoutSeconds: nginxReadTimeoutSeconds(s),
             trustedProxies: ctx.topology.settings.subnet,
           }),
         ),
@@ -278,7 +284,7 @@ function planWebTier(ctx: Ctx, tier: WebTierModel): void {
       memoryMiB: s.nginxMemoryMiB,
       // Through nginx to the app: a node is healthy only when both answer.
       healthcheck: cmd("curl", "--fail", "--silent", "--output", "/dev/null", "--max-time", "4", "http://127.0.0.1/ping"),
-      ulimits: [{ name: "nofile", soft: 4096, hard: 4096 }],
+      ulimits: [{ name: "nofile", soft: NGINX_NOFILE, hard: NGINX_NOFILE }],
     });
     const probe =
       s.server === "uwsgi"
@@ -591,6 +597,7 @@ function planLoadBalancer(ctx: Ctx, lb: LoadBalancerModel): void {
       pathPrefixes: route.pathPrefixes,
       balance: s.balance,
       maxqueue: s.maxqueue,
+      serverTimeoutMs: haproxyServerTimeoutMs(s.timeouts.server, target.settings),
       servers: [...serversOf(route.target, maxconn, false), ...(route.backup ? serversOf(route.backup, maxconn, true) : [])],
     };
   });
@@ -642,7 +649,7 @@ function planLoadBalancer(ctx: Ctx, lb: LoadBalancerModel): void {
     healthcheck: cmd("bash", "-c", `exec 3<>/dev/tcp/127.0.0.1/${s.statsPort}`),
     // Lets the unprivileged haproxy user bind 80 and 443 inside its own network namespace.
     sysctls: { "net.ipv4.ip_unprivileged_port_start": "0" },
-    ulimits: [{ name: "nofile", soft: 2 * s.maxconn + 1024, hard: 2 * s.maxconn + 1024 }],
+    ulimits: [{ name: "nofile", soft: 2 * s.maxconn + HAPROXY_EXTRA_FDS, hard: 2 * s.maxconn + HAPROXY_EXTRA_FDS }],
     dependsOn: backends.flatMap((b) => b.servers.map((srv) => `${srv.name}-nginx`)).filter((k, i, all) => all.indexOf(k) === i),
   });
 }

@@ -27,7 +27,7 @@ export function renderCapacityJson(r: CapacityReport): string {
 const cell = (s: string | number) => String(s).replace(/\|/g, "\\|");
 
 export function renderCapacityMarkdown(r: CapacityReport): string {
-  const icon = { pass: "ok", warn: "WARN", fail: "FAIL" } as const;
+  const icon = { pass: "ok", warn: "WARN", fail: "FAIL", acknowledged: "ACKNOWLEDGED" } as const;
   const out = [
     `# Capacity report: ${r.stack}`,
     "",
@@ -44,7 +44,8 @@ export function renderCapacityMarkdown(r: CapacityReport): string {
   ];
   for (const f of r.findings) {
     out.push(`### ${f.ruleId}: ${f.subject}`, "", `${f.title}. Status: **${icon[f.status]}** (${f.used} of ${f.limit} ${f.unit}).`, "", "```", ...f.lines, "```", "");
-    if (f.status !== "pass") out.push(`Fix: ${f.fix}`, "");
+    if (f.acknowledgement) out.push(`Acknowledged: ${f.acknowledgement}`, "");
+    else if (f.status !== "pass") out.push(`Fix: ${f.fix}`, "");
   }
   out.push("## Containers", "", "| container | role | address | memory MiB | image |", "| --- | --- | --- | ---: | --- |");
   out.push(...r.containers.map((c) => `| ${c.key} | ${c.role} | ${c.address} | ${c.memoryMiB} | ${c.image} |`), "");

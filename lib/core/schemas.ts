@@ -80,12 +80,12 @@ export const loadBalancerSchema = z
       .object({
         /** @default 5000 */ connect: positiveInt.default(5000),
         /** @default 60000 */ client: positiveInt.default(60000),
-        /** Must exceed the web tier's proxy read timeout. @default 90000 */ server: positiveInt.default(90000),
+        /** HAProxy `timeout server`, for every backend. @default per backend, its web tier's nginx read timeout + 10 s */ server: positiveInt.optional(),
         /** How long a request may wait for a free server slot. @default 30000 */ queue: positiveInt.default(30000),
         /** @default 10000 */ httpRequest: positiveInt.default(10000),
       })
       .strict()
-      .default({ connect: 5000, client: 60000, server: 90000, queue: 30000, httpRequest: 10000 }),
+      .default({ connect: 5000, client: 60000, queue: 30000, httpRequest: 10000 }),
     /** Internal port of the password-protected stats page; never published. @default 8404 */
     statsPort: z.number().int().min(1024).max(65535).default(8404),
     /** User name of the stats page; its password is a sensitive variable. @default "admin" */

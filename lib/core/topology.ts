@@ -34,6 +34,8 @@ export interface LoadBalancerRoute {
   readonly backup?: string;
   /** Per-server `maxconn` override. Default: what the target node can serve at once. */
   readonly maxconnPerServer?: number;
+  /** Largest request body the route must accept (nginx-style size), checked against the target tier. */
+  readonly maxBodySize?: string;
 }
 
 export interface LoadBalancerModel extends ComponentBase {
@@ -90,6 +92,13 @@ export type ComponentModel =
   | QueueModel
   | SearchClusterModel;
 
+/** A user's acknowledgement of one rule's finding on one construct. */
+export interface Acknowledgement {
+  readonly constructPath: string;
+  readonly ruleId: string;
+  readonly reason: string;
+}
+
 export interface Topology {
   readonly stackName: string;
   readonly stackPath: string;
@@ -98,6 +107,8 @@ export interface Topology {
   readonly prefix: string;
   /** Components in construct-tree order; the order fixes address blocks and output order. */
   readonly components: readonly ComponentModel[];
+  /** Acknowledged findings (deliberate overcommits), each with its reason. */
+  readonly acknowledgements: readonly Acknowledgement[];
 }
 
 export function componentsOf<K extends ComponentModel["kind"]>(

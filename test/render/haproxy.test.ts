@@ -4,18 +4,19 @@ const base: HaproxyConfig = {
   maxconn: 4000,
   httpPort: 80,
   health: { path: "/ping", interMs: 5000, fall: 2, rise: 1 },
-  timeouts: { connect: 5000, client: 60000, server: 90000, queue: 30000, httpRequest: 10000 },
+  timeouts: { connect: 5000, client: 60000, queue: 30000, httpRequest: 10000 },
   statsPort: 8404,
   statsUser: "admin",
   statsPasswordEnv: "HAPROXY_STATS_PASSWORD",
   errorFile503: "/usr/local/etc/haproxy/errors/503.http",
   backends: [
-    { name: "static", pathPrefixes: ["/static"], balance: "leastconn", maxqueue: 64, servers: [{ name: "web-1", address: "10.0.1.10", port: 80, maxconn: 255, backup: false }] },
+    { name: "static", pathPrefixes: ["/static"], balance: "leastconn", maxqueue: 64, serverTimeoutMs: 75000, servers: [{ name: "web-1", address: "10.0.1.10", port: 80, maxconn: 255, backup: false }] },
     {
       name: "app",
       pathPrefixes: [],
       balance: "source",
       maxqueue: 64,
+      serverTimeoutMs: 75000,
       servers: [
         { name: "web-1", address: "10.0.1.10", port: 80, maxconn: 16, backup: false },
         { name: "spare-1", address: "10.0.2.10", port: 80, maxconn: 16, backup: true },

@@ -8,35 +8,70 @@ import type { Topology } from "../topology";
 import { percent } from "../units";
 import { RULES, type Measurement, type Rule } from "./rules";
 
-export type FindingStatus = "pass" | "warn" | "fail";
+export type FindingStatus = "pass" | "warn" | "fail" | "acknowledged";
 
 export interface Finding extends Measurement {
   readonly ruleId: string;
   readonly title: string;
   readonly status: FindingStatus;
   readonly percentOfLimit: number;
+  /** The reason of the acknowledgement, when the status is "acknowledged". */
+  readonly acknowledgement?: string;
 }
 
+/** Id of the finding raised for an acknowledgement that matches no failing or warning finding. */
+export const STALE_ACKNOWLEDGEMENT = "WS-ACK-UNUSED";
+
 export function evaluateBudgets(topology: Topology, plan: ClusterPlan, rules: readonly Rule[] = RULES): Finding[] {
-  return rules.flatMap((rule) =>
+  const used = new Set<string>();
+  const ackKey = (path: string, rule: string) => `${path}\u0000${rule}`;
+  const acks = new Map(topology.acknowledgements.map((a) => [ackKey(a.constructPath, a.ruleId), a]));
+  const findings = rules.flatMap((rule) =>
     rule.measure(topology, plan).map((m): Finding => {
       const warnAt = rule.warnAt === undefined ? topology.settings.warnAtFraction : rule.warnAt;
       const over = m.used > m.limit;
       const near = warnAt !== null && m.limit > 0 && m.used > warnAt * m.limit;
       const status: FindingStatus = over ? (rule.severity === "error" ? "fail" : "warn") : near ? "warn" : "pass";
-      return { ...m, ruleId: rule.id, title: rule.title, status, percentOfLimit: percent(m.used, m.limit) };
+      const base = { ...m, ruleId: rule.id, title: rule.title, percentOfLimit: percent(m.used, m.limit) };
+      const ack = acks.get(ackKey(m.constructPath, rule.id));
+      if (ack && status !== "pass") {
+        used.add(ackKey(ack.constructPath, ack.ruleId));
+        return { ...base, status: "acknowledged", acknowledgement: ack.reason };
+      }
+      return { ...base, status };
     }),
   );
+  // An acknowledgement that silences nothing is stale: it would hide the next real overcommit.
+  const stale = topology.acknowledgements.filter((a) => !used.has(ackKey(a.constructPath, a.ruleId)));
+  return [
+    ...findings,
+    ...stale.map(
+      (a): Finding => ({
+        ruleId: STALE_ACKNOWLEDGEMENT,
+        title: "Every acknowledgement matches a failing or warning finding",
+        constructPath: a.constructPath,
+        subject: `acknowledgement of ${a.ruleId}`,
+        used: 1,
+        limit: 0,
+        unit: "stale acknowledgements",
+        lines: [`${a.ruleId} is acknowledged on ${a.constructPath} ("${a.reason}")`, `but ${a.ruleId} passes there (or does not apply to it)`],
+        fix: `remove Budgets.of(...).acknowledge("${a.ruleId}", ...) from ${a.constructPath}`,
+        status: "fail",
+        percentOfLimit: 100,
+      }),
+    ),
+  ];
 }
 
 /** The message a person reads when synth fails: the rule, the path, the arithmetic and the fix. */
 export function formatFinding(f: Finding): string {
-  const verdict = f.status === "fail" ? "FAILED" : f.status === "warn" ? "near its limit" : "ok";
+  const verdict = { fail: "FAILED", warn: "near its limit", acknowledged: "acknowledged", pass: "ok" }[f.status];
   return [
     `[${f.constructPath}] ${f.ruleId} ${verdict}: ${f.title}`,
     `  ${f.subject}: ${f.used} ${f.status === "fail" ? ">" : "<="} ${f.limit} ${f.unit} (${f.percentOfLimit}%)`,
     ...f.lines.map((l) => `    ${l}`),
-    ...(f.status === "pass" ? [] : [`  fix: ${f.fix}`]),
+    ...(f.acknowledgement ? [`  acknowledged: ${f.acknowledgement}`] : []),
+    ...(f.status === "pass" || f.status === "acknowledged" ? [] : [`  fix: ${f.fix}`]),
   ].join("\n");
 }
 

@@ -8,6 +8,12 @@ import {
   COMPRESSED_OOPS_LIMIT_MIB,
   APP_MASTER_RSS_MIB,
   HAPROXY_BASE_MIB,
+  HAPROXY_EXTRA_FDS,
+  NGINX_WORKER_CONNECTIONS,
+  NGINX_WORKER_PROCESSES,
+  STREAMING_THRESHOLD_BYTES,
+  haproxyServerTimeoutMs,
+  nginxReadTimeoutSeconds,
   HAPROXY_KIB_PER_CONNECTION,
   databaseTuning,
   memcachedItemMemoryMiB,
@@ -24,7 +30,7 @@ import type { ClusterPlan } from "../model";
 import { componentBlocks, HOSTS_PER_BLOCK } from "../network";
 import { routeMaxconn } from "../plan";
 import { componentAt, componentsOf, type Topology, type WebTierModel } from "../topology";
-import { formatMiB } from "../units";
+import { formatMiB, parseSize } from "../units";
 
 /** One measured budget: `used` must not exceed `limit`. */
 export interface Measurement {
@@ -284,6 +290,152 @@ export const RULES: readonly Rule[] = [
               lines: [`maxconn per server = ${routeMaxconn(r, target)}`, `${target.path}: ${s.processes} processes x ${s.threads} threads = ${capacity} at once`],
               fix: `remove maxconnPerServer of route '${r.name}' (it then follows the tier), or raise processes or threads of ${target.path}`,
             };
+          }),
+      ),
+  },
+  {
+    id: "WS-APP-BACKLOG",
+    title: "The app server's listen backlog holds what the proxies send, within somaxconn",
+    severity: "error",
+    warnAt: null,
+    rationale:
+      'Connections beyond the app server\'s listen backlog are dropped: nginx logs "upstream prematurely closed" or "connect() failed" at random. ' +
+      "uWSGI's default backlog is 100. The backlog must hold the load balancer's maxconn towards the node, and the kernel caps it at net.core.somaxconn, which the library renders on the container.",
+    measure: (t, plan) =>
+      componentsOf(t, "webTier").flatMap((w) => {
+        const s = w.settings;
+        const sent = componentsOf(t, "loadBalancer").flatMap((lb) =>
+          lb.routes.filter((r) => r.serves === "app" && (r.target === w.path || r.backup === w.path)).map((r) => ({ lb, r, maxconn: routeMaxconn(r, componentAt(t, r.target) as WebTierModel) })),
+        );
+        const total = sent.reduce((n, x) => n + x.maxconn, 0);
+        const app = plan.containers.find((c) => c.constructPath === w.path && (c.role === "uwsgi" || c.role === "gunicorn"));
+        const somaxconn = Number(app?.sysctls["net.core.somaxconn"] ?? 4096);
+        const name = s.server === "uwsgi" ? "uWSGI listen" : "gunicorn backlog";
+        return [
+          {
+            constructPath: w.path,
+            subject: `${w.id} ${name} vs. load balancer maxconn`,
+            used: total,
+            limit: s.listenBacklog,
+            unit: "connections",
+            lines: [...sent.map((x) => `${x.lb.path} backend ${x.r.name}: maxconn ${x.maxconn} per server`), `sent to one node at most = ${total}`, `${name} = ${s.listenBacklog}`],
+            fix: `raise listenBacklog of ${w.path} to at least ${total}`,
+          },
+          {
+            constructPath: w.path,
+            subject: `${w.id} ${name} vs. net.core.somaxconn`,
+            used: s.listenBacklog,
+            limit: somaxconn,
+            unit: "connections",
+            lines: [`${name} = ${s.listenBacklog}`, `net.core.somaxconn on the container = ${somaxconn}`],
+            fix: `lower listenBacklog of ${w.path} to at most ${somaxconn}`,
+          },
+        ];
+      }),
+  },
+  {
+    id: "WS-FILE-LIMITS",
+    title: "HAProxy and nginx connections fit their open-file limits",
+    severity: "error",
+    warnAt: null,
+    rationale: "A proxied connection holds two descriptors (client and server side). Past the nofile limit accept() fails and the proxy drops connections.",
+    measure: (t, plan) => {
+      const nofile = (key: string) => plan.containers.find((c) => c.key === key)?.ulimits.find((u) => u.name === "nofile")?.soft ?? 1024;
+      return [
+        ...componentsOf(t, "loadBalancer").map((lb) => {
+          const need = 2 * lb.settings.maxconn + HAPROXY_EXTRA_FDS;
+          return {
+            constructPath: lb.path,
+            subject: `${lb.id} haproxy nofile`,
+            used: need,
+            limit: nofile(lb.id),
+            unit: "descriptors",
+            lines: [`2 x maxconn ${lb.settings.maxconn} + ${HAPROXY_EXTRA_FDS} for listeners and checks = ${need}`, `nofile ulimit = ${nofile(lb.id)}`],
+            fix: `lower maxconn of ${lb.path}`,
+          };
+        }),
+        ...componentsOf(t, "webTier").map((w) => {
+          const need = NGINX_WORKER_PROCESSES * NGINX_WORKER_CONNECTIONS * 2;
+          const limit = nofile(`${w.id}-1-nginx`);
+          return {
+            constructPath: w.path,
+            subject: `${w.id} nginx nofile`,
+            used: need,
+            limit,
+            unit: "descriptors",
+            lines: [`${NGINX_WORKER_PROCESSES} workers x worker_connections ${NGINX_WORKER_CONNECTIONS} x 2 = ${need}`, `nofile ulimit = ${limit}`],
+            fix: "raise the nofile ulimit of the nginx containers",
+          };
+        }),
+      ];
+    },
+  },
+  {
+    id: "WS-TIMEOUT-CHAIN",
+    title: "Timeouts grow outward: app server < nginx < HAProxy",
+    severity: "error",
+    warnAt: null,
+    rationale:
+      "The innermost layer must give up first, so its error (and log line) reaches the client. If HAProxy's timeout server is shorter than nginx's read timeout, HAProxy cuts slow requests with a bare 504 while the app still works on them.",
+    measure: (t) =>
+      componentsOf(t, "loadBalancer").flatMap((lb) =>
+        lb.routes
+          .filter((r) => r.serves === "app")
+          .map((r) => {
+            const target = componentAt(t, r.target) as WebTierModel;
+            const app = target.settings.requestTimeoutSeconds;
+            const nginx = nginxReadTimeoutSeconds(target.settings);
+            const haproxy = haproxyServerTimeoutMs(lb.settings.timeouts.server, target.settings) / 1000;
+            return {
+              constructPath: lb.path,
+              subject: `${lb.id} backend ${r.name} timeouts`,
+              used: nginx,
+              limit: haproxy - 1,
+              unit: "seconds",
+              lines: [
+                `${target.path} ${target.settings.server === "uwsgi" ? "harakiri" : "timeout"} = ${app} s`,
+                `< nginx ${target.settings.server === "uwsgi" ? "uwsgi_read_timeout" : "proxy_read_timeout"} = ${nginx} s`,
+                `< HAProxy timeout server = ${haproxy} s (must exceed nginx by at least 1 s)`,
+              ],
+              fix: `remove timeouts.server of ${lb.path} (each backend then derives its own), or raise it to at least ${(nginx + 1) * 1000} ms`,
+            };
+          }),
+      ),
+  },
+  {
+    id: "WS-BODY-SIZE",
+    title: "Request bodies a route accepts pass nginx and the app server, and large ones stream",
+    severity: "error",
+    warnAt: null,
+    rationale:
+      "A route that must take 50 GB uploads is useless if nginx stops at 10 MB (413) or buffers each upload to disk before the app sees a byte. The route's size must fit the target tier's limit for that path, and bodies above 100 MiB must go to a streamed location (the tier's uploadRoutes).",
+    measure: (t) =>
+      componentsOf(t, "loadBalancer").flatMap((lb) =>
+        lb.routes
+          .filter((r) => r.maxBodySize !== undefined)
+          .flatMap((r) => {
+            const target = componentAt(t, r.target) as WebTierModel;
+            const wanted = parseSize(r.maxBodySize!);
+            return r.pathPrefixes.map((prefix) => {
+              const upload = target.settings.uploadRoutes.find((u) => prefix.startsWith(u.path));
+              const nginxLimit = parseSize(upload?.maxBodySize ?? target.settings.clientMaxBodySize);
+              // A buffered location takes bodies up to the streaming threshold at most.
+              const limit = upload ? nginxLimit : Math.min(nginxLimit, STREAMING_THRESHOLD_BYTES);
+              return {
+                constructPath: lb.path,
+                subject: `${lb.id} route ${r.name} ${prefix} body size`,
+                used: wanted,
+                limit,
+                unit: "bytes",
+                lines: [
+                  `route ${prefix} accepts ${r.maxBodySize} = ${wanted} bytes`,
+                  upload
+                    ? `${target.path} uploadRoutes ${upload.path}: client_max_body_size ${upload.maxBodySize} = ${nginxLimit} bytes, streamed`
+                    : `${target.path} clientMaxBodySize ${target.settings.clientMaxBodySize} = ${nginxLimit} bytes, buffered (buffered bodies: at most ${STREAMING_THRESHOLD_BYTES} bytes)`,
+                ],
+                fix: `add uploadRoutes: [{ path: "${prefix}", maxBodySize: "${r.maxBodySize}" }] to ${target.path}`,
+              };
+            });
           }),
       ),
   },

@@ -19,6 +19,8 @@ export interface HaproxyBackend {
   readonly balance: "leastconn" | "roundrobin" | "source";
   readonly servers: readonly HaproxyServer[];
   readonly maxqueue: number;
+  /** `timeout server` of this backend, ms. */
+  readonly serverTimeoutMs: number;
 }
 
 export interface HaproxyConfig {
@@ -26,7 +28,7 @@ export interface HaproxyConfig {
   readonly httpPort: number;
   readonly https?: { readonly port: number; readonly certificatePath: string; readonly redirectHttp: boolean };
   readonly health: { readonly path: string; readonly interMs: number; readonly fall: number; readonly rise: number };
-  readonly timeouts: { readonly connect: number; readonly client: number; readonly server: number; readonly queue: number; readonly httpRequest: number };
+  readonly timeouts: { readonly connect: number; readonly client: number; readonly queue: number; readonly httpRequest: number };
   readonly statsPort: number;
   readonly statsUser: string;
   /** Environment variable holding the stats password; HAProxy expands it in double quotes. */
@@ -90,6 +92,8 @@ export function renderHaproxyConfig(c: HaproxyConfig): string {
       "# A node answering 404 to the check drains: no new sessions, current ones finish.",
       "http-check disable-on-404",
       `timeout queue ${c.timeouts.queue}ms`,
+      "# Longer than nginx's read timeout, so nginx and the app give the error, not HAProxy.",
+      `timeout server ${b.serverTimeoutMs}ms`,
       `default-server check inter ${c.health.interMs} fall ${c.health.fall} rise ${c.health.rise} maxqueue ${b.maxqueue}`,
       ...b.servers.map((s) => `server ${s.name} ${s.address}:${s.port} maxconn ${s.maxconn}${s.backup ? " backup" : ""}`),
     ]),
@@ -117,7 +121,6 @@ export function renderHaproxyConfig(c: HaproxyConfig): string {
       "retries 2",
       `timeout connect ${c.timeouts.connect}ms`,
       `timeout client ${c.timeouts.client}ms`,
-      `timeout server ${c.timeouts.server}ms`,
       `timeout http-request ${c.timeouts.httpRequest}ms`,
       "timeout http-keep-alive 10s",
       `errorfile 503 ${c.errorFile503}`,
