@@ -10,7 +10,8 @@ import { capacityReport, renderCapacityJson, renderCapacityMarkdown } from "../c
 import { stackSchema, type StackSettings } from "../core/schemas";
 import type { Topology } from "../core/topology";
 import { emitDockerResources, type EmittedResources } from "../docker/emit";
-import { writeRenderedFiles } from "../docker/io";
+import { exportTopologyIfAsked, writeRenderedFiles } from "../docker/io";
+import { capacityAnswer, type CapacityAnswer } from "../core/capacity";
 import { Budgets } from "./budgets";
 import { WebstackComponent, parseProps } from "./component";
 
@@ -21,6 +22,8 @@ export interface SynthesizedCluster {
   readonly topology: Topology;
   readonly plan: ClusterPlan;
   readonly findings: readonly Finding[];
+  /** How far each tier can grow before a rule fails. */
+  readonly answer: CapacityAnswer;
   readonly resources: EmittedResources;
 }
 
@@ -79,7 +82,9 @@ export class WebStack extends TerraformStack {
     const topology = this.topology();
     const plan = planCluster(topology);
     const findings = evaluateBudgets(topology, plan);
+    exportTopologyIfAsked(topology);
     assertBudgets(findings);
+    const answer = capacityAnswer(topology);
     for (const f of findings.filter((x) => x.status === "warn")) {
       const target = this.node.findAll().find((n) => n.node.path === f.constructPath) ?? this;
       Annotations.of(target).addWarning(formatFinding(f));
@@ -93,14 +98,14 @@ export class WebStack extends TerraformStack {
       // the stack's working directory (cdktf.out/stacks/<id>) and lands in the same project-root file.
       new LocalBackend(this, { path: `../../../terraform.${this.node.id}.tfstate` });
     }
-    this.synthesized = { topology, plan, findings, resources };
+    this.synthesized = { topology, plan, findings, answer, resources };
     return this.synthesized;
   }
 
   private writeOutputs(session: ISynthesisSession): void {
-    const { topology, plan, findings } = this.cluster();
+    const { topology, plan, findings, answer } = this.cluster();
     const stackDir = path.join(session.outdir, session.manifest.forStack(this).workingDirectory);
-    const report = capacityReport(topology, plan, findings);
+    const report = capacityReport(topology, plan, findings, answer);
     writeRenderedFiles(stackDir, plan, { "capacity.md": renderCapacityMarkdown(report), "capacity.json": renderCapacityJson(report) });
   }
 }

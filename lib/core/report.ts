@@ -5,15 +5,18 @@
 import type { Finding } from "./budgets/evaluate";
 import type { ClusterPlan } from "./model";
 import type { Topology } from "./topology";
+import { renderCapacityAnswer, type CapacityAnswer } from "./capacity";
 
 export interface CapacityReport {
   readonly stack: string;
   readonly containers: readonly { key: string; role: string; address: string; memoryMiB: number; image: string }[];
   readonly findings: readonly Finding[];
+  readonly headroom: CapacityAnswer;
 }
 
-export function capacityReport(topology: Topology, plan: ClusterPlan, findings: readonly Finding[]): CapacityReport {
+export function capacityReport(topology: Topology, plan: ClusterPlan, findings: readonly Finding[], headroom: CapacityAnswer): CapacityReport {
   return {
+    headroom,
     stack: topology.stackName,
     containers: plan.containers.map((c) => ({ key: c.key, role: c.role, address: c.address, memoryMiB: c.memoryMiB, image: c.image })),
     findings,
@@ -47,6 +50,7 @@ export function renderCapacityMarkdown(r: CapacityReport): string {
     if (f.acknowledgement) out.push(`Acknowledged: ${f.acknowledgement}`, "");
     else if (f.status !== "pass") out.push(`Fix: ${f.fix}`, "");
   }
+  out.push(renderCapacityAnswer(r.headroom).replace(/^## Headroom: .*$/m, "## Headroom"));
   out.push("## Containers", "", "| container | role | address | memory MiB | image |", "| --- | --- | --- | ---: | --- |");
   out.push(...r.containers.map((c) => `| ${c.key} | ${c.role} | ${c.address} | ${c.memoryMiB} | ${c.image} |`), "");
   return out.join("\n");

@@ -6,6 +6,15 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { ClusterPlan } from "../core/model";
 
+/** Environment variable naming the file `cdktf-webstack capacity` collects stack topologies in. */
+export const TOPOLOGY_OUT_ENV = "CDKTF_WEBSTACK_TOPOLOGY_OUT";
+
+/** When the capacity command runs the app, each stack appends its topology (one JSON line). */
+export function exportTopologyIfAsked(topology: unknown): void {
+  const file = process.env[TOPOLOGY_OUT_ENV];
+  if (file) fs.appendFileSync(file, `${JSON.stringify(topology)}\n`);
+}
+
 export function readTextFile(file: string): string {
   return fs.readFileSync(file, "utf8");
 }

@@ -70,6 +70,8 @@ def redact(url):
     if url is None:
         return None
     parts, user, password, hosts = _split_userinfo(url)
+    if password is None and "password" not in parts.query:
+        return url  # nothing to hide; urlunsplit would turn rpc:// into rpc:
     netloc = parts.netloc
     if password is not None:
         netloc = f"{user}:***@{hosts}"

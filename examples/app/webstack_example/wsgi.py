@@ -112,12 +112,15 @@ def db_cursor(role):
         raise Unavailable(f"database unreachable: {exc}") from exc
     broken = False
     try:
-        with conn, conn.cursor() as cur:  # commit on success, roll back on error
+        with conn.cursor() as cur:
             yield cur
+        conn.commit()
     except _BROKEN as exc:
         broken = True
         raise Unavailable(f"database: {type(exc).__name__}: {exc}") from exc
     finally:
+        # putconn rolls back an unfinished transaction before keeping the
+        # connection, or closes it (broken, or beyond DB_POOL_SIZE idle ones).
         pool.putconn(conn, close=broken or bool(conn.closed))
 
 
@@ -138,7 +141,8 @@ def _ensure_schema(cur):
     )
 
 
-SERVER_COLUMNS = "inet_server_addr()::text, inet_server_port(), pg_is_in_recovery()"
+# inet_server_addr() is NULL over a Unix socket.
+SERVER_COLUMNS = "host(inet_server_addr()), inet_server_port(), pg_is_in_recovery()"
 
 
 def _server(row):
@@ -280,15 +284,16 @@ def run_task(query):
 # --- routing -------------------------------------------------------------------------
 
 
-def route(method, path, query, request_id):
+def route(environ, method, path, request_id):
     """Return (status, body); body is a dict (JSON) or bytes (text)."""
     if path == "/ping":
         return (200, b"pong\n") if method in ("GET", "HEAD") else _not_allowed("GET, HEAD")
+    query = parse_qs(environ.get("QUERY_STRING", ""))
     if method not in ("GET", "HEAD", "POST"):
         return _not_allowed("GET, HEAD, POST")
     if path == "/info":
         return 200, {"pid": os.getpid(), "python": sys.version.split()[0],
-                     "server": os.environ.get("SERVER_SOFTWARE"), "config": settings.describe()}
+                     "server": environ.get("SERVER_SOFTWARE"), "config": settings.describe()}
     if path == "/hits":
         if method == "POST" or query.get("write") == ["1"]:
             return hit_create(request_id)
@@ -319,7 +324,7 @@ def application(environ, start_response):
     if not REQUEST_ID_RE.fullmatch(request_id):
         request_id = uuid.uuid4().hex  # missing or unsafe to echo: make one up
     try:
-        status, body = route(method, path, parse_qs(environ.get("QUERY_STRING", "")), request_id)
+        status, body = route(environ, method, path, request_id)
     except Unavailable as exc:
         status, body = 503, {"error": settings.scrub(exc)}
     except Exception as exc:

@@ -1,0 +1,151 @@
+/**
+ * The capacity answer: for the user's own stack, "200 max connections / 40 per web node = ???".
+ * It probes the same rules the synth check runs, on copies of the topology with one knob turned,
+ * so there is no second copy of the arithmetic.
+ */
+import { databaseClients, sumClients } from "./clients";
+import { evaluateBudgets, STALE_ACKNOWLEDGEMENT, type Finding } from "./budgets/evaluate";
+import { planCluster } from "./plan";
+import { componentsOf, type ComponentModel, type DatabaseModel, type Topology } from "./topology";
+
+export interface Headroom {
+  readonly constructPath: string;
+  /** The knob turned: `nodes`, `processes` or `concurrency`. */
+  readonly field: string;
+  readonly current: number;
+  /** Largest value for which every rule still passes (or the current value when it already fails). */
+  readonly max: number;
+  /** The first rule that fails one step beyond `max`, or the props schema's ceiling. */
+  readonly stoppedBy: string;
+  readonly detail: string;
+}
+
+export interface DatabaseNeed {
+  readonly constructPath: string;
+  readonly clients: number;
+  readonly maxConnections: number;
+  /** max_connections the topology needs: its clients plus the superuser reserve. */
+  readonly neededMaxConnections: number;
+  readonly memoryMiB: number;
+  /** Smallest memory limit (64 MiB steps) for which WS-DB-MEMORY passes at neededMaxConnections. */
+  readonly neededMemoryMiB: number;
+}
+
+export interface CapacityAnswer {
+  readonly stack: string;
+  readonly headroom: readonly Headroom[];
+  readonly databases: readonly DatabaseNeed[];
+}
+
+const KNOBS: Record<string, { field: string; ceiling: number }[]> = {
+  webTier: [
+    { field: "nodes", ceiling: 250 },
+    { field: "processes", ceiling: 512 },
+  ],
+  workerTier: [
+    { field: "nodes", ceiling: 250 },
+    { field: "concurrency", ceiling: 256 },
+  ],
+};
+
+function withSetting(t: Topology, path: string, patch: Record<string, number>): Topology {
+  return {
+    ...t,
+    components: t.components.map((c) => (c.path === path ? ({ ...c, settings: { ...c.settings, ...patch } } as ComponentModel) : c)),
+  };
+}
+
+function failures(t: Topology): Finding[] {
+  let plan;
+  try {
+    plan = planCluster(t);
+  } catch {
+    return [];
+  }
+  return evaluateBudgets(t, plan).filter((f) => f.status === "fail" && f.ruleId !== STALE_ACKNOWLEDGEMENT);
+}
+
+/** Largest value of `field` on `path` that keeps every rule passing, by binary search (rules are monotone in these knobs). */
+function probe(t: Topology, path: string, field: string, current: number, ceiling: number): Headroom {
+  const failsAt = (v: number) => failures(withSetting(t, path, { [field]: v }));
+  const baseline = failsAt(current);
+  if (baseline.length > 0) {
+    let lo = 0;
+    let hi = current;
+    while (hi - lo > 1) {
+      const mid = Math.floor((lo + hi) / 2);
+      if (mid >= 1 && failsAt(mid).length === 0) lo = mid;
+      else hi = mid;
+    }
+    return { constructPath: path, field, current, max: lo, stoppedBy: baseline[0].ruleId, detail: `${baseline[0].subject}: ${baseline[0].used} > ${baseline[0].limit} ${baseline[0].unit} already` };
+  }
+  let lo = current;
+  let hi = current + 1;
+  let fail: Finding[] = [];
+  while (hi <= ceiling) {
+    fail = failsAt(hi);
+    if (fail.length > 0) break;
+    lo = hi;
+    hi = Math.min(ceiling + 1, current + (hi - current) * 2);
+  }
+  if (hi > ceiling) return { constructPath: path, field, current, max: ceiling, stoppedBy: "props schema", detail: `${field} is at most ${ceiling}` };
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    const f = failsAt(mid);
+    if (f.length > 0) {
+      hi = mid;
+      fail = f;
+    } else lo = mid;
+  }
+  const first = fail[0];
+  return { constructPath: path, field, current, max: lo, stoppedBy: first.ruleId, detail: `at ${hi}: ${first.subject} ${first.used} > ${first.limit} ${first.unit}` };
+}
+
+function databaseNeed(t: Topology, db: DatabaseModel): DatabaseNeed {
+  const clients = sumClients(databaseClients(t, db));
+  const needed = clients + db.settings.superuserReservedConnections;
+  const memoryFails = (memoryMiB: number) => {
+    const probeTopology = withSetting(t, db.path, { maxConnections: needed, memoryMiB });
+    return failures(probeTopology).some((f) => f.ruleId === "WS-DB-MEMORY" && f.constructPath === db.path);
+  };
+  let lo = 256;
+  let hi = 256;
+  while (memoryFails(hi) && hi < 1024 * 1024) {
+    lo = hi;
+    hi *= 2;
+  }
+  while (hi - lo > 64) {
+    const mid = Math.ceil((lo + hi) / 2 / 64) * 64;
+    if (memoryFails(mid)) lo = mid;
+    else hi = mid;
+  }
+  return { constructPath: db.path, clients, maxConnections: db.settings.maxConnections, neededMaxConnections: needed, memoryMiB: db.settings.memoryMiB, neededMemoryMiB: hi };
+}
+
+export function capacityAnswer(t: Topology): CapacityAnswer {
+  const headroom: Headroom[] = [];
+  for (const c of t.components) {
+    for (const knob of KNOBS[c.kind] ?? []) {
+      const current = (c.settings as unknown as Record<string, number>)[knob.field];
+      headroom.push(probe(t, c.path, knob.field, current, knob.ceiling));
+    }
+  }
+  return { stack: t.stackName, headroom, databases: componentsOf(t, "database").map((db) => databaseNeed(t, db)) };
+}
+
+export function renderCapacityAnswer(a: CapacityAnswer): string {
+  return [
+    `## Headroom: ${a.stack}`,
+    "",
+    "How far each knob can turn, everything else unchanged, before a rule fails.",
+    "",
+    "| construct | knob | now | at most | stopped by | at the first failing step |",
+    "| --- | --- | ---: | ---: | --- | --- |",
+    ...a.headroom.map((h) => `| ${h.constructPath} | ${h.field} | ${h.current} | ${h.max} | ${h.stoppedBy} | ${h.detail} |`),
+    "",
+    "| database | clients | max_connections now | needed | memory now (MiB) | memory needed at that max_connections (MiB) |",
+    "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ...a.databases.map((d) => `| ${d.constructPath} | ${d.clients} | ${d.maxConnections} | ${d.neededMaxConnections} | ${d.memoryMiB} | ${d.neededMemoryMiB} |`),
+    "",
+  ].join("\n");
+}

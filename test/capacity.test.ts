@@ -1,0 +1,40 @@
+import { execFileSync } from "node:child_process";
+import * as path from "node:path";
+import { Testing } from "cdktf";
+import { buildInvenioStack } from "../examples/invenio/stack";
+import { capacityAnswer } from "../lib/core/capacity";
+import { Database, LoadBalancer, WebTier } from "../lib";
+import { IMAGE, WSGI, newStack } from "./helpers";
+
+test("the seed's question: 200 / 40 per web node = 4 nodes with nothing else connected", () => {
+  const stack = newStack();
+  const db = new Database(stack, "db", { maxConnections: 200, superuserReservedConnections: 3, memoryMiB: 4096 });
+  const web = new WebTier(stack, "web", { image: IMAGE, wsgiModule: WSGI, nodes: 1, processes: 8, poolSize: 5, database: db });
+  new LoadBalancer(stack, "lb", { defaultTarget: web });
+  const nodes = capacityAnswer(stack.topology()).headroom.find((h) => h.constructPath === "test/web" && h.field === "nodes")!;
+  // 5 x 40 = 200 would leave nothing for the 3 superuser slots: 4 nodes fit, the fifth fails.
+  expect(nodes).toMatchObject({ current: 1, max: 4, stoppedBy: "WS-DB-CONNECTIONS" });
+});
+
+test("the invenio example: workers count, so 3 UI nodes at most", () => {
+  const answer = capacityAnswer(buildInvenioStack(Testing.app()).topology());
+  expect(answer.headroom.find((h) => h.constructPath === "invenio/web" && h.field === "nodes")).toMatchObject({ current: 2, max: 3, stoppedBy: "WS-DB-CONNECTIONS" });
+  expect(answer.databases[0]).toMatchObject({ clients: 133, neededMaxConnections: 136 });
+  expect(answer.databases[0].neededMemoryMiB).toBeLessThanOrEqual(4096);
+});
+
+test("a knob limited by memory names the memory rule", () => {
+  const stack = newStack();
+  const web = new WebTier(stack, "web", { image: IMAGE, wsgiModule: WSGI, processes: 4, processRssMiB: 200, memoryMiB: 1024 });
+  new LoadBalancer(stack, "lb", { defaultTarget: web });
+  const processes = capacityAnswer(stack.topology()).headroom.find((h) => h.field === "processes")!;
+  expect(processes).toMatchObject({ max: 4, stoppedBy: "WS-APP-MEMORY" });
+});
+
+test("the capacity command answers for a stack file, even an over-budget one", () => {
+  const root = path.join(__dirname, "..");
+  const out = execFileSync(path.join(root, "bin", "cdktf-webstack.ts"), ["capacity", "examples/over-budget/main.ts"], { cwd: root, encoding: "utf8" });
+  expect(out).toContain("## Headroom: over-budget");
+  expect(out).toMatch(/\| over-budget\/web \| nodes \| 5 \| 3 \| WS-DB-CONNECTIONS \|/);
+  expect(out).toMatch(/\| over-budget\/db \| 253 \| 200 \| 256 \|/);
+}, 60000);
