@@ -255,3 +255,29 @@ describe("acknowledgements", () => {
     expect(() => Budgets.of(stack).acknowledge("WS-DB-CONNECTIONS", "ok")).toThrow(/reason of at least 10 characters/);
   });
 });
+
+describe("PgBouncer pooler", () => {
+  test("the database budget counts PgBouncer's pools, and the pooler counts the app pools", () => {
+    const stack = site({ web: { nodes: 10, processes: 8, poolSize: 5 }, db: { pooler: { defaultPoolSize: 40, reservePoolSize: 10 } } });
+    const [db] = findings(stack, "WS-DB-CONNECTIONS");
+    expect(db).toMatchObject({ used: 50, limit: 197, status: "pass" });
+    expect(db.lines[0]).toBe("test/db (pgbouncer): 1 database x 1 user x (40 default_pool_size + 10 reserve_pool_size) = 50");
+    const [pooler] = findings(stack, "WS-POOLER-CLIENTS");
+    expect(pooler).toMatchObject({ used: 400, limit: 1000, status: "pass" });
+  });
+  test("pools above the server's usable connections fail; clients above max_client_conn fail", () => {
+    expect(failure(site({ db: { maxConnections: 50, pooler: { defaultPoolSize: 50 } } }))).toContain("WS-DB-CONNECTIONS FAILED");
+    expect(failure(site({ web: { nodes: 10, processes: 8 }, db: { pooler: { maxClientConn: 100 } } }))).toMatch(/WS-POOLER-CLIENTS FAILED[\s\S]*400 > 100/);
+  });
+  test("apps connect through PgBouncer, reads to the replica database", () => {
+    const stack = site({ db: { pooler: {} } });
+    const app = stack.cluster().plan.containers.find((c) => c.key === "web-1-app")!;
+    expect(app.env.DATABASE_URL).toBe("postgresql://app:@@secret:db_password@@@172.30.1.254:6432/app");
+    expect(app.env.DATABASE_REPLICA_URL).toBe("postgresql://app:@@secret:db_password@@@172.30.1.254:6432/app_ro");
+    const ini = stack.cluster().plan.containers.find((c) => c.key === "db-pooler")!.files[0].content;
+    expect(ini).toContain("app = host=172.30.1.10 port=5432 dbname=app");
+    expect(ini).toContain("app_ro = host=172.30.1.11 port=5432 dbname=app");
+    expect(ini).toContain("pool_mode = transaction");
+    expect(ini).toContain("max_db_connections = 25");
+  });
+});

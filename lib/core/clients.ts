@@ -18,7 +18,28 @@ export const CELERY_WORKER_BROKER_BASE = 2;
 export const CELERY_BEAT_BROKER_CONNECTIONS = 1;
 export const FLOWER_BROKER_CONNECTIONS = 2;
 
+/**
+ * Connections that reach the PostgreSQL server: the app and worker pools, or, behind a pooler,
+ * PgBouncer's own pools; plus the additional clients (exporters, cron jobs) that connect directly.
+ */
 export function databaseClients(t: Topology, db: DatabaseModel): ClientLine[] {
+  const extra = db.settings.additionalClients.map((c) => ({ source: `${db.path} (${c.name})`, formula: c.name, count: c.connections }));
+  const p = db.settings.pooler;
+  if (p) {
+    return [
+      {
+        source: `${db.path} (pgbouncer)`,
+        formula: `1 database x 1 user x (${p.defaultPoolSize} default_pool_size + ${p.reservePoolSize} reserve_pool_size)`,
+        count: p.defaultPoolSize + p.reservePoolSize,
+      },
+      ...extra,
+    ];
+  }
+  return [...applicationDatabaseClients(t, db), ...extra];
+}
+
+/** Connections the app and worker processes open to their database (or to its pooler). */
+export function applicationDatabaseClients(t: Topology, db: DatabaseModel): ClientLine[] {
   const lines: ClientLine[] = [];
   for (const web of componentsOf(t, "webTier").filter((w) => w.database === db.path)) {
     const s = web.settings;
@@ -38,9 +59,6 @@ export function databaseClients(t: Topology, db: DatabaseModel): ClientLine[] {
       count: s.nodes * s.concurrency * per,
     });
     if (s.beat) lines.push({ source: `${w.path} (beat)`, formula: `1 beat x (${s.poolSize} pool + ${s.maxOverflow} overflow)`, count: per });
-  }
-  for (const extra of db.settings.additionalClients) {
-    lines.push({ source: `${db.path} (${extra.name})`, formula: `${extra.name}`, count: extra.connections });
   }
   return lines;
 }

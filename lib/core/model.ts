@@ -43,6 +43,7 @@ export type ContainerRole =
   | "flower"
   | "postgres-primary"
   | "postgres-replica"
+  | "pgbouncer"
   | "redis"
   | "memcached"
   | "rabbitmq"

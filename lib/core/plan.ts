@@ -36,6 +36,7 @@ import {
   renderPgReplicaStart,
   renderPostgresqlConf,
 } from "./render/postgres";
+import { PGBOUNCER_DIR, PGBOUNCER_PORT, renderPgbouncerIni, renderPgbouncerStart } from "./render/pgbouncer";
 import { REDIS_CONF, REDIS_PORT, renderRedisConf, renderRedisStart } from "./render/redis";
 import { MEMCACHED_PORT, memcachedCommand } from "./render/memcached";
 import {
@@ -152,15 +153,26 @@ function container(
 
 // ---------------------------------------------------------------- connection settings for clients
 
-function databaseEnv(ctx: Ctx, db: DatabaseModel, pool: { poolSize: number; maxOverflow: number }): Record<string, string> {
+/** The pooler sits at the end of its database's address block, so adding replicas never moves it. */
+export const POOLER_INDEX = 244;
+
+function databaseEnv(ctx: Ctx, db: DatabaseModel, poolSize: { poolSize: number; maxOverflow: number }): Record<string, string> {
   const s = db.settings;
   const password = useSecret(ctx, secretNames.dbPassword(db), `password of the '${s.user}' role of ${db.path}`);
+  const pool = { DB_POOL_SIZE: String(poolSize.poolSize), DB_MAX_OVERFLOW: String(poolSize.maxOverflow) };
+  if (s.pooler) {
+    const bouncer = `${addressOf(ctx, db, POOLER_INDEX)}:${PGBOUNCER_PORT}`;
+    return {
+      DATABASE_URL: `postgresql://${s.user}:${password}@${bouncer}/${s.databaseName}`,
+      ...(s.replicas > 0 ? { DATABASE_REPLICA_URL: `postgresql://${s.user}:${password}@${bouncer}/${s.databaseName}_ro` } : {}),
+      ...pool,
+    };
+  }
   const hosts = [0, ...Array.from({ length: s.replicas }, (_, i) => i + 1)].map((i) => `${addressOf(ctx, db, i)}:${PG_PORT}`);
   const env: Record<string, string> = {
     // Every node is listed: after a promotion libpq finds the new primary by itself.
     DATABASE_URL: `postgresql://${s.user}:${password}@${hosts.join(",")}/${s.databaseName}?target_session_attrs=read-write`,
-    DB_POOL_SIZE: String(pool.poolSize),
-    DB_MAX_OVERFLOW: String(pool.maxOverflow),
+    ...pool,
   };
   if (s.replicas > 0) {
     // Replicas only: a read pool falling back to the primary would double the primary's connections.
@@ -211,7 +223,10 @@ function clientEnv(ctx: Ctx, wiring: Wiring, pool: { poolSize: number; maxOverfl
 function serviceKeys(ctx: Ctx, wiring: Wiring): string[] {
   const t = ctx.topology;
   const keys: string[] = [];
-  if (wiring.database) keys.push(`${componentAt(t, wiring.database).id}-primary`);
+  if (wiring.database) {
+    const db = componentAt(t, wiring.database) as DatabaseModel;
+    keys.push(`${db.id}-${db.settings.pooler ? "pooler" : "primary"}`);
+  }
   if (wiring.cache) keys.push(componentAt(t, wiring.cache).id);
   if (wiring.queue) keys.push(componentAt(t, wiring.queue).id);
   if (wiring.search) {
@@ -427,6 +442,39 @@ function planDatabase(ctx: Ctx, db: DatabaseModel): void {
     healthcheck: health,
     stopTimeoutSeconds: 60,
   });
+  if (s.pooler) {
+    const p = s.pooler;
+    container(ctx, {
+      key: `${db.id}-pooler`,
+      constructPath: db.path,
+      role: "pgbouncer",
+      image: p.image,
+      command: ["/bin/sh", `${PGBOUNCER_DIR}/start.sh`],
+      env: { [ENV.dbPassword]: password },
+      address: addressOf(ctx, db, POOLER_INDEX),
+      listens: [{ port: PGBOUNCER_PORT, purpose: "pgbouncer" }],
+      files: [
+        file(
+          `${PGBOUNCER_DIR}/pgbouncer.ini`,
+          renderPgbouncerIni({
+            databases: [
+              { name: s.databaseName, host: primaryAddress, port: PG_PORT, dbname: s.databaseName },
+              ...(s.replicas > 0 ? [{ name: `${s.databaseName}_ro`, host: addressOf(ctx, db, 1), port: PG_PORT, dbname: s.databaseName }] : []),
+            ],
+            mode: p.mode,
+            maxClientConn: p.maxClientConn,
+            defaultPoolSize: p.defaultPoolSize,
+            reservePoolSize: p.reservePoolSize,
+          }),
+        ),
+        file(`${PGBOUNCER_DIR}/start.sh`, renderPgbouncerStart(s.user, ENV.dbPassword), true),
+      ],
+      memoryMiB: p.memoryMiB,
+      healthcheck: cmd("sh", "-c", `exec 3<>/dev/tcp/127.0.0.1/${PGBOUNCER_PORT}`),
+      ulimits: [{ name: "nofile", soft: p.maxClientConn + 2 * (p.defaultPoolSize + p.reservePoolSize) * 2 + 64, hard: p.maxClientConn + 2 * (p.defaultPoolSize + p.reservePoolSize) * 2 + 64 }],
+      dependsOn: [`${db.id}-primary`],
+    });
+  }
   for (let r = 1; r <= s.replicas; r++) {
     container(ctx, {
       key: `${db.id}-replica-${r}`,

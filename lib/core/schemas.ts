@@ -231,6 +231,27 @@ export const databaseSchema = z
     slowQueryMs: nonNegativeInt.default(500),
     /** Connections by other processes (exporters, cron jobs, admin shells), counted in the budget. @default [] */
     additionalClients: z.array(z.object({ name: z.string().min(1), connections: positiveInt }).strict()).default([]),
+    /**
+     * PgBouncer in front of the database, on its own container: apps and workers connect to it, and
+     * only its pools reach PostgreSQL. @default none (clients connect directly)
+     */
+    pooler: z
+      .object({
+        /** `pool_mode`. Transaction pooling shares a server connection between transactions. @default "transaction" */
+        mode: z.enum(["transaction", "session"]).default("transaction"),
+        /** `max_client_conn`: client connections PgBouncer accepts. @default 1000 */
+        maxClientConn: positiveInt.default(1000),
+        /** `default_pool_size`: server connections per database and user. @default 20 */
+        defaultPoolSize: positiveInt.default(20),
+        /** `reserve_pool_size`: extra server connections when clients wait. @default 5 */
+        reservePoolSize: nonNegativeInt.default(5),
+        /** @default 128 */
+        memoryMiB: memoryMiB.default(128),
+        /** An image with `pgbouncer` on its PATH (there is no official one). @default "pgbouncer:1.18" */
+        image: dockerImage.default("pgbouncer:1.18"),
+      })
+      .strict()
+      .optional(),
     /** @default "postgres:15" */
     image: dockerImage.default("postgres:15"),
   })

@@ -13,7 +13,7 @@ export function renderRulesDoc(rules: readonly Rule[]): string {
     "",
     "A deliberate overcommit can be acknowledged for one rule on one construct, with a reason:",
     "`Budgets.of(construct).acknowledge(\"WS-DB-CONNECTIONS\", \"why\")`. The acknowledgement and its reason",
-    "appear in the capacity report; one that matches no finding fails synth.",
+    "appear in the capacity report; one that matches no failing or warning finding fails synth as `WS-ACK-UNUSED`.",
     "",
     "| id | severity | warns above | title |",
     "| --- | --- | --- | --- |",

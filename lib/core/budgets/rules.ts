@@ -2,7 +2,7 @@
  * The budget rules. Each rule is one definition: its id, title, severity and the check that
  * measures it. The synth-time check, the capacity report and the docs all read this list.
  */
-import { brokerClients, databaseClients, redisCacheClients, sumClients, type ClientLine } from "../clients";
+import { applicationDatabaseClients, brokerClients, databaseClients, redisCacheClients, sumClients, type ClientLine } from "../clients";
 import {
   BASE_BACKUP_WAL_SENDERS,
   COMPRESSED_OOPS_LIMIT_MIB,
@@ -92,6 +92,30 @@ export const RULES: readonly Rule[] = [
           fix: `lower nodes, processes or poolSize of the tiers above, or raise maxConnections of ${db.path} to at least ${used + s.superuserReservedConnections} (and its memoryMiB, see WS-DB-MEMORY), or put a pooler in front`,
         };
       }),
+  },
+  {
+    id: "WS-POOLER-CLIENTS",
+    title: "Clients of a PgBouncer fit its max_client_conn",
+    severity: "error",
+    rationale:
+      "Behind a pooler the app and worker pools connect to PgBouncer, which refuses clients beyond max_client_conn; only its own pools (WS-DB-CONNECTIONS) reach PostgreSQL.",
+    measure: (t) =>
+      componentsOf(t, "database")
+        .filter((db) => db.settings.pooler)
+        .map((db) => {
+          const clients = applicationDatabaseClients(t, db);
+          const used = sumClients(clients);
+          const limit = db.settings.pooler!.maxClientConn;
+          return {
+            constructPath: db.path,
+            subject: `${db.id} pgbouncer max_client_conn`,
+            used,
+            limit,
+            unit: "connections",
+            lines: [...clientLines(clients), `total = ${used}`, `max_client_conn = ${limit}`],
+            fix: `raise pooler.maxClientConn of ${db.path} to at least ${used}`,
+          };
+        }),
   },
   {
     id: "WS-DB-WAL-SENDERS",

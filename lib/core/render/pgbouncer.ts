@@ -1,0 +1,58 @@
+/**
+ * pgbouncer.ini for PgBouncer 1.18: one pooled database for writes (the primary) and one for
+ * reads (the first replica), SCRAM towards clients and servers. The user list with the password is
+ * written by the start script from the environment, never rendered.
+ */
+
+export const PGBOUNCER_DIR = "/etc/pgbouncer";
+export const PGBOUNCER_PORT = 6432;
+export const PGBOUNCER_USERLIST = "/tmp/pgbouncer-userlist.txt";
+
+export interface PgbouncerConfig {
+  readonly databases: readonly { readonly name: string; readonly host: string; readonly port: number; readonly dbname: string }[];
+  readonly mode: "transaction" | "session";
+  readonly maxClientConn: number;
+  readonly defaultPoolSize: number;
+  readonly reservePoolSize: number;
+}
+
+export function renderPgbouncerIni(c: PgbouncerConfig): string {
+  return [
+    "; Rendered by cdktf-webstack for PgBouncer 1.18. Edit the stack, not this file.",
+    "[databases]",
+    ...c.databases.map((d) => `${d.name} = host=${d.host} port=${d.port} dbname=${d.dbname}`),
+    "",
+    "[pgbouncer]",
+    "listen_addr = 0.0.0.0",
+    `listen_port = ${PGBOUNCER_PORT}`,
+    "unix_socket_dir =",
+    "auth_type = scram-sha-256",
+    `auth_file = ${PGBOUNCER_USERLIST}`,
+    `pool_mode = ${c.mode}`,
+    `max_client_conn = ${c.maxClientConn}`,
+    `default_pool_size = ${c.defaultPoolSize}`,
+    `reserve_pool_size = ${c.reservePoolSize}`,
+    "reserve_pool_timeout = 3",
+    "; A hard cap per database, so the pools can never exceed what the budget counted.",
+    `max_db_connections = ${c.defaultPoolSize + c.reservePoolSize}`,
+    "server_lifetime = 3600",
+    "server_idle_timeout = 600",
+    "ignore_startup_parameters = extra_float_digits",
+    "log_connections = 0",
+    "log_disconnections = 0",
+    "",
+  ].join("\n");
+}
+
+export function renderPgbouncerStart(user: string, passwordEnv: string): string {
+  return [
+    "#!/bin/sh",
+    "# Rendered by cdktf-webstack. Writes the user list from the environment, then starts PgBouncer.",
+    "set -eu",
+    `: "\${${passwordEnv}:?must be set}"`,
+    "umask 077",
+    `printf '"%s" "%s"\\n' '${user}' "$${passwordEnv}" > ${PGBOUNCER_USERLIST}`,
+    `exec pgbouncer ${PGBOUNCER_DIR}/pgbouncer.ini`,
+    "",
+  ].join("\n");
+}
