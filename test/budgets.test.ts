@@ -89,7 +89,8 @@ describe("WS-REDIS-CLIENTS and WS-MEMCACHED-CONNECTIONS", () => {
   });
   test("a Redis broker counts publishers and workers", () => {
     const [f] = findings(site({ queue: { engine: "redis", maxConnections: 500 }, worker: { nodes: 2, concurrency: 3 }, web: { nodes: 1, processes: 2, threads: 2 } }), "WS-REDIS-CLIENTS");
-    expect(f.used).toBe(4 + 2 * (2 + 3));
+    // publishers + workers (consumer/events + children) + result backend (app threads + worker children)
+    expect(f.used).toBe(4 + 2 * (2 + 3) + 4 + 2 * 3);
   });
 });
 

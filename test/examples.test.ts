@@ -1,6 +1,6 @@
 import { buildInvenioStack } from "../examples/invenio/stack";
 import { buildSmallSiteStack } from "../examples/small-site/stack";
-import { BudgetError } from "../lib";
+import { BudgetError, RULES } from "../lib";
 import { readTree, synthApp } from "./helpers";
 import { App } from "cdktf";
 
@@ -17,6 +17,11 @@ describe.each([
     const folders = new Set(Object.keys(tree).filter((p) => p.startsWith("configs/")).map((p) => p.split("/")[1]));
     const withFiles = report.containers.filter((c: { key: string; role: string }) => !["celery-worker", "celery-beat", "flower", "memcached"].includes(c.role));
     expect([...folders].sort()).toEqual(withFiles.map((c: { key: string }) => c.key).sort());
+  });
+
+  test("the report lists every rule, evaluated or not applicable", () => {
+    for (const rule of RULES) expect(tree["capacity.md"]).toMatch(new RegExp(`^\\| ${rule.id} \\|`, "m"));
+    expect(JSON.parse(tree["capacity.json"]).rules.map((r: { id: string }) => r.id)).toEqual(RULES.map((r) => r.id));
   });
 
   test("passes every budget rule", () => {

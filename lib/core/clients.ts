@@ -94,6 +94,17 @@ export function brokerClients(t: Topology, queue: QueueModel): ClientLine[] {
     if (s.beat) lines.push({ source: `${w.path} (beat)`, formula: "1 beat", count: CELERY_BEAT_BROKER_CONNECTIONS });
     if (s.flower) lines.push({ source: `${w.path} (flower)`, formula: "1 flower", count: FLOWER_BROKER_CONNECTIONS });
   }
+  if (queue.settings.engine === "redis") {
+    // Results live in the same Redis: every process that waits for or stores a result holds one more connection.
+    for (const web of componentsOf(t, "webTier").filter((w) => w.queue === queue.path)) {
+      const s = web.settings;
+      lines.push({ source: `${web.path} (result backend)`, formula: `${s.nodes} nodes x ${s.processes} processes x ${s.threads} threads`, count: s.nodes * s.processes * s.threads });
+    }
+    for (const w of componentsOf(t, "workerTier").filter((w) => w.queue === queue.path)) {
+      const s = w.settings;
+      lines.push({ source: `${w.path} (result backend)`, formula: `${s.nodes} workers x ${s.concurrency} children`, count: s.nodes * s.concurrency });
+    }
+  }
   return lines;
 }
 

@@ -470,7 +470,8 @@ function planDatabase(ctx: Ctx, db: DatabaseModel): void {
         file(`${PGBOUNCER_DIR}/start.sh`, renderPgbouncerStart(s.user, ENV.dbPassword), true),
       ],
       memoryMiB: p.memoryMiB,
-      healthcheck: cmd("sh", "-c", `exec 3<>/dev/tcp/127.0.0.1/${PGBOUNCER_PORT}`),
+      // PgBouncer images are small (Alpine, busybox): nc is the probe they all have.
+      healthcheck: cmd("nc", "-z", "127.0.0.1", String(PGBOUNCER_PORT)),
       ulimits: [{ name: "nofile", soft: p.maxClientConn + 2 * (p.defaultPoolSize + p.reservePoolSize) * 2 + 64, hard: p.maxClientConn + 2 * (p.defaultPoolSize + p.reservePoolSize) * 2 + 64 }],
       dependsOn: [`${db.id}-primary`],
     });

@@ -3,12 +3,15 @@
  * every finding of every rule, passed or not, with its numbers.
  */
 import type { Finding } from "./budgets/evaluate";
+import { RULES } from "./budgets/rules";
 import type { ClusterPlan } from "./model";
 import type { Topology } from "./topology";
 import { renderCapacityAnswer, type CapacityAnswer } from "./capacity";
 
 export interface CapacityReport {
   readonly stack: string;
+  /** Every rule, with how many measurements it made on this stack (0: nothing it applies to). */
+  readonly rules: readonly { id: string; title: string; severity: string; measurements: number }[];
   readonly containers: readonly { key: string; role: string; address: string; memoryMiB: number; image: string }[];
   readonly findings: readonly Finding[];
   readonly headroom: CapacityAnswer;
@@ -17,6 +20,7 @@ export interface CapacityReport {
 export function capacityReport(topology: Topology, plan: ClusterPlan, findings: readonly Finding[], headroom: CapacityAnswer): CapacityReport {
   return {
     headroom,
+    rules: RULES.map((r) => ({ id: r.id, title: r.title, severity: r.severity, measurements: findings.filter((f) => f.ruleId === r.id).length })),
     stack: topology.stackName,
     containers: plan.containers.map((c) => ({ key: c.key, role: c.role, address: c.address, memoryMiB: c.memoryMiB, image: c.image })),
     findings,
@@ -41,6 +45,7 @@ export function renderCapacityMarkdown(r: CapacityReport): string {
     "| rule | construct | subject | used | limit | % | status |",
     "| --- | --- | --- | ---: | ---: | ---: | --- |",
     ...r.findings.map((f) => `| ${f.ruleId} | ${cell(f.constructPath)} | ${cell(f.subject)} | ${f.used} | ${f.limit} ${cell(f.unit)} | ${f.percentOfLimit} | ${icon[f.status]} |`),
+    ...r.rules.filter((rule) => rule.measurements === 0).map((rule) => `| ${rule.id} | - | ${cell(rule.title)} | - | - | - | not applicable |`),
     "",
     "## Arithmetic",
     "",
