@@ -102,3 +102,62 @@ test("a stack without components synthesizes its network only", () => {
   const json = synthJson(newStack());
   expect(Object.keys(json.resource)).toEqual(["docker_network"]);
 });
+
+describe("HTTPS", () => {
+  test("a certificate variable becomes a sensitive variable uploaded as the PEM bundle", () => {
+    const stack = newStack();
+    const web = new WebTier(stack, "web", { image: IMAGE, wsgiModule: WSGI });
+    new LoadBalancer(stack, "lb", { defaultTarget: web, https: { certificateVariable: "site_pem" } });
+    const json = synthJson(stack);
+    expect(json.variable.site_pem).toMatchObject({ sensitive: true, type: "string" });
+    const lb = json.resource.docker_container["container-lb"];
+    expect(lb.upload.find((u: any) => u.file === "/usr/local/etc/haproxy/certs/site.pem").content).toBe("${var.site_pem}");
+    expect(lb.ports).toEqual([
+      { internal: 80, external: 80, ip: "0.0.0.0", protocol: "tcp" },
+      { internal: 443, external: 443, ip: "0.0.0.0", protocol: "tcp" },
+    ]);
+  });
+  test("a certificate file is read at synth and uploaded", () => {
+    const dir = require("node:fs").mkdtempSync(require("node:path").join(require("node:os").tmpdir(), "pem-"));
+    const pem = require("node:path").join(dir, "site.pem");
+    require("node:fs").writeFileSync(pem, "-----BEGIN CERTIFICATE-----\nabc\n-----END CERTIFICATE-----\n");
+    const stack = newStack();
+    const web = new WebTier(stack, "web", { image: IMAGE, wsgiModule: WSGI });
+    new LoadBalancer(stack, "lb", { defaultTarget: web, https: { certificateFile: pem, redirectHttp: false } });
+    const lb = synthJson(stack).resource.docker_container["container-lb"];
+    expect(lb.upload.find((u: any) => u.file === "/usr/local/etc/haproxy/certs/site.pem").content).toContain("BEGIN CERTIFICATE");
+    const cfg = lb.upload.find((u: any) => u.file === "/usr/local/etc/haproxy/haproxy.cfg").content;
+    expect(cfg).not.toContain("redirect scheme https");
+  });
+});
+
+test("backup servers come from another tier", () => {
+  const stack = newStack();
+  const web = new WebTier(stack, "web", { image: IMAGE, wsgiModule: WSGI, nodes: 1 });
+  const spare = new WebTier(stack, "spare", { image: IMAGE, wsgiModule: WSGI, nodes: 1 });
+  new LoadBalancer(stack, "lb", { defaultTarget: web, defaultBackup: spare, balance: "source" });
+  const cfg = stack.cluster().plan.containers.find((c) => c.key === "lb")!.files[0].content;
+  expect(cfg).toMatch(/server spare-1 \S+:80 maxconn 16 backup/);
+  expect(cfg).toContain("balance source");
+});
+
+test("workers, beat and Flower get their own containers, none published", () => {
+  const stack = newStack();
+  const db = new Database(stack, "db");
+  const { Queue, WorkerTier } = require("../lib");
+  const mq = new Queue(stack, "mq");
+  const web = new WebTier(stack, "web", { image: IMAGE, wsgiModule: WSGI, database: db, queue: mq });
+  new WorkerTier(stack, "worker", { image: IMAGE, celeryApp: "webstack_example.tasks", nodes: 2, concurrency: 3, beat: true, flower: true, database: db, queue: mq });
+  new LoadBalancer(stack, "lb", { defaultTarget: web });
+  const containers = stack.cluster().plan.containers.filter((c) => c.constructPath === "test/worker");
+  expect(containers.map((c) => [c.key, c.role])).toEqual([
+    ["worker-1", "celery-worker"],
+    ["worker-2", "celery-worker"],
+    ["worker-beat", "celery-beat"],
+    ["worker-flower", "flower"],
+  ]);
+  expect(containers.every((c) => c.publishes.length === 0)).toBe(true);
+  expect(containers[0].command).toEqual(expect.arrayContaining(["worker", "--concurrency=3"]));
+  expect(containers[0].env.CELERY_BROKER_URL).toMatch(/^amqp:\/\/app:@@secret:mq_password@@@[\d.]+:5672\/app$/);
+  expect(containers.some((c) => c.command.includes("--beat"))).toBe(false);
+});
