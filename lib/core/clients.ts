@@ -63,8 +63,8 @@ export function applicationDatabaseClients(t: Topology, db: DatabaseModel): Clie
   return lines;
 }
 
-/** Redis connections: a redis-py pool per process grows to one connection per thread in use. */
-export function redisCacheClients(t: Topology, cache: CacheModel): ClientLine[] {
+/** Cache connections (Redis or memcached): a client pool per process grows to one connection per thread in use. */
+export function cacheClients(t: Topology, cache: CacheModel): ClientLine[] {
   const lines: ClientLine[] = [];
   for (const web of componentsOf(t, "webTier").filter((w) => w.cache === cache.path)) {
     const s = web.settings;

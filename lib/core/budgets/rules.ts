@@ -2,7 +2,7 @@
  * The budget rules. Each rule is one definition: its id, title, severity and the check that
  * measures it. The synth-time check, the capacity report and the docs all read this list.
  */
-import { applicationDatabaseClients, brokerClients, databaseClients, redisCacheClients, sumClients, type ClientLine } from "../clients";
+import { applicationDatabaseClients, brokerClients, databaseClients, cacheClients, sumClients, type ClientLine } from "../clients";
 import {
   BASE_BACKUP_WAL_SENDERS,
   COMPRESSED_OOPS_LIMIT_MIB,
@@ -62,6 +62,26 @@ export interface Rule {
 }
 
 const clientLines = (lines: readonly ClientLine[]) => lines.map((l) => `${l.source}: ${l.formula} = ${l.count}`);
+
+/** A measurement of clients against a server's connection limit: the common shape of the client rules. */
+function clientBudget(
+  component: { path: string; id: string },
+  limitName: string,
+  clients: readonly ClientLine[],
+  limit: number,
+  fixField: string,
+): Measurement {
+  const used = sumClients(clients);
+  return {
+    constructPath: component.path,
+    subject: `${component.id} ${limitName}`,
+    used,
+    limit,
+    unit: "connections",
+    lines: [...clientLines(clients), `total = ${used}`, `${limitName} = ${limit}`],
+    fix: `raise ${fixField} of ${component.path} to at least ${used}`,
+  };
+}
 const mib = (n: number) => formatMiB(n);
 
 export const RULES: readonly Rule[] = [
@@ -102,20 +122,7 @@ export const RULES: readonly Rule[] = [
     measure: (t) =>
       componentsOf(t, "database")
         .filter((db) => db.settings.pooler)
-        .map((db) => {
-          const clients = applicationDatabaseClients(t, db);
-          const used = sumClients(clients);
-          const limit = db.settings.pooler!.maxClientConn;
-          return {
-            constructPath: db.path,
-            subject: `${db.id} pgbouncer max_client_conn`,
-            used,
-            limit,
-            unit: "connections",
-            lines: [...clientLines(clients), `total = ${used}`, `max_client_conn = ${limit}`],
-            fix: `raise pooler.maxClientConn of ${db.path} to at least ${used}`,
-          };
-        }),
+        .map((db) => clientBudget(db, "pgbouncer max_client_conn", applicationDatabaseClients(t, db), db.settings.pooler!.maxClientConn, "pooler.maxClientConn")),
   },
   {
     id: "WS-DB-WAL-SENDERS",
@@ -216,34 +223,10 @@ export const RULES: readonly Rule[] = [
     measure: (t) => [
       ...componentsOf(t, "cache")
         .filter((c) => c.settings.engine === "redis")
-        .map((c) => {
-          const clients = redisCacheClients(t, c);
-          const used = sumClients(clients);
-          return {
-            constructPath: c.path,
-            subject: `${c.id} maxclients`,
-            used,
-            limit: c.settings.maxClients,
-            unit: "connections",
-            lines: [...clientLines(clients), `total = ${used}`, `maxclients = ${c.settings.maxClients}`],
-            fix: `raise maxClients of ${c.path} to at least ${used}`,
-          };
-        }),
+        .map((c) => clientBudget(c, "maxclients", cacheClients(t, c), c.settings.maxClients, "maxClients")),
       ...componentsOf(t, "queue")
         .filter((q) => q.settings.engine === "redis")
-        .map((q) => {
-          const clients = brokerClients(t, q);
-          const used = sumClients(clients);
-          return {
-            constructPath: q.path,
-            subject: `${q.id} maxclients`,
-            used,
-            limit: q.settings.maxConnections,
-            unit: "connections",
-            lines: [...clientLines(clients), `total = ${used}`, `maxclients = ${q.settings.maxConnections}`],
-            fix: `raise maxConnections of ${q.path} to at least ${used}`,
-          };
-        }),
+        .map((q) => clientBudget(q, "maxclients", brokerClients(t, q), q.settings.maxConnections, "maxConnections")),
     ],
   },
   {
@@ -254,19 +237,7 @@ export const RULES: readonly Rule[] = [
     measure: (t) =>
       componentsOf(t, "cache")
         .filter((c) => c.settings.engine === "memcached")
-        .map((c) => {
-          const clients = redisCacheClients(t, c);
-          const used = sumClients(clients);
-          return {
-            constructPath: c.path,
-            subject: `${c.id} conn-limit`,
-            used,
-            limit: c.settings.maxClients,
-            unit: "connections",
-            lines: [...clientLines(clients), `total = ${used}`, `conn-limit = ${c.settings.maxClients}`],
-            fix: `raise maxClients of ${c.path} to at least ${used}`,
-          };
-        }),
+        .map((c) => clientBudget(c, "conn-limit", cacheClients(t, c), c.settings.maxClients, "maxClients")),
   },
   {
     id: "WS-RABBITMQ-CONNECTIONS",
@@ -276,19 +247,7 @@ export const RULES: readonly Rule[] = [
     measure: (t) =>
       componentsOf(t, "queue")
         .filter((q) => q.settings.engine === "rabbitmq")
-        .map((q) => {
-          const clients = brokerClients(t, q);
-          const used = sumClients(clients);
-          return {
-            constructPath: q.path,
-            subject: `${q.id} connection_max`,
-            used,
-            limit: q.settings.maxConnections,
-            unit: "connections",
-            lines: [...clientLines(clients), `total = ${used}`, `connection_max = ${q.settings.maxConnections}`],
-            fix: `raise maxConnections of ${q.path} to at least ${used}`,
-          };
-        }),
+        .map((q) => clientBudget(q, "connection_max", brokerClients(t, q), q.settings.maxConnections, "maxConnections")),
   },
   {
     id: "WS-LB-SERVER-MAXCONN",
