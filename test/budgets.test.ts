@@ -282,3 +282,10 @@ describe("PgBouncer pooler", () => {
     expect(ini).toContain("max_db_connections = 25");
   });
 });
+
+describe("WS-DB-SYNCHRONOUS-REPLICAS", () => {
+  test("one synchronous replica of one passes; two of one fail", () => {
+    expect(findings(site({ db: { replicas: 1, synchronousReplicas: 1 } }), "WS-DB-SYNCHRONOUS-REPLICAS")[0].status).toBe("pass");
+    expect(failure(site({ db: { replicas: 1, synchronousReplicas: 2 } }))).toContain("WS-DB-SYNCHRONOUS-REPLICAS FAILED");
+  });
+});

@@ -401,9 +401,12 @@ function planDatabase(ctx: Ctx, db: DatabaseModel): void {
   const replicationPassword = useSecret(ctx, secretNames.replicationPassword(db), `password of the replication role of ${db.path}`);
   const env = { [ENV.dbPassword]: password, [ENV.replicationPassword]: replicationPassword };
   const slots = Array.from({ length: s.replicas }, (_, i) => replicaSlotName(db, i + 1));
-  const confFor = (role: "primary" | "replica") =>
+  const confFor = (role: "primary" | "replica", clusterName: string) =>
     renderPostgresqlConf({
       role,
+      clusterName,
+      synchronousStandbys: slots,
+      synchronousCount: s.synchronousReplicas,
       standby: role === "primary" ? primaryStandbySettings(s) : replicaStandbySettings(s),
       superuserReservedConnections: s.superuserReservedConnections,
       maxReplicationSlots: tuning.maxReplicationSlots,
@@ -429,7 +432,7 @@ function planDatabase(ctx: Ctx, db: DatabaseModel): void {
     address: primaryAddress,
     listens: [{ port: PG_PORT, purpose: "postgresql" }],
     files: [
-      file(`${PG_CONF_DIR}/postgresql.conf`, confFor("primary")),
+      file(`${PG_CONF_DIR}/postgresql.conf`, confFor("primary", `${snake(db.id)}_primary`)),
       file(`${PG_CONF_DIR}/pg_hba.conf`, hba),
       file(
         `${PG_CONF_DIR}/init.sql`,
@@ -488,7 +491,7 @@ function planDatabase(ctx: Ctx, db: DatabaseModel): void {
       address: addressOf(ctx, db, r),
       listens: [{ port: PG_PORT, purpose: "postgresql (hot standby)" }],
       files: [
-        file(`${PG_CONF_DIR}/postgresql.conf`, confFor("replica")),
+        file(`${PG_CONF_DIR}/postgresql.conf`, confFor("replica", replicaSlotName(db, r))),
         file(`${PG_CONF_DIR}/pg_hba.conf`, hba),
         file(
           `${PG_CONF_DIR}/start.sh`,

@@ -199,6 +199,12 @@ export const databaseSchema = z
   .object({
     /** Streaming replicas in hot standby. @default 0 */
     replicas: nonNegativeInt.max(16).default(0),
+    /**
+     * Replicas that must confirm each commit before it is acknowledged (`synchronous_standby_names =
+     * 'ANY n (...)'`). With 1 or more, a failover loses no acknowledged write; the price is a network
+     * round trip per commit, and writes stall while fewer than n replicas are connected. @default 0
+     */
+    synchronousReplicas: nonNegativeInt.default(0),
     /** `max_connections`. @default 200 */
     maxConnections: positiveInt.max(10000).default(200),
     /** `superuser_reserved_connections`. @default 3 */

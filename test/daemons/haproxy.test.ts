@@ -10,8 +10,12 @@ import { Sandbox, container, containersOf, secretValue, testWith, type Container
 const CFG = "/usr/local/etc/haproxy/haproxy.cfg";
 const it = testWith(["haproxy", "unshare", "nsenter", "curl", "openssl", "ip"]);
 
+const certDirs: string[] = [];
+afterAll(() => certDirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+
 function selfSignedPem(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "webstack-cert-"));
+  certDirs.push(dir);
   execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
     "-keyout", path.join(dir, "key.pem"), "-out", path.join(dir, "cert.pem")], { stdio: "ignore" });
   const pem = path.join(dir, "site.pem");
@@ -55,6 +59,8 @@ describe("HAProxy 2.6 accepts and serves the rendered haproxy.cfg", () => {
         const r = await box.exec(["haproxy", "-c", "-f", CFG], { env: lb.env });
         if (r.code !== 0) throw new Error(`haproxy -c rejected ${name}:\n${r.stdout}\n${r.stderr}\n--- cfg ---\n${lb.files.find((f) => f.path === CFG)?.content}`);
         expect(r.stdout + r.stderr).toMatch(/Configuration file is valid/);
+        // No warnings either: HAProxy 2.6 warns about deprecated or ignored keywords.
+        expect((r.stdout + r.stderr).split("\n").filter((l) => /\[WARNING\]|\[ALERT\]/.test(l))).toEqual([]);
       } finally {
         await box.stop();
       }

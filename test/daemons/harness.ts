@@ -7,7 +7,7 @@
  * namespace and with it every process the daemon started.
  */
 import { Testing } from "cdktf";
-import { execFile, spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -70,22 +70,29 @@ export function confValue(text: string, name: string): string {
   return m[1].replace(/^'(.*)'$/, "$1");
 }
 
-/** Fails (in CI) or reports "skip" (locally) when a binary is missing. */
-export function requireBinaries(...bins: string[]): boolean {
-  const missing = bins.filter((b) => spawnSync("sh", ["-c", `command -v ${b}`]).status !== 0);
-  if (missing.length === 0) return true;
-  const msg = `missing binaries: ${missing.join(", ")}`;
-  if (CI) throw new Error(`${msg} (CI=true: the daemon suite must not skip)`);
-  // eslint-disable-next-line no-console
-  console.warn(`SKIPPING: ${msg}`);
-  return false;
+/** What a daemon test needs that is missing: binaries not on PATH, and root (for namespaces). */
+export function missing(bins: string[]): string[] {
+  const out = bins.filter((b) => spawnSync("sh", ["-c", `command -v '${b}'`]).status !== 0);
+  if (process.getuid?.() !== 0) out.push("root (unshare/mount need it)");
+  return out;
 }
 
-/** `test` or `test.skip` depending on binaries; in CI always `test`, failing on a missing binary. */
-export function testWith(bins: string[]): jest.It {
-  const ok = CI || bins.every((b) => spawnSync("sh", ["-c", `command -v ${b}`]).status === 0);
-  if (!ok) console.warn(`SKIPPING (not CI): missing one of ${bins.join(", ")}`);
-  return ok ? test : test.skip;
+/**
+ * `test` when everything in `bins` is installed. Otherwise, in CI (CI=true) a test that FAILS
+ * with the list of what is missing; locally `test.skip`, with a warning.
+ */
+export function testWith(bins: string[]): (name: string, fn: () => Promise<void>, timeout?: number) => void {
+  const gone = missing(bins);
+  if (gone.length === 0) return (name, fn, timeout) => test(name, fn, timeout);
+  if (CI) {
+    return (name) =>
+      test(name, () => {
+        throw new Error(`missing: ${gone.join(", ")} (CI=true: the daemon suite never skips; install the daemons)`);
+      });
+  }
+  // eslint-disable-next-line no-console
+  console.warn(`daemon tests SKIPPED locally, missing: ${gone.join(", ")}`);
+  return (name, fn, timeout) => test.skip(name, fn, timeout);
 }
 
 export interface RunResult {
@@ -94,15 +101,35 @@ export interface RunResult {
   stderr: string;
 }
 
-function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string } = {}): Promise<RunResult> {
+let runSeq = 0;
+
+/**
+ * Runs a command with stdout/stderr going to real files (not sockets: daemons such as nginx open
+ * /dev/stderr, which fails with ENXIO on a socket), then returns their contents.
+ */
+function run(cmd: string, args: string[], opts: { timeoutMs?: number; input?: string } = {}): Promise<RunResult> {
+  const base = path.join(os.tmpdir(), `webstack-run-${process.pid}-${runSeq++}`);
+  const out = fs.openSync(`${base}.out`, "w+");
+  const err = fs.openSync(`${base}.err`, "w+");
   return new Promise((resolve) => {
-    const child = execFile(cmd, args, { env: opts.env ?? process.env, timeout: opts.timeoutMs ?? 60_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      const code = err ? ((err as NodeJS.ErrnoException & { code?: unknown }).code as number | null) ?? 1 : 0;
-      resolve({ code: typeof code === "number" ? code : 1, stdout: String(stdout), stderr: String(stderr) });
-    });
+    const child = spawn(cmd, args, { stdio: [opts.input === undefined ? "ignore" : "pipe", out, err] });
     if (opts.input !== undefined) child.stdin?.end(opts.input);
+    const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 60_000);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      fs.closeSync(out);
+      fs.closeSync(err);
+      const stdout = fs.readFileSync(`${base}.out`, "utf8");
+      const stderr = fs.readFileSync(`${base}.err`, "utf8");
+      fs.rmSync(`${base}.out`, { force: true });
+      fs.rmSync(`${base}.err`, { force: true });
+      resolve({ code, stdout, stderr });
+    });
   });
 }
+
+/** With $0 = user name and "$@" = argv: drop to that user and its primary group. */
+const AS_USER = `setpriv --reuid="$0" --regid="$(id -g "$0")" --init-groups -- "$@"`;
 
 const sq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
@@ -111,6 +138,8 @@ export interface SandboxOptions {
   files: RenderedFile[];
   /** Extra host directories copied into the root: host path -> container path. */
   copies?: Record<string, string>;
+  /** Hostname (own UTS namespace), also added to /etc/hosts as 127.0.0.1, like a container's alias. */
+  hostname?: string;
   /** Shell run as root inside the chroot before the daemon starts (mkdir, chown...). */
   setup?: string;
 }
@@ -153,7 +182,7 @@ export class Sandbox {
     const cwd = daemon?.cwd ?? "/";
     const daemonLine = daemon
       ? `chroot ${sq(R)} /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/tmp ${envArgs} ` +
-        `/bin/sh -c ${sq(`cd ${cwd} && exec setpriv --reuid=${user} --regid=${user} --init-groups -- "$@"`)} sh ${daemon.argv.map(sq).join(" ")} >>${sq(this.logFile)} 2>&1 &`
+        `/bin/sh -c ${sq(`cd ${cwd} && exec ${AS_USER}`)} ${sq(user)} ${daemon.argv.map(sq).join(" ")} >>${sq(this.logFile)} 2>&1 &`
       : "";
     const script = `set -eu
 ip link set lo up
@@ -161,13 +190,22 @@ mount -t tmpfs tmpfs ${sq(d + "/up")}
 mkdir ${sq(d + "/up/u")} ${sq(d + "/up/w")}
 mount -t overlay overlay -o lowerdir=/,upperdir=${sq(d + "/up/u")},workdir=${sq(d + "/up/w")} ${sq(R)}
 mount -t proc proc ${sq(R + "/proc")}
-mount --rbind /dev ${sq(R + "/dev")}
+# A private /dev like a container runtime makes: a few device nodes and the std* links.
+mount -t tmpfs -o mode=755 tmpfs ${sq(R + "/dev")}
+for n in null zero full random urandom tty; do touch ${sq(R + "/dev")}/$n; mount --bind /dev/$n ${sq(R + "/dev")}/$n; done
+mkdir -p ${sq(R + "/dev/shm")} ${sq(R + "/dev/pts")}
+mount -t tmpfs -o mode=1777 tmpfs ${sq(R + "/dev/shm")}
+ln -s /proc/self/fd ${sq(R + "/dev/fd")}
+ln -s /proc/self/fd/0 ${sq(R + "/dev/stdin")}
+ln -s /proc/self/fd/1 ${sq(R + "/dev/stdout")}
+ln -s /proc/self/fd/2 ${sq(R + "/dev/stderr")}
 mount --rbind /sys ${sq(R + "/sys")}
 mount -t tmpfs tmpfs ${sq(R + "/tmp")}
 mount -t tmpfs tmpfs ${sq(R + "/run")}
 chmod 1777 ${sq(R + "/tmp")}
 cp -a ${sq(d + "/files")}/. ${sq(R)}/
 ${copies}
+${this.opts.hostname ? `hostname ${sq(this.opts.hostname)}\nprintf '127.0.0.1 %s\\n' ${sq(this.opts.hostname)} >> ${sq(R + "/etc/hosts")}` : ""}
 chroot ${sq(R)} /bin/sh -eu -c ${sq(this.opts.setup ?? ":")}
 touch ${sq(d + "/ready")}
 ${daemonLine}
@@ -178,7 +216,7 @@ while :; do wait || true; sleep 1; done
     fs.writeFileSync(this.logFile, "");
     this.proc = spawn(
       "unshare",
-      ["--mount", "--propagation", "private", "--net", "--pid", "--fork", "--kill-child", "sh", path.join(d, "init.sh")],
+      ["--mount", "--propagation", "private", "--net", "--pid", "--uts", "--fork", "--kill-child", "sh", path.join(d, "init.sh")],
       { detached: true, stdio: ["ignore", fs.openSync(path.join(d, "init.log"), "a"), fs.openSync(path.join(d, "init.log"), "a")] },
     );
     const deadline = Date.now() + 60_000;
@@ -192,6 +230,12 @@ while :; do wait || true; sleep 1; done
     this.initPid = Number(children[0]);
   }
 
+  /** Host PID of the namespace's PID 1 (for `ip link ... netns <pid>`). */
+  get nsPid(): number {
+    if (!this.initPid) throw new Error("sandbox not started");
+    return this.initPid;
+  }
+
   /** Runs argv in the sandbox's root and network as `user` (default root). */
   exec(argv: string[], opts: { user?: string; env?: Record<string, string>; timeoutMs?: number; input?: string } = {}): Promise<RunResult> {
     if (!this.initPid) throw new Error("sandbox not started");
@@ -199,8 +243,8 @@ while :; do wait || true; sleep 1; done
     const user = opts.user ?? "root";
     return run(
       "nsenter",
-      ["-t", String(this.initPid), "-m", "-n", "--", "chroot", this.root, "/usr/bin/env", "-i", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/tmp", ...envArgs,
-        "setpriv", `--reuid=${user}`, `--regid=${user}`, "--init-groups", "--", ...argv],
+      ["-t", String(this.initPid), "-m", "-n", "-p", "--", "chroot", this.root, "/usr/bin/env", "-i", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/tmp", ...envArgs,
+        "/bin/sh", "-c", `exec ${AS_USER}`, user, ...argv],
       { timeoutMs: opts.timeoutMs, input: opts.input },
     );
   }
@@ -241,6 +285,20 @@ while :; do wait || true; sleep 1; done
     }
     // The namespace's mounts vanish with it; only the staging dir remains.
     fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Connects two sandboxes' network namespaces with a veth pair, addresses in CIDR form
+ * (e.g. "10.88.1.10/16"). Used where two daemons both listen on '*' on the same port.
+ */
+export async function link(a: Sandbox, aCidr: string, b: Sandbox, bCidr: string): Promise<void> {
+  const n = String(runSeq++);
+  const r = await run("ip", ["link", "add", `wsa${n}`, "netns", String(a.nsPid), "type", "veth", "peer", "name", `wsb${n}`, "netns", String(b.nsPid)]);
+  if (r.code !== 0) throw new Error(`ip link add: ${r.stderr}`);
+  for (const [box, dev, cidr] of [[a, `wsa${n}`, aCidr], [b, `wsb${n}`, bCidr]] as const) {
+    const up = await box.sh(`ip addr add ${cidr} dev ${dev} && ip link set ${dev} up`);
+    if (up.code !== 0) throw new Error(`${box.name}: ${up.stderr}`);
   }
 }
 

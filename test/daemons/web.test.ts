@@ -50,6 +50,7 @@ describe("nginx -t accepts every rendered nginx.conf", () => {
           const r = await box.exec(["nginx", "-t", "-c", NGINX_CONF]);
           if (r.code !== 0) throw new Error(`nginx -t rejected ${c.key}:\n${r.stderr}\n--- conf ---\n${fileIn(c, NGINX_CONF)}`);
           expect(r.stderr).toMatch(/test is successful/);
+          expect(r.stderr.split("\n").filter((l) => /\[(warn|emerg|alert|crit)\]/.test(l))).toEqual([]);
         } finally {
           await box.stop();
         }
@@ -61,7 +62,7 @@ describe("nginx -t accepts every rendered nginx.conf", () => {
 async function curl(box: Sandbox, url: string): Promise<{ code: string; body: string }> {
   const r = await box.exec(["curl", "-s", "--max-time", "5", "-w", "\n%{http_code}", url]);
   const i = r.stdout.lastIndexOf("\n");
-  return { body: r.stdout.slice(0, i), code: r.stdout.slice(i + 1) };
+  return { body: r.stdout.slice(0, i).trimEnd(), code: r.stdout.slice(i + 1) };
 }
 
 /** Runs the app server container, then nginx in the same sandbox, as the pair runs in the stack. */
@@ -98,6 +99,10 @@ describe("uWSGI behind nginx", () => {
       await box.waitFor("nginx /ping = 200", async () => (await curl(box, "http://127.0.0.1/ping")).code === "200", 60_000);
       expect((await curl(box, "http://127.0.0.1/ping")).body).toBe("pong");
       expect((await curl(box, "http://127.0.0.1/static/robots.txt")).code).toBe("200");
+      // nginx logs the app's identity headers but hides them from clients.
+      const headers = (await box.exec(["curl", "-s", "-D", "-", "-o", "/dev/null", "http://127.0.0.1/ping"])).stdout;
+      expect(headers).toMatch(/^X-Request-ID:/im);
+      expect(headers).not.toMatch(/X-Session-ID|X-User-ID/i);
       // Stats server (stats-http) on 9191.
       let stats: any;
       await box.waitFor("uwsgi stats", async () => {

@@ -3,7 +3,7 @@ import { renderPgHbaConf, renderPgInitSql, renderPgPrimaryStart, renderPgReplica
 const standby = { max_connections: 200, max_worker_processes: 8, max_wal_senders: 4, max_prepared_transactions: 0, max_locks_per_transaction: 64 };
 
 test("postgresql.conf carries the budgeted settings", () => {
-  const conf = renderPostgresqlConf({ role: "primary", standby, superuserReservedConnections: 3, maxReplicationSlots: 2, sharedBuffersMiB: 1024, workMemMiB: 4, maintenanceWorkMemMiB: 256, effectiveCacheSizeMiB: 3072, slowQueryMs: 500 });
+  const conf = renderPostgresqlConf({ role: "primary", clusterName: "db_primary", synchronousStandbys: ["db_replica_1"], synchronousCount: 1, standby, superuserReservedConnections: 3, maxReplicationSlots: 2, sharedBuffersMiB: 1024, workMemMiB: 4, maintenanceWorkMemMiB: 256, effectiveCacheSizeMiB: 3072, slowQueryMs: 500 });
   for (const line of [
     "max_connections = 200",
     "superuser_reserved_connections = 3",
@@ -16,13 +16,15 @@ test("postgresql.conf carries the budgeted settings", () => {
     "shared_preload_libraries = 'pg_stat_statements'",
     "log_min_duration_statement = 500",
     "password_encryption = scram-sha-256",
+    "cluster_name = 'db_primary'",
+    "synchronous_standby_names = 'ANY 1 (db_replica_1)'",
   ]) {
     expect(conf).toContain(`${line}\n`);
   }
 });
 
 test("fractional work_mem is rendered in kB", () => {
-  const conf = renderPostgresqlConf({ role: "replica", standby, superuserReservedConnections: 3, maxReplicationSlots: 2, sharedBuffersMiB: 256, workMemMiB: 1.5, maintenanceWorkMemMiB: 64, effectiveCacheSizeMiB: 768, slowQueryMs: 0 });
+  const conf = renderPostgresqlConf({ role: "replica", clusterName: "db_replica_1", synchronousStandbys: [], synchronousCount: 0, standby, superuserReservedConnections: 3, maxReplicationSlots: 2, sharedBuffersMiB: 256, workMemMiB: 1.5, maintenanceWorkMemMiB: 64, effectiveCacheSizeMiB: 768, slowQueryMs: 0 });
   expect(conf).toContain("work_mem = 1536kB");
 });
 

@@ -164,6 +164,26 @@ export const RULES: readonly Rule[] = [
       }),
   },
   {
+    id: "WS-DB-SYNCHRONOUS-REPLICAS",
+    title: "Synchronous replicas are at most the replicas there are",
+    severity: "error",
+    warnAt: null,
+    rationale:
+      "With synchronous_standby_names asking for more confirmations than there are standbys, every commit on the primary waits forever.",
+    measure: (t) =>
+      componentsOf(t, "database")
+        .filter((db) => db.settings.synchronousReplicas > 0)
+        .map((db) => ({
+          constructPath: db.path,
+          subject: `${db.id} synchronous replicas`,
+          used: db.settings.synchronousReplicas,
+          limit: db.settings.replicas,
+          unit: "replicas",
+          lines: [`synchronousReplicas = ${db.settings.synchronousReplicas}`, `replicas = ${db.settings.replicas}`],
+          fix: `lower synchronousReplicas of ${db.path} to at most ${db.settings.replicas}, or add replicas`,
+        })),
+  },
+  {
     id: "WS-DB-STANDBY-SETTINGS",
     title: "Hot standby settings are at least the primary's",
     severity: "error",

@@ -41,6 +41,8 @@ export function renderUwsgiIni(c: AppServerConfig): string {
     `listen = ${c.listenBacklog}`,
     `max-requests = ${c.maxRequests}`,
     `harakiri = ${c.timeoutSeconds}`,
+    "# Bodies above 64 KiB go to a temporary file first, so a slow upload never holds a process under harakiri.",
+    "post-buffering = 65536",
     "harakiri-verbose = true",
     ...(c.maxBodyBytes > 0 ? [`limit-post = ${c.maxBodyBytes}`] : []),
     "buffer-size = 16384",

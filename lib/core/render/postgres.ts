@@ -15,6 +15,11 @@ export const PG_BIN = "/usr/lib/postgresql/15/bin";
 
 export interface PostgresConfig {
   readonly role: "primary" | "replica";
+  /** `cluster_name`, also the application_name a standby streams under. */
+  readonly clusterName: string;
+  /** Standbys (by cluster_name) of which `synchronousCount` must confirm each commit. */
+  readonly synchronousStandbys: readonly string[];
+  readonly synchronousCount: number;
   readonly standby: StandbySensitiveSettings;
   readonly superuserReservedConnections: number;
   readonly maxReplicationSlots: number;
@@ -30,6 +35,7 @@ export function renderPostgresqlConf(c: PostgresConfig): string {
   return [
     "# Rendered by cdktf-webstack for PostgreSQL 15. Edit the stack, not this file.",
     `# Role: ${c.role}. Primary and standbys share every setting below except where noted.`,
+    `cluster_name = '${c.clusterName}'`,
     "listen_addresses = '*'",
     `port = ${PG_PORT}`,
     `hba_file = '${PG_CONF_DIR}/pg_hba.conf'`,
@@ -53,6 +59,13 @@ export function renderPostgresqlConf(c: PostgresConfig): string {
     "# A slot keeps WAL for a standby that is away; cap it so a dead standby cannot fill the disk.",
     "max_slot_wal_keep_size = 4GB",
     "wal_keep_size = 256MB",
+    ...(c.synchronousCount > 0
+      ? [
+          "# A commit returns once this many standbys have flushed it: a failover loses no acknowledged write.",
+          `synchronous_standby_names = 'ANY ${c.synchronousCount} (${c.synchronousStandbys.join(", ")})'`,
+          "synchronous_commit = on",
+        ]
+      : []),
     "hot_standby = on",
     "hot_standby_feedback = on",
     "",

@@ -1,0 +1,16 @@
+#!/bin/sh
+# Prints the versions of the daemons the test/daemons suite runs (for the README and CI logs).
+set -u
+v() { printf '%-16s ' "$1"; shift; "$@" 2>&1 | head -n 1 || echo "not installed"; }
+v haproxy haproxy -v
+v nginx nginx -v
+v postgresql /usr/lib/postgresql/15/bin/postgres --version
+v redis redis-server --version
+v rabbitmq sh -c "dpkg-query -W -f='rabbitmq-server \${Version}\n' rabbitmq-server"
+v erlang sh -c "dpkg-query -W -f='erlang-base \${Version}\n' erlang-base"
+v memcached memcached --version
+v uwsgi sh -c 'echo "uwsgi $(uwsgi --version)"'
+v gunicorn gunicorn --version
+v python3 /usr/bin/python3 --version
+v celery sh -c "echo celery \$(/usr/bin/python3 -c 'import celery; print(celery.__version__)')"
+v node node --version

@@ -1,0 +1,61 @@
+import * as path from "node:path";
+import { Database, LoadBalancer, Queue, WebStack, WebTier, WorkerTier } from "../../lib";
+import { Sandbox, container, containersOf, testWith } from "./harness";
+
+const it = testWith(["rabbitmq-server", "rabbitmqctl", "celery", "gunicorn", "curl", "unshare", "nsenter", "ip"]);
+const APP_DIR = path.resolve(__dirname, "../../examples/app");
+
+describe("Celery worker + RabbitMQ + gunicorn, as rendered", () => {
+  it("the web app's /task runs tasks.add on the rendered worker through the rendered broker; the worker healthcheck passes", async () => {
+    const cs = containersOf((scope) => {
+      const stack = new WebStack(scope, "q", { subnet: "127.77.0.0/16" });
+      const db = new Database(stack, "db", { replicas: 0 });
+      const mq = new Queue(stack, "mq", { engine: "rabbitmq", memoryMiB: 512 });
+      const app = { image: "webstack-example-app:0.1", database: db, queue: mq };
+      const web = new WebTier(stack, "web", { ...app, nodes: 1, server: "gunicorn", processes: 2, wsgiModule: "webstack_example.wsgi:application" });
+      new WorkerTier(stack, "worker", { ...app, nodes: 1, concurrency: 2, celeryApp: "webstack_example.tasks" });
+      new LoadBalancer(stack, "lb", { defaultTarget: web });
+      return stack;
+    });
+    const mq = container(cs, "mq");
+    const web = container(cs, "web-1-app");
+    const worker = container(cs, "worker-1");
+    expect(worker.env.CELERY_BROKER_URL).toBe(web.env.CELERY_BROKER_URL);
+    const node = mq.env.RABBITMQ_NODENAME;
+    const mqEnv = { ...mq.env, HOME: "/var/lib/rabbitmq" };
+    const appEnv = (c: typeof web) => ({ ...c.env, PYTHONPATH: "/srv/app", HOME: "/tmp" });
+    const box = new Sandbox("celery", {
+      files: [...mq.files, ...web.files, ...worker.files],
+      hostname: node.split("@")[1],
+      copies: { [path.join(APP_DIR, "webstack_example")]: "/srv/app/webstack_example" },
+      setup: "rm -rf /var/lib/rabbitmq && mkdir -p /var/lib/rabbitmq && chown rabbitmq:rabbitmq /var/lib/rabbitmq",
+    });
+    const bg = async (name: string, argv: string[], env: Record<string, string>) => {
+      const q = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
+      const r = await box.exec(["/bin/sh", "-c", `cd /srv/app && ${argv.map(q).join(" ")} >/tmp/${name}.log 2>&1 &`], { user: "nobody", env });
+      expect(r.code).toBe(0);
+    };
+    try {
+      await box.start({ user: mq.user ?? "rabbitmq", argv: mq.command, env: mqEnv });
+      await box.waitFor("rabbitmq boot", async () => (await box.exec(["rabbitmqctl", "-q", "-n", node, "await_startup", "--timeout", "5"], { user: "rabbitmq", env: mqEnv })).code === 0, 120_000);
+      await bg("worker", worker.command, appEnv(worker));
+      await bg("gunicorn", web.command, appEnv(web));
+      await box.waitFor("gunicorn /ping", async () => (await box.exec(["curl", "-sf", "--max-time", "3", "http://127.0.0.1:8000/ping"])).code === 0, 60_000);
+      let body = "";
+      await box.waitFor("/task answered by the worker", async () => {
+        body = (await box.exec(["curl", "-s", "--max-time", "15", "http://127.0.0.1:8000/task?x=2&y=3"], { timeoutMs: 20_000 })).stdout;
+        return /"result": 5/.test(body);
+      }, 90_000);
+      expect(JSON.parse(body).result).toBe(5);
+      const hc = worker.healthcheck as { test: string[] } | undefined;
+      expect(hc?.test[0]).toBe("CMD-SHELL");
+      const ping = await box.exec(["/bin/sh", "-c", `cd /srv/app && ${hc!.test[1]}`], { user: "nobody", env: appEnv(worker), timeoutMs: 30_000 });
+      expect(ping.code).toBe(0);
+    } catch (e) {
+      const logs = (await box.sh("tail -n 40 /tmp/worker.log /tmp/gunicorn.log").catch(() => ({ stdout: "" }))).stdout;
+      throw new Error(`${(e as Error).message}\n--- app logs ---\n${logs}\n--- rabbitmq log ---\n${box.log()}`);
+    } finally {
+      await box.stop();
+    }
+  });
+});

@@ -1,0 +1,172 @@
+import * as path from "node:path";
+import { Database, LoadBalancer, WebStack, WebTier } from "../../lib";
+import { Sandbox, confValue, container, containersOf, fileIn, link, secretValue, testWith, type Container } from "./harness";
+
+const it = testWith(["/usr/lib/postgresql/15/bin/postgres", "psql", "pg_isready", "unshare", "nsenter", "ip"]);
+const CONF = "/etc/postgresql/postgresql.conf";
+
+function dbStack(id: string, subnet: string, replicas: number): Container[] {
+  return containersOf((scope) => {
+    const stack = new WebStack(scope, id, { subnet });
+    const db = new Database(stack, "db", { maxConnections: 60, replicas, memoryMiB: 1024 });
+    const web = new WebTier(stack, "web", { nodes: 1, processes: 2, image: "webstack-example-app:0.1", wsgiModule: "webstack_example.wsgi:application", database: db });
+    new LoadBalancer(stack, "lb", { defaultTarget: web });
+    return stack;
+  });
+}
+
+/** A sandbox running one rendered PostgreSQL container's start.sh as user postgres. */
+async function startPostgres(c: Container): Promise<Sandbox> {
+  const box = new Sandbox(c.key, {
+    files: c.files,
+    // The image's volume and socket directory, owned by postgres as in postgres:15.
+    setup: "mkdir -p /var/lib/postgresql/data /var/run/postgresql && chown postgres:postgres /var/lib/postgresql/data /var/run/postgresql",
+  });
+  await box.start({ user: c.user ?? "postgres", argv: c.command, env: c.env });
+  return box;
+}
+
+const psqlSocket = (box: Sandbox, sql: string) =>
+  box.exec(["psql", "--no-psqlrc", "-X", "-At", "-U", "postgres", "-d", "postgres", "-c", sql], { user: "postgres" });
+
+async function waitReady(box: Sandbox, host = "/var/run/postgresql", timeoutMs = 120_000): Promise<void> {
+  await box.waitFor(`postgres ready on ${host}`, async () => (await box.exec(["pg_isready", "-q", "-U", "postgres", "-d", "postgres", "-h", host, "-p", "5432"], { user: "postgres" })).code === 0, timeoutMs);
+}
+
+describe("PostgreSQL 15 runs the rendered primary (and replica)", () => {
+  // 127.0.0.0/16 contains 127.0.0.1, the source address Linux picks for any 127/8 destination on lo.
+  const inside = dbStack("pgin", "127.0.0.0/16", 0);
+  const outside = dbStack("pgout", "127.77.0.0/16", 0);
+
+  it("settings equal the rendered values, pg_hba has no errors, the app logs in from inside the subnet", async () => {
+    const primary = container(inside, "db-primary");
+    const conf = fileIn(primary, CONF);
+    const box = await startPostgres(primary);
+    try {
+      await waitReady(box);
+      // The first-boot restart also happens on the socket; wait for the final postmaster with TCP.
+      await waitReady(box, primary.address);
+      for (const name of ["max_connections", "shared_buffers", "max_wal_senders", "max_replication_slots", "superuser_reserved_connections", "hba_file", "password_encryption", "wal_level"]) {
+        const r = await psqlSocket(box, `SHOW ${name}`);
+        expect({ name, value: r.stdout.trim(), err: r.stderr }).toEqual({ name, value: confValue(conf, name), err: "" });
+      }
+      const hbaErrors = await psqlSocket(box, "select count(*) from pg_hba_file_rules where error is not null");
+      expect(hbaErrors.stdout.trim()).toBe("0");
+      expect((await psqlSocket(box, "select count(*) from pg_file_settings where error is not null")).stdout.trim()).toBe("0");
+      const ext = await box.exec(["psql", "-X", "-At", "-U", "postgres", "-d", "app", "-c", "select extname from pg_extension where extname = 'pg_stat_statements'"], { user: "postgres" });
+      expect(ext.stdout.trim()).toBe("pg_stat_statements");
+
+      const login = await box.exec(
+        ["psql", "-X", "-At", "-c", "select current_user, inet_client_addr()",
+          `host=${primary.address} port=5432 user=app dbname=app`],
+        { user: "nobody", env: { PGPASSWORD: secretValue("db_password"), PGCONNECT_TIMEOUT: "5" } },
+      );
+      expect(login.stderr).toBe("");
+      expect(login.stdout.trim()).toBe("app|127.0.0.1");
+      const badPw = await box.exec(["psql", "-X", "-At", "-c", "select 1", `host=${primary.address} user=app dbname=app`], { user: "nobody", env: { PGPASSWORD: "wrong" } });
+      expect(badPw.stderr).toMatch(/password authentication failed for user "app"/);
+      // The superuser has no TCP access at all.
+      const su = await box.exec(["psql", "-X", "-At", "-c", "select 1", `host=${primary.address} user=postgres dbname=postgres`], { user: "nobody", env: { PGPASSWORD: "x" } });
+      expect(su.stderr).toMatch(/pg_hba.conf rejects connection/);
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\n--- postgres log ---\n${box.log()}`);
+    } finally {
+      await box.stop();
+    }
+  });
+
+  it("pg_hba rejects the app role from outside the subnet", async () => {
+    const primary = container(outside, "db-primary");
+    expect(primary.address.startsWith("127.77.")).toBe(true);
+    const box = await startPostgres(primary);
+    try {
+      await waitReady(box, primary.address);
+      const r = await box.exec(["psql", "-X", "-At", "-c", "select 1", `host=${primary.address} port=5432 user=app dbname=app`], {
+        user: "nobody",
+        env: { PGPASSWORD: secretValue("db_password"), PGCONNECT_TIMEOUT: "5" },
+      });
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/pg_hba.conf rejects connection for host "127.0.0.1", user "app", database "app"/);
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\n--- postgres log ---\n${box.log()}`);
+    } finally {
+      await box.stop();
+    }
+  });
+
+  it("the replica's start.sh base-backs-up from the primary and streams (pg_stat_replication)", async () => {
+    // Both listen on '*':5432, so each gets its own network namespace, joined by a veth pair on a
+    // non-loopback subnet, like two containers on the stack's bridge network.
+    const cs = dbStack("pgrep", "10.88.0.0/16", 1);
+    const primary = container(cs, "db-primary");
+    const replica = container(cs, "db-replica-1");
+    const p = await startPostgres(primary);
+    let r: Sandbox | undefined;
+    try {
+      await waitReady(p);
+      r = await startPostgres(replica);
+      await link(p, `${primary.address}/16`, r, `${replica.address}/16`);
+      await waitReady(p, primary.address);
+      await waitReady(r, "/var/run/postgresql", 180_000);
+      let seen = "";
+      await p.waitFor("streaming replica", async () => {
+        const s = await psqlSocket(p, "select state || '|' || coalesce(host(client_addr), '') || '|' || usename from pg_stat_replication");
+        seen = s.stdout.trim() + s.stderr;
+        return seen === `streaming|${replica.address}|replicator`;
+      }, 60_000).catch((e) => {
+        throw new Error(`pg_stat_replication: ${JSON.stringify(seen)}\n${(e as Error).message}`);
+      });
+      const slot = await psqlSocket(p, "select slot_name || '|' || active from pg_replication_slots");
+      expect(slot.stdout.trim()).toBe("db_replica_1|true");
+      expect((await psqlSocket(r, "select pg_is_in_recovery()")).stdout.trim()).toBe("t");
+      // The standby accepted the primary's values (it refuses to start when any is lower).
+      expect((await psqlSocket(r, "SHOW max_connections")).stdout.trim()).toBe(confValue(fileIn(replica, CONF), "max_connections"));
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\n--- primary log ---\n${p.log()}\n--- replica log ---\n${r?.log() ?? ""}`);
+    } finally {
+      await r?.stop();
+      await p.stop();
+    }
+  });
+
+  it("the app (gunicorn, rendered DATABASE_URL) writes and reads hits and fills its pool on the rendered primary", async () => {
+    const cs = containersOf((scope) => {
+      const stack = new WebStack(scope, "pgapp", { subnet: "127.0.0.0/16" });
+      const db = new Database(stack, "db", { maxConnections: 60, replicas: 0, memoryMiB: 1024 });
+      const web = new WebTier(stack, "web", { nodes: 1, server: "gunicorn", processes: 2, poolSize: 4, image: "webstack-example-app:0.1", wsgiModule: "webstack_example.wsgi:application", database: db });
+      new LoadBalancer(stack, "lb", { defaultTarget: web });
+      return stack;
+    });
+    const primary = container(cs, "db-primary");
+    const web = container(cs, "web-1-app");
+    const box = new Sandbox("pg-app", {
+      files: [...primary.files, ...web.files],
+      copies: { [path.resolve(__dirname, "../../examples/app/webstack_example")]: "/srv/app/webstack_example" },
+      setup: "mkdir -p /var/lib/postgresql/data /var/run/postgresql && chown postgres:postgres /var/lib/postgresql/data /var/run/postgresql",
+    });
+    try {
+      await box.start({ user: "postgres", argv: primary.command, env: primary.env });
+      await waitReady(box, primary.address);
+      const env = Object.entries({ ...web.env, PYTHONPATH: "/srv/app" }).map(([k, v]) => `${k}='${v}'`).join(" ");
+      expect((await box.sh(`cd /srv/app && env ${env} ${web.command.join(" ")} >/tmp/gunicorn.log 2>&1 &`, { user: "nobody" })).code).toBe(0);
+      const curl = async (url: string, ...extra: string[]) => {
+        const r = await box.exec(["curl", "-s", "--max-time", "10", "-w", "\n%{http_code}", ...extra, `http://127.0.0.1:8000${url}`]);
+        const i = r.stdout.lastIndexOf("\n");
+        return { code: r.stdout.slice(i + 1), body: r.stdout.slice(0, i) };
+      };
+      await box.waitFor("gunicorn /ping", async () => (await curl("/ping")).code === "200", 60_000);
+      const created = await curl("/hits", "-X", "POST");
+      expect(created).toMatchObject({ code: "201" });
+      const hit = JSON.parse(created.body);
+      expect(hit.server).toMatchObject({ addr: primary.address, in_recovery: false });
+      expect((await curl(`/hits/${hit.id}`)).code).toBe("200");
+      const pool = JSON.parse((await curl("/pool/fill")).body);
+      expect(pool).toMatchObject({ checked_out: 4, pool_size: 4 });
+    } catch (e) {
+      const logs = (await box.sh("tail -n 40 /tmp/gunicorn.log").catch(() => ({ stdout: "" }))).stdout;
+      throw new Error(`${(e as Error).message}\n--- gunicorn log ---\n${logs}\n--- postgres log ---\n${box.log()}`);
+    } finally {
+      await box.stop();
+    }
+  });
+});
