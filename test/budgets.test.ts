@@ -289,3 +289,76 @@ describe("WS-DB-SYNCHRONOUS-REPLICAS", () => {
     expect(failure(site({ db: { replicas: 1, synchronousReplicas: 2 } }))).toContain("WS-DB-SYNCHRONOUS-REPLICAS FAILED");
   });
 });
+
+describe("WS-FILE-LIMITS fails both ways", () => {
+  test("HAProxy's nofile below 2 x maxconn and nginx connections above their limit fail", () => {
+    expect(failure(site({ lb: { maxconn: 4000, nofileLimit: 4096 } }))).toMatch(/WS-FILE-LIMITS FAILED[\s\S]*2 x maxconn 4000 \+ 1024/);
+    expect(failure(site({ web: { nginxWorkerConnections: 4096 } }))).toMatch(/WS-FILE-LIMITS FAILED[\s\S]*2 workers x worker_connections 4096 x 2 = 16384/);
+  });
+});
+
+/**
+ * One over-budget stack per rule, with the construct its finding lands on. Every rule fails on its
+ * case, and an acknowledgement on that construct turns the failure into "acknowledged".
+ */
+const overBudget: Record<string, { build: () => WebStack; on: string }> = {
+  "WS-DB-CONNECTIONS": { build: () => site({ web: { nodes: 6 } }), on: "db" },
+  "WS-POOLER-CLIENTS": { build: () => site({ web: { nodes: 10, processes: 8 }, db: { pooler: { maxClientConn: 100 } } }), on: "db" },
+  "WS-DB-WAL-SENDERS": { build: () => site({ db: { replicas: 2, maxWalSenders: 3 } }), on: "db" },
+  "WS-DB-REPLICATION-SLOTS": { build: () => site({ db: { replicas: 2, maxReplicationSlots: 1 } }), on: "db" },
+  "WS-DB-SYNCHRONOUS-REPLICAS": { build: () => site({ db: { replicas: 1, synchronousReplicas: 2 } }), on: "db" },
+  "WS-DB-STANDBY-SETTINGS": { build: () => site({ db: { standbyOverrides: { maxConnections: 100 } } }), on: "db" },
+  "WS-DB-MEMORY": { build: () => site({ db: { memoryMiB: 1024, maxConnections: 200, workMemMiB: 16 } }), on: "db" },
+  "WS-REDIS-CLIENTS": { build: () => site({ cache: { maxClients: 10 }, web: { nodes: 2, processes: 4, threads: 2 } }), on: "cache" },
+  "WS-MEMCACHED-CONNECTIONS": { build: () => site({ cache: { engine: "memcached", maxClients: 10 }, web: { nodes: 2, processes: 4, threads: 2 } }), on: "cache" },
+  "WS-RABBITMQ-CONNECTIONS": { build: () => site({ queue: { maxConnections: 10 }, worker: { nodes: 2 } }), on: "mq" },
+  "WS-APP-BACKLOG": { build: () => site({ web: { processes: 16, threads: 8, listenBacklog: 100 } }), on: "web" },
+  "WS-FILE-LIMITS": { build: () => site({ lb: { nofileLimit: 4096 } }), on: "lb" },
+  "WS-TIMEOUT-CHAIN": { build: () => site({ web: { requestTimeoutSeconds: 120 }, lb: { timeouts: { server: 60000 } } }), on: "lb" },
+  "WS-BODY-SIZE": { build: () => site({ route: { name: "files", maxBodySize: "50g" } }), on: "lb" },
+  "WS-LB-SERVER-MAXCONN": { build: () => site({ route: { name: "api", maxconnPerServer: 40 } }), on: "lb" },
+  "WS-LB-MEMORY": { build: () => site({ lb: { maxconn: 20000, memoryMiB: 128 } }), on: "lb" },
+  "WS-APP-MEMORY": { build: () => site({ web: { processes: 8, processRssMiB: 300, memoryMiB: 1024 } }), on: "web" },
+  "WS-WORKER-MEMORY": { build: () => site({ worker: { concurrency: 8, memoryMiB: 512 } }), on: "worker" },
+  "WS-CACHE-MEMORY": { build: () => site({ cache: { memoryMiB: 64, maxClients: 4096 } }), on: "cache" },
+  "WS-SEARCH-HEAP": { build: () => site({ search: { memoryMiB: 2048, heapMiB: 1536 } }), on: "search" },
+  "WS-CELERY-BEAT-SINGLETON": {
+    build: () => {
+      const stack = newStack();
+      const mq = new Queue(stack, "mq");
+      const web = new WebTier(stack, "web", { image: IMAGE, wsgiModule: WSGI, queue: mq });
+      new WorkerTier(stack, "a", { image: IMAGE, celeryApp: "x", queue: mq, beat: true });
+      new WorkerTier(stack, "b", { image: IMAGE, celeryApp: "x", queue: mq, beat: true });
+      new LoadBalancer(stack, "lb", { defaultTarget: web });
+      return stack;
+    },
+    on: "mq",
+  },
+  "WS-NET-COLLISIONS": {
+    build: () => {
+      const stack = newStack();
+      const web = new WebTier(stack, "web", { image: IMAGE, wsgiModule: WSGI });
+      new LoadBalancer(stack, "lb", { defaultTarget: web });
+      new LoadBalancer(stack, "lb2", { defaultTarget: web });
+      return stack;
+    },
+    on: "",
+  },
+};
+
+test("the over-budget table covers every rule", () => {
+  expect(Object.keys(overBudget).sort()).toEqual(RULES.map((r) => r.id).sort());
+});
+
+describe.each(Object.entries(overBudget))("%s", (ruleId, { build, on }) => {
+  test("fails on its over-budget case", () => {
+    expect(failure(build())).toContain(`${ruleId} FAILED`);
+  });
+  test("an acknowledgement on the construct turns the failure into acknowledged", () => {
+    const stack = build();
+    const target = on === "" ? stack : stack.node.findChild(on);
+    Budgets.of(target).acknowledge(ruleId, "deliberate overcommit, measured in production");
+    const ours = stack.cluster().findings.filter((f) => f.ruleId === ruleId && f.constructPath === target.node.path);
+    expect(ours.some((f) => f.status === "acknowledged" && f.acknowledgement === "deliberate overcommit, measured in production")).toBe(true);
+  });
+});

@@ -161,3 +161,22 @@ test("workers, beat and Flower get their own containers, none published", () => 
   expect(containers[0].env.CELERY_BROKER_URL).toMatch(/^amqp:\/\/app:@@secret:mq_password@@@[\d.]+:5672\/app$/);
   expect(containers.some((c) => c.command.includes("--beat"))).toBe(false);
 });
+
+test("rendered text is escaped for Terraform's template syntax; only our own references interpolate", () => {
+  const { buildInvenioStack } = require("../examples/invenio/stack");
+  const json = Testing.synth(buildInvenioStack(Testing.app()), true);
+  const strings: string[] = [];
+  const walk = (v: unknown) => {
+    if (typeof v === "string") strings.push(v);
+    else if (Array.isArray(v)) v.forEach(walk);
+    else if (v && typeof v === "object") Object.values(v).forEach(walk);
+  };
+  walk(JSON.parse(json));
+  const interpolations = strings.flatMap((s) => [...s.matchAll(/(?<!\$)\$\{([^}]*)\}/g)].map((m) => m[1]));
+  expect(interpolations.length).toBeGreaterThan(0);
+  for (const i of interpolations) expect(i).toMatch(/^(var\.[a-z0-9_]+|docker_(network|image|volume)\.[A-Za-z0-9_-]+\.[a-z_]+|length\(var\.[a-z0-9_]+\) > 0|can\(regex\(.*)$/);
+  expect(strings.some((s) => /(?<!%)%\{/.test(s))).toBe(false);
+  // The escaped forms are there: the haproxy.cfg keeps its own ${...} and %{...} for HAProxy.
+  expect(json).toContain('stats auth admin:\\"$${HAPROXY_STATS_PASSWORD}\\"');
+  expect(json).toContain("%%{+Q}r");
+});

@@ -3,7 +3,7 @@
  * senders, per-node capacity). Renderers print them and budget rules check them, so each is
  * computed here once.
  */
-import type { CacheSettings, DatabaseSettings, QueueSettings, SearchClusterSettings, WebTierSettings, WorkerTierSettings } from "./schemas";
+import type { LoadBalancerSettings, CacheSettings, DatabaseSettings, QueueSettings, SearchClusterSettings, WebTierSettings, WorkerTierSettings } from "./schemas";
 
 const roundUp64 = (n: number) => Math.ceil(n / 64) * 64;
 
@@ -118,11 +118,13 @@ export function haproxyServerTimeoutMs(userMs: number | undefined, target: WebTi
 
 /** nginx sizing of every web node. Each proxied request holds two descriptors (client and upstream). */
 export const NGINX_WORKER_PROCESSES = 2;
-export const NGINX_WORKER_CONNECTIONS = 1024;
-export const NGINX_NOFILE = 4096;
 
 /** Descriptors HAProxy needs beyond two per connection: listeners, health checks, logs. */
 export const HAPROXY_EXTRA_FDS = 1024;
+
+export function haproxyNofile(s: LoadBalancerSettings): number {
+  return s.nofileLimit ?? 2 * s.maxconn + HAPROXY_EXTRA_FDS;
+}
 
 /** Request bodies above this are streamed to the app (no request buffering), as CERN does for /api/files. */
 export const STREAMING_THRESHOLD_BYTES = 100 * 1024 * 1024;

@@ -4,10 +4,8 @@
  */
 import {
   APP_MASTER_RSS_MIB,
-  HAPROXY_EXTRA_FDS,
-  NGINX_NOFILE,
-  NGINX_WORKER_CONNECTIONS,
   NGINX_WORKER_PROCESSES,
+  haproxyNofile,
   databaseTuning,
   haproxyServerTimeoutMs,
   nginxReadTimeoutSeconds,
@@ -283,7 +281,8 @@ function planWebTier(ctx: Ctx, tier: WebTierModel): void {
           "/etc/nginx/nginx.conf",
           renderNginxConfig({
             workerProcesses: NGINX_WORKER_PROCESSES,
-            workerConnections: NGINX_WORKER_CONNECTIONS,
+            workerConnections: s.nginxWorkerConnections,
+            nofile: s.nginxNofileLimit,
             upstream: { protocol: s.server === "uwsgi" ? "uwsgi" : "http", address: addr.app, port: s.appPort, keepalive: nodeConcurrency(s) },
             staticUrlPath: s.staticUrlPath,
             staticRoot: STATIC_ROOT,
@@ -299,7 +298,7 @@ function planWebTier(ctx: Ctx, tier: WebTierModel): void {
       memoryMiB: s.nginxMemoryMiB,
       // Through nginx to the app: a node is healthy only when both answer.
       healthcheck: cmd("curl", "--fail", "--silent", "--output", "/dev/null", "--max-time", "4", "http://127.0.0.1/ping"),
-      ulimits: [{ name: "nofile", soft: NGINX_NOFILE, hard: NGINX_NOFILE }],
+      ulimits: [{ name: "nofile", soft: s.nginxNofileLimit, hard: s.nginxNofileLimit }],
     });
     const probe =
       s.server === "uwsgi"
@@ -701,7 +700,7 @@ function planLoadBalancer(ctx: Ctx, lb: LoadBalancerModel): void {
     healthcheck: cmd("bash", "-c", `exec 3<>/dev/tcp/127.0.0.1/${s.statsPort}`),
     // Lets the unprivileged haproxy user bind 80 and 443 inside its own network namespace.
     sysctls: { "net.ipv4.ip_unprivileged_port_start": "0" },
-    ulimits: [{ name: "nofile", soft: 2 * s.maxconn + HAPROXY_EXTRA_FDS, hard: 2 * s.maxconn + HAPROXY_EXTRA_FDS }],
+    ulimits: [{ name: "nofile", soft: haproxyNofile(s), hard: haproxyNofile(s) }],
     dependsOn: backends.flatMap((b) => b.servers.map((srv) => `${srv.name}-nginx`)).filter((k, i, all) => all.indexOf(k) === i),
   });
 }

@@ -73,6 +73,8 @@ export const loadBalancerSchema = z
     healthCheck: healthCheckSchema.default({ path: "/ping", interMs: 5000, fall: 2, rise: 1 }),
     /** Global `maxconn` of the HAProxy process. @default 4000 */
     maxconn: positiveInt.default(4000),
+    /** `nofile` ulimit of the HAProxy container. @default 2 x maxconn + 1024 */
+    nofileLimit: positiveInt.optional(),
     /** Requests a server may queue in HAProxy beyond its maxconn before others are tried. @default 64 */
     maxqueue: positiveInt.default(64),
     /** Timeouts in milliseconds. */
@@ -123,6 +125,10 @@ export const webTierSchema = z
     memoryMiB: memoryMiB.optional(),
     /** Memory limit of each nginx container. @default 128 */
     nginxMemoryMiB: memoryMiB.default(128),
+    /** nginx `worker_connections` (2 workers per node). @default 1024 */
+    nginxWorkerConnections: positiveInt.max(65535).default(1024),
+    /** `nofile` ulimit of each nginx container (also its `worker_rlimit_nofile`). @default 4096 */
+    nginxNofileLimit: positiveInt.default(4096),
     /** Requests served before a process is recycled (uWSGI `max-requests`, gunicorn `max_requests`). @default 5000 */
     maxRequests: positiveInt.default(5000),
     /** Seconds before a stuck request's process is killed (uWSGI `harakiri`, gunicorn `timeout`). @default 60 */

@@ -3,6 +3,7 @@ import { renderNginxConfig, type NginxConfig } from "../../lib";
 const base: NginxConfig = {
   workerProcesses: 2,
   workerConnections: 1024,
+  nofile: 4096,
   upstream: { protocol: "uwsgi", address: "10.0.1.11", port: 8000, keepalive: 16 },
   staticUrlPath: "/static",
   staticRoot: "/srv/static",

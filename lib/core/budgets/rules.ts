@@ -9,7 +9,6 @@ import {
   APP_MASTER_RSS_MIB,
   HAPROXY_BASE_MIB,
   HAPROXY_EXTRA_FDS,
-  NGINX_WORKER_CONNECTIONS,
   NGINX_WORKER_PROCESSES,
   STREAMING_THRESHOLD_BYTES,
   haproxyServerTimeoutMs,
@@ -354,11 +353,11 @@ export const RULES: readonly Rule[] = [
             limit: nofile(lb.id),
             unit: "descriptors",
             lines: [`2 x maxconn ${lb.settings.maxconn} + ${HAPROXY_EXTRA_FDS} for listeners and checks = ${need}`, `nofile ulimit = ${nofile(lb.id)}`],
-            fix: `lower maxconn of ${lb.path}`,
+            fix: `remove nofileLimit of ${lb.path} (it then follows maxconn), or lower maxconn`,
           };
         }),
         ...componentsOf(t, "webTier").map((w) => {
-          const need = NGINX_WORKER_PROCESSES * NGINX_WORKER_CONNECTIONS * 2;
+          const need = NGINX_WORKER_PROCESSES * w.settings.nginxWorkerConnections * 2;
           const limit = nofile(`${w.id}-1-nginx`);
           return {
             constructPath: w.path,
@@ -366,8 +365,8 @@ export const RULES: readonly Rule[] = [
             used: need,
             limit,
             unit: "descriptors",
-            lines: [`${NGINX_WORKER_PROCESSES} workers x worker_connections ${NGINX_WORKER_CONNECTIONS} x 2 = ${need}`, `nofile ulimit = ${limit}`],
-            fix: "raise the nofile ulimit of the nginx containers",
+            lines: [`${NGINX_WORKER_PROCESSES} workers x worker_connections ${w.settings.nginxWorkerConnections} x 2 = ${need}`, `nofile ulimit = ${limit}`],
+            fix: `raise nginxNofileLimit of ${w.path} to at least ${need}, or lower nginxWorkerConnections`,
           };
         }),
       ];

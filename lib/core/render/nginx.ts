@@ -7,6 +7,8 @@
 export interface NginxConfig {
   readonly workerProcesses: number;
   readonly workerConnections: number;
+  /** `worker_rlimit_nofile`, the container's nofile ulimit. */
+  readonly nofile: number;
   readonly upstream: { readonly protocol: "uwsgi" | "http"; readonly address: string; readonly port: number; readonly keepalive: number };
   readonly staticUrlPath: string;
   readonly staticRoot: string;
@@ -132,7 +134,7 @@ export function renderNginxConfig(c: NginxConfig): string {
   return [
     "# Rendered by cdktf-webstack. Edit the stack, not this file.",
     `worker_processes ${c.workerProcesses};`,
-    `worker_rlimit_nofile ${c.workerConnections * 2};`,
+    `worker_rlimit_nofile ${c.nofile};`,
     "error_log /dev/stderr warn;",
     "pid /tmp/nginx.pid;",
     "",
