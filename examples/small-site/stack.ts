@@ -8,7 +8,8 @@ import { EXAMPLE_APP_IMAGE } from "../invenio/stack";
 
 export function buildSmallSiteStack(scope: Construct, id = "small-site"): WebStack {
   const stack = new WebStack(scope, id, { subnet: "172.31.0.0/16" });
-  const db = new Database(stack, "db", { maxConnections: 50, replicas: 1, memoryMiB: 1024 });
+  // The standby confirms every commit: a failover to it loses no acknowledged write.
+  const db = new Database(stack, "db", { maxConnections: 50, replicas: 1, synchronousReplicas: 1, memoryMiB: 1024 });
   const web = new WebTier(stack, "web", {
     nodes: 2,
     server: "gunicorn",
