@@ -497,7 +497,7 @@ export const RULES: readonly Rule[] = [
         const limit = workerMemoryMiB(s);
         return {
           constructPath: w.path,
-          subject: `${w.id} worker container memory`,
+          subject: `${w.id} container memory (each worker)`,
           used,
           limit,
           unit: "MiB",
