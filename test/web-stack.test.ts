@@ -180,3 +180,17 @@ test("rendered text is escaped for Terraform's template syntax; only our own ref
   expect(json).toContain('stats auth admin:\\"$${HAPROXY_STATS_PASSWORD}\\"');
   expect(json).toContain("%%{+Q}r");
 });
+
+test("containers depend on what they connect to: nginx on its app, the app on the database, the load balancer on nginx", () => {
+  const stack = smallStack();
+  const containers = synthJson(stack).resource.docker_container;
+  expect(containers["container-web-1-nginx"].depends_on).toEqual(["docker_container.container-web-1-app"]);
+  expect(containers["container-web-1-app"].depends_on).toEqual(["docker_container.container-db-primary", "docker_container.container-cache"]);
+  expect(containers["container-db-replica-1"].depends_on).toEqual(["docker_container.container-db-primary"]);
+  expect(containers["container-lb"].depends_on).toEqual(["docker_container.container-web-1-nginx", "docker_container.container-web-2-nginx"]);
+});
+
+test("the postgres health check uses the socket that pg_hba.conf allows", () => {
+  const primary = smallStack().cluster().plan.containers.find((c) => c.key === "db-primary")!;
+  expect(primary.healthcheck.test[1]).toContain("pg_isready --host=/var/run/postgresql");
+});

@@ -236,7 +236,7 @@ function serviceKeys(ctx: Ctx, wiring: Wiring): string[] {
 
 // ---------------------------------------------------------------- components
 
-/** The web tier lays out two containers per node: nginx at index 2n, the app server at 2n+1. */
+/** The web tier lays out two containers per node: nginx at index 2n, the app server at 2n+1 (planned first: nginx depends on it). */
 export function webNodeAddresses(subnet: string, block: number, node: number): { nginx: string; app: string } {
   return { nginx: blockAddress(subnet, block, 2 * node), app: blockAddress(subnet, block, 2 * node + 1) };
 }
@@ -267,6 +267,30 @@ function planWebTier(ctx: Ctx, tier: WebTierModel): void {
       forwardedAllowIps: addr.nginx,
     };
     const appFile = s.server === "uwsgi" ? file("/etc/webstack/uwsgi.ini", renderUwsgiIni(app)) : file("/etc/webstack/gunicorn.conf.py", renderGunicornConfig(app));
+    const probe =
+      s.server === "uwsgi"
+        ? `import urllib.request; urllib.request.urlopen("http://127.0.0.1:${UWSGI_STATS_PORT}/", timeout=4)`
+        : `import urllib.request; urllib.request.urlopen("http://127.0.0.1:${s.appPort}/ping", timeout=4)`;
+    container(ctx, {
+      key: `${key}-app`,
+      constructPath: tier.path,
+      role: s.server,
+      image: s.image,
+      command: s.server === "uwsgi" ? ["uwsgi", "--ini", appFile.path] : ["gunicorn", "--config", appFile.path],
+      env,
+      address: addr.app,
+      listens: [
+        { port: s.appPort, purpose: s.server },
+        ...(s.server === "uwsgi" ? [{ port: UWSGI_STATS_PORT, purpose: "uwsgi stats" }] : []),
+      ],
+      files: [appFile],
+      // Docker fills an empty named volume from the image on first mount: nginx then serves the app's files.
+      mounts: [volume(ctx, tier, staticVolume, s.staticDir)],
+      dependsOn: serviceKeys(ctx, tier),
+      memoryMiB: webAppMemoryMiB(s),
+      healthcheck: { ...cmd("python3", "-c", probe), startPeriodSeconds: 30 },
+      sysctls: { "net.core.somaxconn": String(Math.max(4096, s.listenBacklog)) },
+    });
     container(ctx, {
       key: `${key}-nginx`,
       constructPath: tier.path,
@@ -299,30 +323,6 @@ function planWebTier(ctx: Ctx, tier: WebTierModel): void {
       // Through nginx to the app: a node is healthy only when both answer.
       healthcheck: cmd("curl", "--fail", "--silent", "--output", "/dev/null", "--max-time", "4", "http://127.0.0.1/ping"),
       ulimits: [{ name: "nofile", soft: s.nginxNofileLimit, hard: s.nginxNofileLimit }],
-    });
-    const probe =
-      s.server === "uwsgi"
-        ? `import urllib.request; urllib.request.urlopen("http://127.0.0.1:${UWSGI_STATS_PORT}/", timeout=4)`
-        : `import urllib.request; urllib.request.urlopen("http://127.0.0.1:${s.appPort}/ping", timeout=4)`;
-    container(ctx, {
-      key: `${key}-app`,
-      constructPath: tier.path,
-      role: s.server,
-      image: s.image,
-      command: s.server === "uwsgi" ? ["uwsgi", "--ini", appFile.path] : ["gunicorn", "--config", appFile.path],
-      env,
-      address: addr.app,
-      listens: [
-        { port: s.appPort, purpose: s.server },
-        ...(s.server === "uwsgi" ? [{ port: UWSGI_STATS_PORT, purpose: "uwsgi stats" }] : []),
-      ],
-      files: [appFile],
-      // Docker fills an empty named volume from the image on first mount: nginx then serves the app's files.
-      mounts: [volume(ctx, tier, staticVolume, s.staticDir)],
-      dependsOn: serviceKeys(ctx, tier),
-      memoryMiB: webAppMemoryMiB(s),
-      healthcheck: { ...cmd("python3", "-c", probe), startPeriodSeconds: 30 },
-      sysctls: { "net.core.somaxconn": String(Math.max(4096, s.listenBacklog)) },
     });
   }
 }
@@ -417,7 +417,9 @@ function planDatabase(ctx: Ctx, db: DatabaseModel): void {
     });
   const hba = renderPgHbaConf({ subnet: ctx.topology.settings.subnet, database: s.databaseName, user: s.user, replicationUser: REPLICATION_USER });
   const start = { passwordEnv: ENV.dbPassword, replicationPasswordEnv: ENV.replicationPassword };
-  const health = shell(`PATH=/usr/lib/postgresql/15/bin:$PATH pg_isready --host=127.0.0.1 --port=${PG_PORT} --quiet`, 30);
+  // Through the socket, which pg_hba.conf allows by peer authentication; a TCP probe from 127.0.0.1
+  // would be rejected (and logged as FATAL) every ten seconds.
+  const health = shell(`PATH=/usr/lib/postgresql/15/bin:$PATH pg_isready --host=/var/run/postgresql --port=${PG_PORT} --quiet`, 30);
   const primaryAddress = addressOf(ctx, db, 0);
 
   container(ctx, {

@@ -111,7 +111,12 @@ export function emitDockerResources(scope: Construct, plan: ClusterPlan, certifi
       ulimit: c.ulimits.map((u) => ({ ...u })),
       logDriver: "json-file",
       logOpts: { "max-size": "10m", "max-file": "3" },
-      dependsOn: c.dependsOn.map((k) => containers[k]).filter((x): x is Container => x !== undefined),
+      // The plan lists every container after the ones it depends on.
+      dependsOn: c.dependsOn.map((key) => {
+        const dependency = containers[key];
+        if (!dependency) throw new Error(`internal: ${c.key} depends on ${key}, which the plan lists later or not at all`);
+        return dependency;
+      }),
     });
   }
   return { network, volumes, images, containers, variables };
