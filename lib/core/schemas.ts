@@ -37,6 +37,8 @@ export const healthCheckSchema = z
     path: urlPath.default("/ping"),
     /** Milliseconds between checks. @default 5000 */
     interMs: positiveInt.default(5000),
+    /** Milliseconds between checks while a server is changing state (after a first failure). @default 1000 */
+    fastInterMs: positiveInt.default(1000),
     /** Failed checks before a server is marked down. @default 2 */
     fall: positiveInt.default(2),
     /** Passed checks before a server is marked up again. @default 1 */
@@ -69,8 +71,11 @@ export const loadBalancerSchema = z
         message: "set exactly one of certificateFile and certificateVariable",
       })
       .optional(),
-    /** Health check of every server. @default HEAD /ping, inter 5000, fall 2, rise 1 */
-    healthCheck: healthCheckSchema.default({ path: "/ping", interMs: 5000, fall: 2, rise: 1 }),
+    /**
+     * Health check of every server. After a first failure HAProxy checks every `fastinter` ms, so a
+     * node that stops is marked down within fall x inter. @default HEAD /ping, inter 5000, fall 2, rise 1
+     */
+    healthCheck: healthCheckSchema.default({ path: "/ping", interMs: 5000, fastInterMs: 1000, fall: 2, rise: 1 }),
     /** Global `maxconn` of the HAProxy process. @default 4000 */
     maxconn: positiveInt.default(4000),
     /** `nofile` ulimit of the HAProxy container. @default 2 x maxconn + 1024 */
@@ -80,14 +85,17 @@ export const loadBalancerSchema = z
     /** Timeouts in milliseconds. */
     timeouts: z
       .object({
-        /** @default 5000 */ connect: positiveInt.default(5000),
+        /** Also bounds each health check's connect: a server that vanished is seen within it. @default 2000 */
+        connect: positiveInt.default(2000),
+        /** Read timeout of a health check once connected. @default 2000 */
+        check: positiveInt.default(2000),
         /** @default 60000 */ client: positiveInt.default(60000),
         /** HAProxy `timeout server`, for every backend. @default per backend, its web tier's nginx read timeout + 10 s */ server: positiveInt.optional(),
         /** How long a request may wait for a free server slot. @default 30000 */ queue: positiveInt.default(30000),
         /** @default 10000 */ httpRequest: positiveInt.default(10000),
       })
       .strict()
-      .default({ connect: 5000, client: 60000, queue: 30000, httpRequest: 10000 }),
+      .default({ connect: 2000, check: 2000, client: 60000, queue: 30000, httpRequest: 10000 }),
     /** Internal port of the password-protected stats page; never published. @default 8404 */
     statsPort: z.number().int().min(1024).max(65535).default(8404),
     /** User name of the stats page; its password is a sensitive variable. @default "admin" */

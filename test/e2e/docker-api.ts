@@ -37,7 +37,10 @@ export function request(
     headers["Content-Length"] = payload.length;
   }
   return new Promise((resolve, reject) => {
-    const req = http.request({ socketPath: SOCKET, method, path: `/${API_VERSION}${path}`, headers }, (res) => {
+    // agent: false: no keep-alive pool. Node 20's global agent keeps idle sockets; after the engine is
+    // stopped and restarted between test files (with no event-loop turn in between: spawnSync), the
+    // first request reused a socket to the dead daemon and failed with "write EPIPE".
+    const req = http.request({ socketPath: SOCKET, method, path: `/${API_VERSION}${path}`, headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));

@@ -2,7 +2,7 @@
  * End-to-end: examples/invenio (17 containers: HAProxy, nginx + uWSGI web and files tiers, Celery
  * workers and beat, PostgreSQL primary + replica, Redis, RabbitMQ, and Elasticsearch, which here is
  * the STUB image). Synth, apply, wait healthy, GET /ping and /hits?write=1 through the load balancer
- * on 127.0.0.1:80, destroy. See smoke.test.ts for the conventions.
+ * on 127.0.0.1:80, /cache twice (Redis hit) and /task?x=2&y=3 (Celery via RabbitMQ), destroy. See smoke.test.ts for the conventions.
  */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -32,9 +32,9 @@ const IN_E2E_RUN = process.env.WEBSTACK_E2E_SUITE === "1";
 const gone = IN_E2E_RUN ? missingPrerequisites() : [];
 const maybe = !IN_E2E_RUN || (gone.length && !CI) ? describe.skip : describe;
 
-function get(port: number, urlPath: string): Promise<{ status: number; body: string }> {
+function get(port: number, urlPath: string, timeoutMs = 10_000): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: "127.0.0.1", port, path: urlPath, timeout: 10_000 }, (res) => {
+    const req = http.get({ host: "127.0.0.1", port, path: urlPath, timeout: timeoutMs }, (res) => {
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (c: string) => (body += c));
@@ -72,7 +72,7 @@ maybe("e2e: examples/invenio on a real Docker engine (elasticsearch is a STUB)",
     releaseSuiteLock();
   });
 
-  test("applies, becomes healthy, serves /ping and /hits?write=1 via 127.0.0.1:80, destroys", async () => {
+  test("applies, becomes healthy, serves /ping, /hits?write=1, /cache (hit) and /task (Celery) via 127.0.0.1:80, destroys", async () => {
     const cap = engineNofileHardLimit();
     handle = await apply(tfJson, generateVariables(tfJson), { replaceLeftovers: true, ulimitCap: cap });
     for (const d of handle.deviations) log(`DEVIATION (engine nofile hard limit ${cap}): ${d}`);
@@ -93,6 +93,24 @@ maybe("e2e: examples/invenio on a real Docker engine (elasticsearch is a STUB)",
     log(`GET http://127.0.0.1:80/hits?write=1 -> ${hits.status} ${hits.body.trim()}`);
     expect(hits.status).toBe(201);
     expect((JSON.parse(hits.body) as { role: string }).role).toBe("primary");
+
+    // Cache: two probes; the second finds the key the first set (Redis, shared by every process).
+    const c1 = await get(80, "/cache");
+    const c2 = await get(80, "/cache");
+    log(`GET /cache -> ${c1.status} ${c1.body.trim()} | ${c2.status} ${c2.body.trim()}`);
+    expect(c1.status).toBe(200);
+    expect(c2.status).toBe(200);
+    expect(JSON.parse(c2.body)).toMatchObject({ backend: "redis", hit: true, stored: true });
+
+    // Celery round trip: the app publishes tasks.add to RabbitMQ, a worker runs it, the result comes back.
+    let task = { status: 0, body: "" };
+    for (let i = 0; i < 5 && task.status !== 200; i++) {
+      task = await get(80, "/task?x=2&y=3", 20_000).catch((e) => ({ status: 0, body: String(e) }));
+      if (task.status !== 200) await new Promise((r) => setTimeout(r, 2000));
+    }
+    log(`GET /task?x=2&y=3 -> ${task.status} ${task.body.trim()}`);
+    expect(task.status).toBe(200);
+    expect((JSON.parse(task.body) as { result: number }).result).toBe(5);
 
     const h = handle;
     handle = undefined;

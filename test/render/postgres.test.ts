@@ -54,3 +54,9 @@ test("start scripts: initdb once on the primary, pg_basebackup -R once on a repl
   expect(replica).toContain("--slot=db_replica_1");
   expect(replica).toContain('PGPASSWORD="$RPW"');
 });
+
+test("only the primary waits for synchronous standbys: a promoted standby must not block its writes", () => {
+  const common = { standby, superuserReservedConnections: 3, maxReplicationSlots: 2, sharedBuffersMiB: 256, workMemMiB: 4, maintenanceWorkMemMiB: 64, effectiveCacheSizeMiB: 768, slowQueryMs: 500, synchronousStandbys: ["db_replica_1"], synchronousCount: 1 };
+  expect(renderPostgresqlConf({ ...common, role: "primary", clusterName: "db_primary" })).toContain("synchronous_standby_names = 'ANY 1 (db_replica_1)'");
+  expect(renderPostgresqlConf({ ...common, role: "replica", clusterName: "db_replica_1" })).not.toContain("synchronous_standby_names");
+});

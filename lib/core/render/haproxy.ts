@@ -27,8 +27,8 @@ export interface HaproxyConfig {
   readonly maxconn: number;
   readonly httpPort: number;
   readonly https?: { readonly port: number; readonly certificatePath: string; readonly redirectHttp: boolean };
-  readonly health: { readonly path: string; readonly interMs: number; readonly fall: number; readonly rise: number };
-  readonly timeouts: { readonly connect: number; readonly client: number; readonly queue: number; readonly httpRequest: number };
+  readonly health: { readonly path: string; readonly interMs: number; readonly fastInterMs: number; readonly fall: number; readonly rise: number };
+  readonly timeouts: { readonly connect: number; readonly check: number; readonly client: number; readonly queue: number; readonly httpRequest: number };
   readonly statsPort: number;
   readonly statsUser: string;
   /** Environment variable holding the stats password; HAProxy expands it in double quotes. */
@@ -94,7 +94,7 @@ export function renderHaproxyConfig(c: HaproxyConfig): string {
       `timeout queue ${c.timeouts.queue}ms`,
       "# Longer than nginx's read timeout, so nginx and the app give the error, not HAProxy.",
       `timeout server ${b.serverTimeoutMs}ms`,
-      `default-server check inter ${c.health.interMs} fall ${c.health.fall} rise ${c.health.rise} maxqueue ${b.maxqueue}`,
+      `default-server check inter ${c.health.interMs} fastinter ${c.health.fastInterMs} fall ${c.health.fall} rise ${c.health.rise} maxqueue ${b.maxqueue}`,
       ...b.servers.map((s) => `server ${s.name} ${s.address}:${s.port} maxconn ${s.maxconn}${s.backup ? " backup" : ""}`),
     ]),
   ]);
@@ -120,6 +120,7 @@ export function renderHaproxyConfig(c: HaproxyConfig): string {
       "option redispatch",
       "retries 2",
       `timeout connect ${c.timeouts.connect}ms`,
+      `timeout check ${c.timeouts.check}ms`,
       `timeout client ${c.timeouts.client}ms`,
       `timeout http-request ${c.timeouts.httpRequest}ms`,
       "timeout http-keep-alive 10s",

@@ -59,7 +59,9 @@ export function renderPostgresqlConf(c: PostgresConfig): string {
     "# A slot keeps WAL for a standby that is away; cap it so a dead standby cannot fill the disk.",
     "max_slot_wal_keep_size = 4GB",
     "wal_keep_size = 256MB",
-    ...(c.synchronousCount > 0
+    // Only the primary waits for standbys. A standby rendered with this setting would, once promoted,
+    // wait for a standby that does not exist yet and block every write.
+    ...(c.role === "primary" && c.synchronousCount > 0
       ? [
           "# A commit returns once this many standbys have flushed it: a failover loses no acknowledged write.",
           `synchronous_standby_names = 'ANY ${c.synchronousCount} (${c.synchronousStandbys.join(", ")})'`,
