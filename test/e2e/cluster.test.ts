@@ -521,11 +521,11 @@ maybe("e2e cluster: examples/small-site behaviour on a real Docker engine", () =
     let stopMs = 0;
     // inter / fall as rendered into haproxy.cfg (the model's defaults: inter 5000 fall 2 rise 1).
     const cfg = spec("lb").files.find((f) => f.path.endsWith("haproxy.cfg"))!.content;
-    const m = /default-server check inter (\d+) fall (\d+) rise (\d+)/.exec(cfg);
+    const m = /default-server check inter (\d+) fastinter (\d+) fall (\d+) rise (\d+)/.exec(cfg);
     expect(m).not.toBeNull();
-    const [interMs, fall] = [Number(m![1]), Number(m![2])];
-    // Without `timeout check`, HAProxy times a check out after `inter`.
-    const checkTimeoutMs = Number(/timeout check (\d+)ms/.exec(cfg)?.[1] ?? interMs);
+    const [interMs, fastInterMs, fall] = [Number(m![1]), Number(m![2]), Number(m![3])];
+    // A check of a vanished address fails when its connect times out: min(timeout connect, inter).
+    const connectMs = Math.min(Number(/timeout connect (\d+)ms/.exec(cfg)![1]), interMs);
     try {
       await sleep(2000);
       tStop = Date.now();
@@ -558,11 +558,14 @@ maybe("e2e cluster: examples/small-site behaviour on a real Docker engine", () =
     figure("total_requests_losing_node", res.total);
     figure("failed_requests_losing_node", res.failed);
     log(`failures: ${JSON.stringify(res.failures)}`);
-    // A stopped container's address is gone: checks get no RST and each failing check runs into its
-    // timeout (`inter` when haproxy.cfg sets no `timeout check`, as now). So the bound is the stop itself
-    // plus fall x (inter + check timeout) = 2 x (5 s + 5 s) = 20 s, not fall x inter = 10 s; +1 s slack.
-    const boundS = stopMs / 1000 + (fall * (interMs + checkTimeoutMs)) / 1000 + 1;
-    log(`DOWN bound: stop ${stopMs} ms + fall ${fall} x (inter ${interMs} ms + check timeout ${checkTimeoutMs} ms) + 1 s = ${boundS.toFixed(1)} s`);
+    // A stopped container's address is gone: checks get no RST, each failing check lasts its connect
+    // timeout. The first failure comes within inter + connect; after it HAProxy checks every fastinter,
+    // so the node is down within inter + connect + (fall - 1) x (fastinter + connect), which the rendered
+    // defaults (5 s, 2 s, 1 s, fall 2) keep within fall x inter = 10 s. Plus the stop itself and 1 s slack.
+    const worstS = (interMs + connectMs + (fall - 1) * (fastInterMs + connectMs)) / 1000;
+    expect(worstS).toBeLessThanOrEqual((fall * interMs) / 1000);
+    const boundS = stopMs / 1000 + worstS + 1;
+    log(`DOWN bound: stop ${stopMs} ms + inter ${interMs} + connect ${connectMs} + ${fall - 1} x (fastinter ${fastInterMs} + connect ${connectMs}) ms + 1 s = ${boundS.toFixed(1)} s`);
     expect(downS).toBeLessThanOrEqual(boundS);
     // rise 1: the first check after the start (at most inter = 5 s away) plus the app's start-up.
     expect((up!.t - tStart) / 1000).toBeLessThanOrEqual(15);
