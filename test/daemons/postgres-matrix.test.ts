@@ -1,38 +1,11 @@
 import { execFileSync } from "node:child_process";
-import { Database, LoadBalancer, WebStack, WebTier } from "../../lib";
-import { Sandbox, confValue, container, containersOf, fileIn, sleep, testWith, type Container } from "./harness";
+import { Sandbox, confValue, container, fileIn, sleep } from "./harness";
+import { CONF, dbStack, itWithPostgres, psqlSocket, startPostgres, waitReady } from "./postgres-helpers";
 
-const it = testWith(["/usr/lib/postgresql/15/bin/postgres", "psql", "pg_isready", "unshare", "nsenter", "ip"]);
-const CONF = "/etc/postgresql/postgresql.conf";
-
-function dbStack(id: string, subnet: string, replicas: number, synchronousReplicas = 0): Container[] {
-  return containersOf((scope) => {
-    const stack = new WebStack(scope, id, { subnet });
-    const db = new Database(stack, "db", { maxConnections: 60, replicas, synchronousReplicas, memoryMiB: 1024 });
-    const web = new WebTier(stack, "web", { nodes: 1, processes: 2, image: "webstack-example-app:0.1", wsgiModule: "webstack_example.wsgi:application", database: db });
-    new LoadBalancer(stack, "lb", { defaultTarget: web });
-    return stack;
-  });
-}
-
-async function startPostgres(c: Container): Promise<Sandbox> {
-  const box = new Sandbox(c.key, {
-    files: c.files,
-    setup: "mkdir -p /var/lib/postgresql/data /var/run/postgresql && chown postgres:postgres /var/lib/postgresql/data /var/run/postgresql",
-  });
-  await box.start({ user: c.user ?? "postgres", argv: c.command, env: c.env });
-  return box;
-}
-
-const psqlSocket = (box: Sandbox, sql: string, timeoutMs?: number) =>
-  box.exec(["psql", "--no-psqlrc", "-X", "-At", "-U", "postgres", "-d", "postgres", "-c", sql], { user: "postgres", timeoutMs });
+const it = itWithPostgres;
 
 /** psql -At prints a command tag for each statement of a multi-statement -c; the result is the last line. */
 const last = (out: string) => out.trim().split("\n").pop() ?? "";
-
-async function waitReady(box: Sandbox, host = "/var/run/postgresql", timeoutMs = 120_000): Promise<void> {
-  await box.waitFor(`postgres ready on ${host}`, async () => (await box.exec(["pg_isready", "-q", "-U", "postgres", "-d", "postgres", "-h", host, "-p", "5432"], { user: "postgres" })).code === 0, timeoutMs);
-}
 
 /**
  * A star network around the primary, like containers on one bridge: one veth pair per standby, the

@@ -1,37 +1,9 @@
 import * as path from "node:path";
 import { Database, LoadBalancer, WebStack, WebTier } from "../../lib";
-import { Sandbox, confValue, container, containersOf, fileIn, link, secretValue, testWith, type Container } from "./harness";
+import { Sandbox, confValue, container, containersOf, fileIn, link, secretValue } from "./harness";
+import { CONF, dbStack, itWithPostgres, psqlSocket, startPostgres, waitReady } from "./postgres-helpers";
 
-const it = testWith(["/usr/lib/postgresql/15/bin/postgres", "psql", "pg_isready", "unshare", "nsenter", "ip"]);
-const CONF = "/etc/postgresql/postgresql.conf";
-
-function dbStack(id: string, subnet: string, replicas: number): Container[] {
-  return containersOf((scope) => {
-    const stack = new WebStack(scope, id, { subnet });
-    const db = new Database(stack, "db", { maxConnections: 60, replicas, memoryMiB: 1024 });
-    const web = new WebTier(stack, "web", { nodes: 1, processes: 2, image: "webstack-example-app:0.1", wsgiModule: "webstack_example.wsgi:application", database: db });
-    new LoadBalancer(stack, "lb", { defaultTarget: web });
-    return stack;
-  });
-}
-
-/** A sandbox running one rendered PostgreSQL container's start.sh as user postgres. */
-async function startPostgres(c: Container): Promise<Sandbox> {
-  const box = new Sandbox(c.key, {
-    files: c.files,
-    // The image's volume and socket directory, owned by postgres as in postgres:15.
-    setup: "mkdir -p /var/lib/postgresql/data /var/run/postgresql && chown postgres:postgres /var/lib/postgresql/data /var/run/postgresql",
-  });
-  await box.start({ user: c.user ?? "postgres", argv: c.command, env: c.env });
-  return box;
-}
-
-const psqlSocket = (box: Sandbox, sql: string) =>
-  box.exec(["psql", "--no-psqlrc", "-X", "-At", "-U", "postgres", "-d", "postgres", "-c", sql], { user: "postgres" });
-
-async function waitReady(box: Sandbox, host = "/var/run/postgresql", timeoutMs = 120_000): Promise<void> {
-  await box.waitFor(`postgres ready on ${host}`, async () => (await box.exec(["pg_isready", "-q", "-U", "postgres", "-d", "postgres", "-h", host, "-p", "5432"], { user: "postgres" })).code === 0, timeoutMs);
-}
+const it = itWithPostgres;
 
 describe("PostgreSQL 15 runs the rendered primary (and replica)", () => {
   // 127.0.0.0/16 contains 127.0.0.1, the source address Linux picks for any 127/8 destination on lo.

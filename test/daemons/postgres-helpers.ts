@@ -1,0 +1,36 @@
+/** What the PostgreSQL daemon tests share: a small stack, a sandbox running start.sh, psql and readiness. */
+import { Database, LoadBalancer, WebStack, WebTier } from "../../lib";
+import { Sandbox, containersOf, testWith, type Container } from "./harness";
+
+export const itWithPostgres = testWith(["/usr/lib/postgresql/15/bin/postgres", "psql", "pg_isready", "unshare", "nsenter", "ip"]);
+export const CONF = "/etc/postgresql/postgresql.conf";
+
+/** A database with `replicas` and one web node using it, on `subnet`. */
+export function dbStack(id: string, subnet: string, replicas: number, synchronousReplicas = 0): Container[] {
+  return containersOf((scope) => {
+    const stack = new WebStack(scope, id, { subnet });
+    const db = new Database(stack, "db", { maxConnections: 60, replicas, synchronousReplicas, memoryMiB: 1024 });
+    const web = new WebTier(stack, "web", { nodes: 1, processes: 2, image: "webstack-example-app:0.1", wsgiModule: "webstack_example.wsgi:application", database: db });
+    new LoadBalancer(stack, "lb", { defaultTarget: web });
+    return stack;
+  });
+}
+
+/** A sandbox running one rendered PostgreSQL container's start.sh as user postgres. */
+export async function startPostgres(c: Container): Promise<Sandbox> {
+  const box = new Sandbox(c.key, {
+    files: c.files,
+    // The image's volume and socket directory, owned by postgres as in postgres:15.
+    setup: "mkdir -p /var/lib/postgresql/data /var/run/postgresql && chown postgres:postgres /var/lib/postgresql/data /var/run/postgresql",
+  });
+  await box.start({ user: c.user ?? "postgres", argv: c.command, env: c.env });
+  return box;
+}
+
+/** psql as the superuser over the socket (peer authentication). */
+export const psqlSocket = (box: Sandbox, sql: string, timeoutMs?: number) =>
+  box.exec(["psql", "--no-psqlrc", "-X", "-At", "-U", "postgres", "-d", "postgres", "-c", sql], { user: "postgres", timeoutMs });
+
+export async function waitReady(box: Sandbox, host = "/var/run/postgresql", timeoutMs = 120_000): Promise<void> {
+  await box.waitFor(`postgres ready on ${host}`, async () => (await box.exec(["pg_isready", "-q", "-U", "postgres", "-d", "postgres", "-h", host, "-p", "5432"], { user: "postgres" })).code === 0, timeoutMs);
+}
