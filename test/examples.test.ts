@@ -49,7 +49,8 @@ describe.each([
 });
 
 test("the over-budget variant fails with WS-DB-CONNECTIONS and its arithmetic", () => {
-  const app = new App({ outdir: require("node:fs").mkdtempSync(require("node:path").join(require("node:os").tmpdir(), "ob-")) });
+  // No outdir is ever written: the budget fails before the synthesizer runs.
+  const app = new App({ outdir: require("node:path").join(require("node:os").tmpdir(), "webstack-over-budget-never-written") });
   buildInvenioStack(app, "over-budget", { webNodes: 5 });
   expect(() => app.synth()).toThrow(BudgetError);
   try {
@@ -62,4 +63,8 @@ test("the over-budget variant fails with WS-DB-CONNECTIONS and its arithmetic", 
     expect(message).toContain("253 > 197");
     expect(message).toMatch(/fix: .*raise maxConnections of over-budget\/db to at least 256/);
   }
+  // Nothing of the stack is written (cdktf itself makes the empty stacks/ folder when the App is created).
+  const outdir = require("node:path").join(require("node:os").tmpdir(), "webstack-over-budget-never-written");
+  expect(require("node:fs").existsSync(require("node:path").join(outdir, "stacks", "over-budget"))).toBe(false);
+  require("node:fs").rmSync(outdir, { recursive: true, force: true });
 });

@@ -30,9 +30,14 @@ export function readTree(dir: string): Record<string, string> {
   return out;
 }
 
-/** Runs a whole App synth into a fresh folder and returns the stack's output folder. */
+const outdirs: string[] = [];
+// Registered in every test file that imports this module: its synth folders go when the file ends.
+afterAll(() => outdirs.splice(0).forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+
+/** Runs a whole App synth into a fresh folder (removed after the test file) and returns the stack's output folder. */
 export function synthApp(build: (app: App) => WebStack): { dir: string; stack: WebStack } {
   const outdir = fs.mkdtempSync(path.join(require("node:os").tmpdir(), "webstack-test-"));
+  outdirs.push(outdir);
   const app = new App({ outdir });
   const stack = build(app);
   app.synth();
