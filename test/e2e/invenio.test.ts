@@ -2,13 +2,20 @@
  * End-to-end: examples/invenio (17 containers: HAProxy, nginx + uWSGI web and files tiers, Celery
  * workers and beat, PostgreSQL primary + replica, Redis, RabbitMQ, and Elasticsearch, which here is
  * the STUB image). Synth, apply, wait healthy, GET /ping and /hits?write=1 through the load balancer
- * on 127.0.0.1:80, /cache twice (Redis hit) and /task?x=2&y=3 (Celery via RabbitMQ), destroy. See smoke.test.ts for the conventions.
+ * on 127.0.0.1:80, /cache twice (Redis hit) and /task?x=2&y=3 (Celery via RabbitMQ); then, on the same
+ * apply: one X-Request-ID in the HAProxy, an nginx and a uWSGI log; a row committed on the primary visible
+ * on the asynchronous replica (which refuses writes); the model's WS-DB-CONNECTIONS limit is PostgreSQL's
+ * own (that many app-role connections fit, one more is refused); destroy (also in afterAll after a
+ * failure). See smoke.test.ts for the conventions; figures are printed as `FIGURE <name>: <value>`.
  */
 import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as os from "node:os";
 import * as path from "node:path";
+import { Testing } from "cdktf";
+import { buildInvenioStack } from "../../examples/invenio/stack";
 import {
   acquireSuiteLock,
   apply,
@@ -16,6 +23,7 @@ import {
   destroy,
   engineNofileHardLimit,
   ensureImages,
+  exec,
   generateVariables,
   imagesOf,
   missingPrerequisites,
@@ -25,8 +33,11 @@ import {
   waitHealthy,
   type Handle,
 } from "./applier";
+import { call, request } from "./docker-api";
+import { BUDGET_PROBE_PY, figure, logLines, psql, PSQL, req, sleep } from "./scenarios";
 
 const ROOT = path.resolve(__dirname, "../..");
+const LB_PORT = 80; // invenio's LoadBalancer httpPort
 const log = (...a: unknown[]) => process.stdout.write(`[e2e invenio] ${a.join(" ")}\n`);
 const IN_E2E_RUN = process.env.WEBSTACK_E2E_SUITE === "1";
 const gone = IN_E2E_RUN ? missingPrerequisites() : [];
@@ -50,9 +61,25 @@ maybe("e2e: examples/invenio on a real Docker engine (elasticsearch is a STUB)",
   let tfJson = "";
   let handle: Handle | undefined;
   let engineStarted = false;
+  // What the model says, built in-process (in beforeAll, so a skipped run builds nothing).
+  type Cluster = ReturnType<ReturnType<typeof buildInvenioStack>["cluster"]>;
+  let cluster: Cluster;
+  const spec = (key: string) => {
+    const s = cluster.plan.containers.find((c) => c.key === key);
+    if (!s) throw new Error(`no container ${key} in the model`);
+    return s;
+  };
+  /** The database name in the app's DATABASE_URL (postgresql://user:pw@hosts/NAME?...). */
+  const dbName = () => {
+    const u = String(spec("web-1-app").env.DATABASE_URL);
+    return /\/([^/?]+)/.exec(u.slice(u.lastIndexOf("@")))![1];
+  };
+  /** Set once the first test saw the stack healthy and serving; the later ones need it. */
+  let serving = false;
 
   beforeAll(async () => {
     if (gone.length) throw new Error(`missing: ${gone.join(", ")} (CI=true: the e2e suite never skips)`);
+    cluster = buildInvenioStack(Testing.app()).cluster();
     await acquireSuiteLock();
     outdir = fs.mkdtempSync(path.join(os.tmpdir(), "webstack-e2e-synth-"));
     const synth = spawnSync("npx", ["tsx", "examples/invenio/main.ts"], { cwd: ROOT, encoding: "utf8", env: { ...process.env, CDKTF_OUTDIR: outdir }, timeout: 120_000 });
@@ -72,7 +99,7 @@ maybe("e2e: examples/invenio on a real Docker engine (elasticsearch is a STUB)",
     releaseSuiteLock();
   });
 
-  test("applies, becomes healthy, serves /ping, /hits?write=1, /cache (hit) and /task (Celery) via 127.0.0.1:80, destroys", async () => {
+  test("applies, becomes healthy, serves /ping, /hits?write=1, /cache (hit) and /task (Celery) via 127.0.0.1:80", async () => {
     const cap = engineNofileHardLimit();
     handle = await apply(tfJson, generateVariables(tfJson), { replaceLeftovers: true, ulimitCap: cap });
     for (const d of handle.deviations) log(`DEVIATION (engine nofile hard limit ${cap}): ${d}`);
@@ -111,9 +138,128 @@ maybe("e2e: examples/invenio on a real Docker engine (elasticsearch is a STUB)",
     log(`GET /task?x=2&y=3 -> ${task.status} ${task.body.trim()}`);
     expect(task.status).toBe(200);
     expect((JSON.parse(task.body) as { result: number }).result).toBe(5);
+    serving = true;
+  });
 
-    const h = handle;
+  test("one X-Request-ID is in the HAProxy, an nginx and a uWSGI app log", async () => {
+    expect(serving).toBe(true);
+    const since = Date.now() - 1000;
+    const chosen = `e2e-${randomBytes(8).toString("hex")}`;
+    const a = await req(LB_PORT, "GET", "/ping", { "X-Request-ID": chosen });
+    expect(a.status).toBe(200);
+    expect(a.headers["x-request-id"]).toBe(chosen);
+    const b = await req(LB_PORT, "GET", "/ping");
+    expect(b.status).toBe(200);
+    const made = String(b.headers["x-request-id"] ?? "");
+    expect(made).toMatch(/^[0-9a-f-]{36}$/); // HAProxy's unique-id (uuid), kept by nginx and echoed by the app
+    expect(made).not.toBe(chosen);
+
+    const kinds: Record<string, string> = { haproxy: "haproxy", nginx: "nginx", uwsgi: "app" };
+    const where = async (id: string) => {
+      const found: Record<string, string[]> = { haproxy: [], nginx: [], app: [] };
+      // At most 20 rounds 250 ms apart: HAProxy logs a request when it ends.
+      for (let i = 0; i < 20; i++) {
+        for (const s of cluster.plan.containers) {
+          const kind = kinds[s.role];
+          if (!kind || found[kind].includes(s.name)) continue;
+          if ((await logLines(s.name, since)).some((l) => l.line.includes(`request_id=${id}`))) found[kind].push(s.name);
+        }
+        if (found.haproxy.length && found.nginx.length && found.app.length) break;
+        await sleep(250);
+      }
+      return found;
+    };
+    for (const id of [chosen, made]) {
+      const found = await where(id);
+      log(`request_id=${id} found in ${JSON.stringify(found)}`);
+      expect(found.haproxy).toEqual([spec("lb").name]);
+      expect(found.nginx).toHaveLength(1);
+      expect(found.app).toHaveLength(1);
+      // The same node served it: <tier>-N-nginx and <tier>-N-app.
+      expect(found.app[0].replace(/-app$/, "")).toBe(found.nginx[0].replace(/-nginx$/, ""));
+    }
+  });
+
+  test("a row committed on the primary is visible on the asynchronous replica; the replica refuses writes", async () => {
+    expect(serving).toBe(true);
+    const [PRIMARY, REPLICA] = [spec("db-primary"), spec("db-replica-1")];
+    const db = dbName();
+    const tag = `e2e-repl-${randomBytes(6).toString("hex")}`;
+    // As in cluster.test.ts: the replica polls (every 50 ms, at most 100 times = 5 s + psql time) for the
+    // row and prints the time it saw it; the primary prints the time just before its psql starts the
+    // insert. Both clocks are the host's: visible_ms is an upper bound (psql start-up included).
+    const script =
+      'i=0; while [ $i -lt 100 ]; do n=$(psql -h /var/run/postgresql -U postgres -d "$1" -Atqc "select count(*) from hits where request_id = \'$2\'"); ' +
+      'if [ "$n" = 1 ]; then date +%s%N; echo "polls=$((i+1))"; exit 0; fi; i=$((i+1)); sleep 0.05; done; echo never; exit 1';
+    const poller = exec(REPLICA.name, ["sh", "-c", script, "sh", db, tag], "postgres");
+    await sleep(500);
+    const ins = await exec(PRIMARY.name, ["sh", "-c", 'date +%s%N; psql -h /var/run/postgresql -U postgres -d "$1" -Atqc "$2"', "sh", db, `insert into hits (request_id) values ('${tag}') returning id`], "postgres");
+    log(`insert on the primary: exit ${ins.exitCode}: ${ins.output.trim().replace(/\n/g, " ")}`);
+    expect(ins.exitCode).toBe(0);
+    const [t0, id] = ins.output.trim().split("\n").map((x) => x.trim());
+    expect(id).toMatch(/^\d+$/);
+    const seen = await poller;
+    log(`replica poll: exit ${seen.exitCode}: ${seen.output.trim().replace(/\n/g, " ")}`);
+    expect(seen.exitCode).toBe(0);
+    const visibleMs = Number(BigInt(seen.output.trim().split("\n")[0]) - BigInt(t0)) / 1e6;
+    figure("invenio_replication_visible_ms", visibleMs.toFixed(1));
+    // Asynchronous streaming replication: no commit waits for the replica, so only a bound, not a promise.
+    expect(visibleMs).toBeLessThan(5000);
+    expect(await psql(REPLICA.name, db, "select pg_is_in_recovery()")).toBe("t");
+    expect(await psql(PRIMARY.name, db, "show synchronous_standby_names")).toBe("");
+
+    const write = await exec(REPLICA.name, PSQL(db, `insert into hits (request_id) values ('${tag}-replica')`), "postgres");
+    log(`write on the replica: exit ${write.exitCode}: ${write.output.trim()}`);
+    expect(write.exitCode).not.toBe(0);
+    expect(write.output).toMatch(/cannot execute INSERT in a read-only transaction/);
+  });
+
+  test("the WS-DB-CONNECTIONS limit is PostgreSQL's own: that many app-role connections fit, one more is refused", async () => {
+    expect(serving).toBe(true);
+    const f = cluster.findings.find((x) => x.ruleId === "WS-DB-CONNECTIONS");
+    expect(f).toBeDefined();
+    const limit = f!.limit;
+    figure("invenio_db_connections_budget_used", f!.used);
+    figure("invenio_db_connections_budget_limit", limit);
+    const PRIMARY = spec("db-primary");
+    const db = dbName();
+    const nonSuper = "select count(*) from pg_stat_activity a join pg_roles r on r.oid = a.usesysid where a.backend_type = 'client backend' and not r.rolsuper";
+    // Connections other non-superuser clients (app processes, Celery workers and beat) hold right now.
+    const others = Number(await psql(PRIMARY.name, db, nonSuper));
+    log(`non-superuser client connections already open on the primary: ${others}`);
+    expect(others).toBeLessThan(limit);
+    const want = limit - others;
+    const r = await exec(spec("web-1-app").name, ["python3", "-c", BUDGET_PROBE_PY, PRIMARY.address, String(want)]);
+    log(`budget probe (exit ${r.exitCode}): ${r.output.trim()}`);
+    expect(r.exitCode).toBe(0);
+    const out = JSON.parse(r.output.trim().split("\n").pop()!) as { user: string; opened: number; error: string | null; extra: string; held_by_non_superusers: number };
+    figure("invenio_db_connections_opened_by_probe", out.opened);
+    expect(out.user).not.toBe("postgres");
+    expect(out.error).toBeNull();
+    expect(out.opened).toBe(want);
+    // While they were held, exactly `limit` non-superuser connections were open: the budget's limit.
+    expect(out.held_by_non_superusers).toBe(limit);
+    expect(out.extra).toMatch(/too many clients already|remaining connection slots are reserved/);
+    figure("invenio_db_connection_refused_at", limit + 1);
+    // The probe closed its connections: the app serves again (at most 10 tries, 1 s apart).
+    let status = 0;
+    for (let i = 0; i < 10 && status !== 201; i++) {
+      status = (await req(LB_PORT, "GET", "/hits?write=1").catch(() => ({ status: 0 }))).status;
+      if (status !== 201) await sleep(1000);
+    }
+    expect(status).toBe(201);
+  });
+
+  test("destroys: no container, network or volume of the stack is left", async () => {
+    expect(handle).toBeDefined();
+    const h = handle!;
+    const ids = h.containers.map((c) => c.id);
     handle = undefined;
     await destroy(h);
+    for (const id of ids) expect((await request("GET", `/containers/${id}/json`)).status).toBe(404);
+    const nets = await call<Array<{ Name: string }>>("GET", "/networks");
+    expect(nets.map((n) => n.Name)).not.toContain(cluster.plan.network.name);
+    const vols = await call<{ Volumes: Array<{ Name: string }> | null }>("GET", "/volumes");
+    expect((vols.Volumes ?? []).map((v) => v.Name).filter((n) => n.startsWith("invenio-"))).toEqual([]);
   });
 });
