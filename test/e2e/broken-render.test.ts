@@ -12,65 +12,18 @@
  *    served, by web-2: the cluster degrades instead of failing.
  * Destroyed in afterAll, also after a failure. All traffic to 127.0.0.1; every loop is bounded.
  */
-import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
-import * as http from "node:http";
-import * as os from "node:os";
 import * as path from "node:path";
-import {
-  acquireSuiteLock,
-  apply,
-  CI,
-  destroy,
-  ensureImages,
-  generateVariables,
-  imagesOf,
-  missingPrerequisites,
-  releaseSuiteLock,
-  startEngine,
-  stopEngine,
-  waitHealthy,
-  type Handle,
-} from "./applier";
+import { apply, generateVariables, waitHealthy } from "./applier";
 import { demux, request } from "./docker-api";
+import { figure, req, sleep } from "./scenarios";
+import { closeSession, describeE2e, newSession, openSession } from "./session";
 
-const ROOT = path.resolve(__dirname, "../..");
 const LB_PORT = 8080; // small-site's LoadBalancer httpPort
 const HEALTH_BOUND_MS = 60_000;
 const BROKEN = "small-site-web-1-nginx";
 const log = (...a: unknown[]) => process.stdout.write(`[e2e broken-render] ${a.join(" ")}\n`);
-const figure = (name: string, value: string | number) => console.log(`FIGURE ${name}: ${value}`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-const IN_E2E_RUN = process.env.WEBSTACK_E2E_SUITE === "1";
-const gone = IN_E2E_RUN ? missingPrerequisites() : [];
-const maybe = !IN_E2E_RUN || (gone.length && !CI) ? describe.skip : describe;
-
-interface Res {
-  status: number;
-  body: string;
-  headers: http.IncomingHttpHeaders;
-}
-
-/** One GET to 127.0.0.1, no keep-alive. */
-function get(port: number, urlPath: string, headers: Record<string, string> = {}, timeoutMs = 10_000): Promise<Res> {
-  return new Promise((resolve, reject) => {
-    const r = http.request(
-      { host: "127.0.0.1", port, method: "GET", path: urlPath, agent: false, headers: { Connection: "close", ...headers }, timeout: timeoutMs },
-      (res) => {
-        let body = "";
-        res.setEncoding("utf8");
-        res.on("data", (c: string) => (body += c));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
-        res.on("error", reject);
-      },
-    );
-    r.on("timeout", () => r.destroy(new Error(`GET ${urlPath}: timeout after ${timeoutMs} ms`)));
-    r.on("error", reject);
-    r.end();
-  });
-}
 
 /** Every log line of a container (stdout and stderr) since sinceMs. */
 async function logText(name: string, sinceMs: number): Promise<string> {
@@ -85,22 +38,15 @@ interface Upload {
   content: string;
 }
 
-maybe("e2e: a deliberately broken render (web-1 nginx upstream on a wrong port) is caught", () => {
-  let outdir = "";
+describeE2e("e2e: a deliberately broken render (web-1 nginx upstream on a wrong port) is caught", () => {
+  const session = newSession();
   let brokenJson = "";
-  let handle: Handle | undefined;
-  let engineStarted = false;
   let appAddress = "";
   let applyStart = 0;
 
   beforeAll(async () => {
-    if (gone.length) throw new Error(`missing: ${gone.join(", ")} (CI=true: the e2e suite never skips)`);
-    await acquireSuiteLock();
-    outdir = fs.mkdtempSync(path.join(os.tmpdir(), "webstack-e2e-synth-"));
-    const synth = spawnSync("npx", ["tsx", "examples/small-site/main.ts"], { cwd: ROOT, encoding: "utf8", env: { ...process.env, CDKTF_OUTDIR: outdir }, timeout: 120_000 });
-    if (synth.status !== 0) throw new Error(`synth of examples/small-site failed (${synth.status}):\n${synth.stdout}${synth.stderr}`);
-    const tfJson = path.join(outdir, "stacks", "small-site", "cdk.tf.json");
-    if (!fs.existsSync(tfJson)) throw new Error(`synth wrote no ${tfJson}`);
+    await openSession(session, "small-site", log);
+    const tfJson = session.tfJson;
 
     // The copy: only web-1-nginx's nginx.conf changes, and only its upstream port.
     const original = fs.readFileSync(tfJson, "utf8");
@@ -120,23 +66,14 @@ maybe("e2e: a deliberately broken render (web-1 nginx upstream on a wrong port) 
     // Asserted in the first test; an apply of an unchanged copy would prove nothing.
     if (occurrences !== 1) throw new Error(`expected exactly one "${good}" in ${BROKEN}'s nginx.conf, found ${occurrences}:\n${conf.content}`);
     conf.content = conf.content.replace(good, `server ${appAddress}:8001;`);
-    brokenJson = path.join(outdir, "broken.cdk.tf.json");
+    brokenJson = path.join(session.outdir, "broken.cdk.tf.json");
     fs.writeFileSync(brokenJson, JSON.stringify(doc, null, 2));
-
-    log(startEngine().trim());
-    engineStarted = true;
-    log(ensureImages(imagesOf(brokenJson)).trim().replace(/\n/g, "\n[e2e broken-render] "));
   });
 
-  afterAll(async () => {
-    if (handle) await destroy(handle).catch((e) => log(`destroy in afterAll failed: ${e}`));
-    if (engineStarted && process.env.WEBSTACK_E2E_KEEP_ENGINE !== "1") log(stopEngine().trim());
-    if (outdir) fs.rmSync(outdir, { recursive: true, force: true });
-    releaseSuiteLock();
-  });
+  afterAll(() => closeSession(session, log));
 
   test("the copy differs from the synthesized cdk.tf.json only in web-1-nginx's nginx.conf upstream port", () => {
-    const original = JSON.parse(fs.readFileSync(path.join(outdir, "stacks", "small-site", "cdk.tf.json"), "utf8")) as { resource: { docker_container: Record<string, Block> } };
+    const original = JSON.parse(fs.readFileSync(session.tfJson, "utf8")) as { resource: { docker_container: Record<string, Block> } };
     const broken = JSON.parse(fs.readFileSync(brokenJson, "utf8")) as typeof original;
     const diffs: string[] = [];
     const walk = (a: unknown, b: unknown, where: string) => {
@@ -160,7 +97,8 @@ maybe("e2e: a deliberately broken render (web-1 nginx upstream on a wrong port) 
 
   test("applied: only small-site-web-1-nginx fails its health check within 60 s", async () => {
     applyStart = Date.now();
-    handle = await apply(brokenJson, generateVariables(brokenJson), { replaceLeftovers: true });
+    session.handle = await apply(brokenJson, generateVariables(brokenJson), { replaceLeftovers: true });
+    const handle = session.handle;
     log(`applied ${handle.containers.length} containers in ${handle.applyMs} ms`);
     // The render itself is valid for the engine: the apply succeeds and nginx starts (nginx -t passes).
     // Bounded: give the health check time to go from starting to unhealthy (start_period 10 s,
@@ -178,7 +116,7 @@ maybe("e2e: a deliberately broken render (web-1 nginx upstream on a wrong port) 
   });
 
   test("nginx's own log names the cause: connection refused by the upstream on the wrong port", async () => {
-    expect(handle).toBeDefined();
+    expect(session.handle).toBeDefined();
     const text = await logText(BROKEN, applyStart);
     const lines = text.split("\n").filter((l) => l.includes("connect() failed"));
     log(`nginx error lines: ${lines.length}; first: ${lines[0] ?? "(none)"}`);
@@ -190,7 +128,7 @@ maybe("e2e: a deliberately broken render (web-1 nginx upstream on a wrong port) 
   });
 
   test("the cluster degrades: HAProxy marks web-1 DOWN, web-2 serves every request through 127.0.0.1:8080", async () => {
-    expect(handle).toBeDefined();
+    expect(session.handle).toBeDefined();
     const lbLog = await logText("small-site-lb", applyStart);
     const down = lbLog.split("\n").find((l) => /Server app\/web-1 is DOWN/.test(l));
     log(`HAProxy: ${down ?? "(no DOWN line)"}`);
@@ -204,7 +142,7 @@ maybe("e2e: a deliberately broken render (web-1 nginx upstream on a wrong port) 
     const deadline = Date.now() + 25_000;
     for (let i = 0; i < 10 && Date.now() < deadline; i++) {
       const id = `e2e-broken-${randomBytes(6).toString("hex")}`;
-      const r = await get(LB_PORT, "/ping", { "X-Request-ID": id }).catch((e: Error) => ({ status: 0, body: e.message, headers: {} }));
+      const r = await req(LB_PORT, "GET", "/ping", { "X-Request-ID": id }).catch((e: Error) => ({ status: 0, body: e.message, headers: {} }));
       statuses.push(r.status);
       if (r.status === 200) {
         expect(r.body.trim()).toBe("pong");

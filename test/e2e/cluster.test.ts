@@ -16,36 +16,22 @@
  * All traffic goes to 127.0.0.1. Every loop is bounded in count and time. Measured figures are
  * printed as `FIGURE <name>: <value>` lines.
  */
-import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
 import { Testing } from "cdktf";
 import { buildSmallSiteStack } from "../../examples/small-site/stack";
 import { containerFingerprint } from "../../lib/core/hash";
 import {
-  acquireSuiteLock,
   apply,
-  CI,
-  destroy,
   E2E_LABEL,
-  ensureImages,
   exec,
   generateVariables,
-  imagesOf,
   inspect,
-  missingPrerequisites,
-  releaseSuiteLock,
-  startEngine,
-  stopEngine,
   waitHealthy,
-  type Handle,
 } from "./applier";
 import { call, request, tar } from "./docker-api";
 import { BUDGET_PROBE_PY, figure, logLines, psql, PSQL, req, settled, sleep, startContainer, startLoad, startMemorySampler, stopContainer, waitLog, wrk, type Res } from "./scenarios";
+import { closeSession, describeE2e, newSession, openSession } from "./session";
 
-const ROOT = path.resolve(__dirname, "../..");
 const LB_PORT = 8080; // small-site's LoadBalancer httpPort
 const DIRECT_PORT = 18000; // test-only container of scenario 9
 const DIRECT_NAME = "small-site-e2e-direct-app";
@@ -54,17 +40,11 @@ const HEALTH_BOUND_MS = 120_000;
 const MiB = 1024 * 1024;
 const log = (...a: unknown[]) => process.stdout.write(`[e2e cluster] ${a.join(" ")}\n`);
 
-const IN_E2E_RUN = process.env.WEBSTACK_E2E_SUITE === "1";
-const gone = IN_E2E_RUN ? missingPrerequisites() : [];
-const maybe = !IN_E2E_RUN || (gone.length && !CI) ? describe.skip : describe;
 
 // --------------------------------------------------------------------------------------------
 
-maybe("e2e cluster: examples/small-site behaviour on a real Docker engine", () => {
-  let outdir = "";
-  let tfJson = "";
-  let handle: Handle | undefined;
-  let engineStarted = false;
+describeE2e("e2e cluster: examples/small-site behaviour on a real Docker engine", () => {
+  const session = newSession();
   // What the model says, built in-process (in beforeAll, so a skipped run builds nothing).
   type Cluster = ReturnType<ReturnType<typeof buildSmallSiteStack>["cluster"]>;
   let cluster: Cluster;
@@ -85,43 +65,32 @@ maybe("e2e cluster: examples/small-site behaviour on a real Docker engine", () =
   let memory: ReturnType<typeof startMemorySampler> | undefined;
 
   beforeAll(async () => {
-    if (gone.length) throw new Error(`missing: ${gone.join(", ")} (CI=true: the e2e suite never skips)`);
     cluster = buildSmallSiteStack(Testing.app()).cluster();
     specs = cluster.plan.containers;
     NET = cluster.plan.network.name;
     PRIMARY = spec("db-primary");
     REPLICA = spec("db-replica-1");
-    await acquireSuiteLock();
-    outdir = fs.mkdtempSync(path.join(os.tmpdir(), "webstack-e2e-synth-"));
-    const synth = spawnSync("npx", ["tsx", "examples/small-site/main.ts"], { cwd: ROOT, encoding: "utf8", env: { ...process.env, CDKTF_OUTDIR: outdir }, timeout: 120_000 });
-    if (synth.status !== 0) throw new Error(`synth of examples/small-site failed (${synth.status}):\n${synth.stdout}${synth.stderr}`);
-    tfJson = path.join(outdir, "stacks", "small-site", "cdk.tf.json");
-    log(startEngine().trim());
-    engineStarted = true;
-    log(ensureImages(imagesOf(tfJson)).trim().replace(/\n/g, "\n[e2e cluster] "));
+    await openSession(session, "small-site", log);
     await call("DELETE", `/containers/${DIRECT_NAME}?force=1`, undefined, { allow: [404] });
-    handle = await apply(tfJson, generateVariables(tfJson), { replaceLeftovers: true });
-    log(`applied ${handle.containers.length} containers in ${handle.applyMs} ms`);
+    session.handle = await apply(session.tfJson, generateVariables(session.tfJson), { replaceLeftovers: true });
+    log(`applied ${session.handle.containers.length} containers in ${session.handle.applyMs} ms`);
   });
 
   afterAll(async () => {
     memory?.stop();
-    if (engineStarted) await call("DELETE", `/containers/${DIRECT_NAME}?force=1`, undefined, { allow: [404] }).catch((e) => log(`removing ${DIRECT_NAME}: ${e}`));
-    if (handle) await destroy(handle).catch((e) => log(`destroy in afterAll failed: ${e}`));
-    if (engineStarted && process.env.WEBSTACK_E2E_KEEP_ENGINE !== "1") log(stopEngine().trim());
-    if (outdir) fs.rmSync(outdir, { recursive: true, force: true });
-    releaseSuiteLock();
+    if (session.engineStarted) await call("DELETE", `/containers/${DIRECT_NAME}?force=1`, undefined, { allow: [404] }).catch((e) => log(`removing ${DIRECT_NAME}: ${e}`));
+    await closeSession(session, log);
   });
 
   test("1. every container is healthy within 120 s and is what the model says", async () => {
-    const health = await waitHealthy(handle!, HEALTH_BOUND_MS);
+    const health = await waitHealthy(session.handle!, HEALTH_BOUND_MS);
     figure("health_seconds", (health.elapsedMs / 1000).toFixed(1));
     if (!health.ok) log(`NOT HEALTHY:\n${health.details}`);
     expect(health.details).toBe("");
     expect(health.ok).toBe(true);
     expect(health.elapsedMs).toBeLessThanOrEqual(HEALTH_BOUND_MS);
 
-    expect(handle!.containers.map((c) => c.name).sort()).toEqual(specs.map((s) => s.name).sort());
+    expect(session.handle!.containers.map((c) => c.name).sort()).toEqual(specs.map((s) => s.name).sort());
     const mismatches: string[] = [];
     for (const s of specs) {
       const i = (await inspect(s.name)) as unknown as {

@@ -8,59 +8,19 @@
  * own (that many app-role connections fit, one more is refused); destroy (also in afterAll after a
  * failure). See smoke.test.ts for the conventions; figures are printed as `FIGURE <name>: <value>`.
  */
-import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import * as fs from "node:fs";
-import * as http from "node:http";
-import * as os from "node:os";
-import * as path from "node:path";
 import { Testing } from "cdktf";
 import { buildInvenioStack } from "../../examples/invenio/stack";
-import {
-  acquireSuiteLock,
-  apply,
-  CI,
-  destroy,
-  engineNofileHardLimit,
-  ensureImages,
-  exec,
-  generateVariables,
-  imagesOf,
-  missingPrerequisites,
-  releaseSuiteLock,
-  startEngine,
-  stopEngine,
-  waitHealthy,
-  type Handle,
-} from "./applier";
+import { apply, destroy, engineNofileHardLimit, exec, generateVariables, waitHealthy } from "./applier";
 import { call, request } from "./docker-api";
 import { BUDGET_PROBE_PY, figure, logLines, psql, PSQL, req, sleep } from "./scenarios";
+import { closeSession, describeE2e, newSession, openSession } from "./session";
 
-const ROOT = path.resolve(__dirname, "../..");
 const LB_PORT = 80; // invenio's LoadBalancer httpPort
 const log = (...a: unknown[]) => process.stdout.write(`[e2e invenio] ${a.join(" ")}\n`);
-const IN_E2E_RUN = process.env.WEBSTACK_E2E_SUITE === "1";
-const gone = IN_E2E_RUN ? missingPrerequisites() : [];
-const maybe = !IN_E2E_RUN || (gone.length && !CI) ? describe.skip : describe;
 
-function get(port: number, urlPath: string, timeoutMs = 10_000): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: "127.0.0.1", port, path: urlPath, timeout: timeoutMs }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (c: string) => (body += c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on("timeout", () => req.destroy(new Error(`GET ${urlPath}: timeout`)));
-    req.on("error", reject);
-  });
-}
-
-maybe("e2e: examples/invenio on a real Docker engine (elasticsearch is a STUB)", () => {
-  let outdir = "";
-  let tfJson = "";
-  let handle: Handle | undefined;
-  let engineStarted = false;
+describeE2e("e2e: examples/invenio on a real Docker engine (elasticsearch is a STUB)", () => {
+  const session = newSession();
   // What the model says, built in-process (in beforeAll, so a skipped run builds nothing).
   type Cluster = ReturnType<ReturnType<typeof buildInvenioStack>["cluster"]>;
   let cluster: Cluster;
@@ -78,30 +38,16 @@ maybe("e2e: examples/invenio on a real Docker engine (elasticsearch is a STUB)",
   let serving = false;
 
   beforeAll(async () => {
-    if (gone.length) throw new Error(`missing: ${gone.join(", ")} (CI=true: the e2e suite never skips)`);
     cluster = buildInvenioStack(Testing.app()).cluster();
-    await acquireSuiteLock();
-    outdir = fs.mkdtempSync(path.join(os.tmpdir(), "webstack-e2e-synth-"));
-    const synth = spawnSync("npx", ["tsx", "examples/invenio/main.ts"], { cwd: ROOT, encoding: "utf8", env: { ...process.env, CDKTF_OUTDIR: outdir }, timeout: 120_000 });
-    if (synth.status !== 0) throw new Error(`synth of examples/invenio failed (${synth.status}):\n${synth.stdout}${synth.stderr}`);
-    tfJson = path.join(outdir, "stacks", "invenio", "cdk.tf.json");
-    log(startEngine().trim());
-    engineStarted = true;
-    const t1 = Date.now();
-    log(ensureImages(imagesOf(tfJson)).trim().replace(/\n/g, "\n[e2e invenio] "));
-    log(`images ready in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
+    await openSession(session, "invenio", log);
   });
 
-  afterAll(async () => {
-    if (handle) await destroy(handle).catch((e) => log(`destroy in afterAll failed: ${e}`));
-    if (engineStarted && process.env.WEBSTACK_E2E_KEEP_ENGINE !== "1") log(stopEngine().trim());
-    if (outdir) fs.rmSync(outdir, { recursive: true, force: true });
-    releaseSuiteLock();
-  });
+  afterAll(() => closeSession(session, log));
 
   test("applies, becomes healthy, serves /ping, /hits?write=1, /cache (hit) and /task (Celery) via 127.0.0.1:80", async () => {
     const cap = engineNofileHardLimit();
-    handle = await apply(tfJson, generateVariables(tfJson), { replaceLeftovers: true, ulimitCap: cap });
+    session.handle = await apply(session.tfJson, generateVariables(session.tfJson), { replaceLeftovers: true, ulimitCap: cap });
+    const handle = session.handle;
     for (const d of handle.deviations) log(`DEVIATION (engine nofile hard limit ${cap}): ${d}`);
     log(`applied ${handle.containers.length} containers in ${handle.applyMs} ms`);
     const health = await waitHealthy(handle, 300_000);
@@ -111,19 +57,19 @@ maybe("e2e: examples/invenio on a real Docker engine (elasticsearch is a STUB)",
 
     let ping = { status: 0, body: "" };
     for (let i = 0; i < 8 && ping.status !== 200; i++) {
-      ping = await get(80, "/ping").catch((e) => ({ status: 0, body: String(e) }));
-      if (ping.status !== 200) await new Promise((r) => setTimeout(r, 2000));
+      ping = await req(LB_PORT, "GET", "/ping").catch((e: Error) => ({ status: 0, body: String(e) }));
+      if (ping.status !== 200) await sleep(2000);
     }
     log(`GET http://127.0.0.1:80/ping -> ${ping.status}`);
     expect(ping.status).toBe(200);
-    const hits = await get(80, "/hits?write=1");
+    const hits = await req(LB_PORT, "GET", "/hits?write=1");
     log(`GET http://127.0.0.1:80/hits?write=1 -> ${hits.status} ${hits.body.trim()}`);
     expect(hits.status).toBe(201);
     expect((JSON.parse(hits.body) as { role: string }).role).toBe("primary");
 
     // Cache: two probes; the second finds the key the first set (Redis, shared by every process).
-    const c1 = await get(80, "/cache");
-    const c2 = await get(80, "/cache");
+    const c1 = await req(LB_PORT, "GET", "/cache");
+    const c2 = await req(LB_PORT, "GET", "/cache");
     log(`GET /cache -> ${c1.status} ${c1.body.trim()} | ${c2.status} ${c2.body.trim()}`);
     expect(c1.status).toBe(200);
     expect(c2.status).toBe(200);
@@ -132,8 +78,8 @@ maybe("e2e: examples/invenio on a real Docker engine (elasticsearch is a STUB)",
     // Celery round trip: the app publishes tasks.add to RabbitMQ, a worker runs it, the result comes back.
     let task = { status: 0, body: "" };
     for (let i = 0; i < 5 && task.status !== 200; i++) {
-      task = await get(80, "/task?x=2&y=3", 20_000).catch((e) => ({ status: 0, body: String(e) }));
-      if (task.status !== 200) await new Promise((r) => setTimeout(r, 2000));
+      task = await req(LB_PORT, "GET", "/task?x=2&y=3", {}, 20_000).catch((e: Error) => ({ status: 0, body: String(e) }));
+      if (task.status !== 200) await sleep(2000);
     }
     log(`GET /task?x=2&y=3 -> ${task.status} ${task.body.trim()}`);
     expect(task.status).toBe(200);
@@ -251,10 +197,10 @@ maybe("e2e: examples/invenio on a real Docker engine (elasticsearch is a STUB)",
   });
 
   test("destroys: no container, network or volume of the stack is left", async () => {
-    expect(handle).toBeDefined();
-    const h = handle!;
+    expect(session.handle).toBeDefined();
+    const h = session.handle!;
     const ids = h.containers.map((c) => c.id);
-    handle = undefined;
+    session.handle = undefined;
     await destroy(h);
     for (const id of ids) expect((await request("GET", `/containers/${id}/json`)).status).toBe(404);
     const nets = await call<Array<{ Name: string }>>("GET", "/networks");

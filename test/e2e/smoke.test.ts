@@ -7,116 +7,34 @@
  * Images are local stand-ins built from Debian packages (test/e2e/images/); elasticsearch:7.17.25
  * is a STUB (python3 http.server), not Elasticsearch.
  */
-import { spawnSync } from "node:child_process";
-import * as fs from "node:fs";
-import * as http from "node:http";
-import * as os from "node:os";
-import * as path from "node:path";
-import {
-  acquireSuiteLock,
-  apply,
-  CI,
-  destroy,
-  ensureImages,
-  fmtProblem,
-  generateVariables,
-  imagesOf,
-  inspect,
-  missingPrerequisites,
-  releaseSuiteLock,
-  startEngine,
-  stopEngine,
-  templateProblems,
-  waitHealthy,
-  type Handle,
-} from "./applier";
+import { apply, destroy, ensureImages, fmtProblem, generateVariables, inspect, templateProblems, waitHealthy } from "./applier";
 import { call, request } from "./docker-api";
+import { req, sleep } from "./scenarios";
+import { closeSession, describeE2e, newSession, openSession } from "./session";
 import { hclTemplateErrors } from "./terraform-templates";
 
-const ROOT = path.resolve(__dirname, "../..");
 const HTTP_PORT = 8080; // small-site's LoadBalancer httpPort
 const log = (...a: unknown[]) => process.stdout.write(`[e2e] ${a.join(" ")}\n`);
-
-/** Set by test/e2e/setup-e2e.js: only `jest -c test/e2e/jest.config.js` runs this suite, not the root config. */
-const IN_E2E_RUN = process.env.WEBSTACK_E2E_SUITE === "1";
-const gone = IN_E2E_RUN ? missingPrerequisites() : [];
-if (!IN_E2E_RUN) log("e2e suite SKIPPED: it runs only with jest -c test/e2e/jest.config.js (npm run test:e2e)");
-else if (gone.length && !CI) log(`SKIPPED locally, missing: ${gone.join(", ")}`);
-const maybe = !IN_E2E_RUN || (gone.length && !CI) ? describe.skip : describe;
-
-/** GET on 127.0.0.1 only. */
-function get(urlPath: string): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: "127.0.0.1", port: HTTP_PORT, path: urlPath, timeout: 10_000 }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (c: string) => (body += c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
-    });
-    req.on("timeout", () => req.destroy(new Error(`GET ${urlPath}: timeout`)));
-    req.on("error", reject);
-  });
-}
 
 /** A few tries over at most ~15 s: HAProxy may still be counting a backend's rise checks. */
 async function getSettled(urlPath: string, want: number): Promise<{ status: number; body: string; tries: number }> {
   let last: { status: number; body: string } = { status: 0, body: "" };
   for (let tries = 1; tries <= 8; tries++) {
-    try {
-      last = await get(urlPath);
-      if (last.status === want) return { ...last, tries };
-    } catch (e) {
-      last = { status: 0, body: String(e) };
-    }
-    await new Promise((r) => setTimeout(r, 2000));
+    last = await req(HTTP_PORT, "GET", urlPath).catch((e: Error) => ({ status: 0, body: String(e) }));
+    if (last.status === want) return { ...last, tries };
+    await sleep(2000);
   }
   return { ...last, tries: 8 };
 }
 
-maybe("e2e: examples/small-site on a real Docker engine", () => {
-  let outdir = "";
-  let tfJson = "";
-  let handle: Handle | undefined;
-  let engineStarted = false;
-
-  beforeAll(async () => {
-    if (gone.length) throw new Error(`missing: ${gone.join(", ")} (CI=true: the e2e suite never skips; install docker.io and debootstrap, run as root)`);
-    await acquireSuiteLock();
-  });
-
-  beforeAll(() => {
-    if (gone.length) throw new Error(`missing: ${gone.join(", ")} (CI=true: the e2e suite never skips; install docker.io and debootstrap, run as root)`);
-    outdir = fs.mkdtempSync(path.join(os.tmpdir(), "webstack-e2e-synth-"));
-    const synth = spawnSync("npx", ["tsx", "examples/small-site/main.ts"], {
-      cwd: ROOT,
-      encoding: "utf8",
-      env: { ...process.env, CDKTF_OUTDIR: outdir },
-      timeout: 120_000,
-    });
-    if (synth.status !== 0) throw new Error(`synth of examples/small-site failed (${synth.status}):\n${synth.stdout}${synth.stderr}`);
-    tfJson = path.join(outdir, "stacks", "small-site", "cdk.tf.json");
-    if (!fs.existsSync(tfJson)) throw new Error(`synth wrote no ${tfJson}`);
-
-    const t0 = Date.now();
-    log(startEngine().trim());
-    engineStarted = true;
-    log(`engine ready in ${Date.now() - t0} ms`);
-    const t1 = Date.now();
-    const images = imagesOf(tfJson);
-    log(ensureImages(images).trim().replace(/\n/g, "\n[e2e] "));
-    log(`images ${images.join(", ")} ready in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
-  });
-
-  afterAll(async () => {
-    if (handle) await destroy(handle).catch((e) => log(`destroy in afterAll failed: ${e}`));
-    if (engineStarted && process.env.WEBSTACK_E2E_KEEP_ENGINE !== "1") log(stopEngine().trim());
-    if (outdir) fs.rmSync(outdir, { recursive: true, force: true });
-    releaseSuiteLock();
-  });
+describeE2e("e2e: examples/small-site on a real Docker engine", () => {
+  const session = newSession();
+  beforeAll(() => openSession(session, "small-site", log));
+  afterAll(() => closeSession(session, log));
 
   test("every string in cdk.tf.json is a valid Terraform template (no stray ${...} or %{...})", async () => {
-    const ours = templateProblems(tfJson);
-    const hcl = await hclTemplateErrors(tfJson);
+    const ours = templateProblems(session.tfJson);
+    const hcl = await hclTemplateErrors(session.tfJson);
     if (ours.length) {
       log(`template problems (Terraform reads \${ and %{ in every string):\n  ${ours.map(fmtProblem).join("\n  ")}`);
     }
@@ -125,12 +43,13 @@ maybe("e2e: examples/small-site on a real Docker engine", () => {
   });
 
   test("applies, becomes healthy, serves /ping and /hits?write=1 via 127.0.0.1, destroys", async () => {
-    const variables = generateVariables(tfJson);
+    const variables = generateVariables(session.tfJson);
     expect(Object.keys(variables).length).toBeGreaterThan(0);
     for (const v of Object.values(variables)) expect(v).toMatch(/^[A-Za-z0-9_-]{16,}$/);
 
     // Strict templates, as Terraform: a stray ${...}/%{...} fails here too (the test above lists them all).
-    handle = await apply(tfJson, variables, { replaceLeftovers: true });
+    session.handle = await apply(session.tfJson, variables, { replaceLeftovers: true });
+    const handle = session.handle;
     log(`applied ${handle.containers.length} containers, ${handle.volumes.length} volumes, ${handle.networks.length} network(s) in ${handle.applyMs} ms`);
 
     const health = await waitHealthy(handle, 240_000);
@@ -158,8 +77,8 @@ maybe("e2e: examples/small-site on a real Docker engine", () => {
     expect(body.role).toBe("primary");
     expect(body.id).toBeGreaterThan(0);
 
-    const h = handle;
-    handle = undefined;
+    const h = session.handle!;
+    session.handle = undefined;
     await destroy(h);
     for (const c of h.containers) expect((await request("GET", `/containers/${c.id}/json`)).status).toBe(404);
     const nets = await call<Array<{ Name: string }>>("GET", "/networks");
