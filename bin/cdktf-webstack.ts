@@ -11,9 +11,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { capacityAnswer, renderCapacityAnswer } from "../lib/core/capacity";
-import { TOPOLOGY_OUT_ENV } from "../lib/docker/io";
-import type { Topology } from "../lib/core/topology";
+import { CAPACITY_OUT_ENV } from "../lib/docker/io";
 
 function usage(code: number): never {
   (code === 0 ? process.stdout : process.stderr).write("usage: cdktf-webstack capacity [stack-file.ts]\n");
@@ -37,19 +35,19 @@ if (file) {
 }
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "webstack-capacity-"));
-const out = path.join(work, "topologies.jsonl");
+const out = path.join(work, "answers.jsonl");
 try {
   const run = spawnSync(app, {
     shell: true,
     encoding: "utf8",
-    env: { ...process.env, [TOPOLOGY_OUT_ENV]: out, CDKTF_OUTDIR: path.join(work, "out"), CHECKPOINT_DISABLE: "1" },
+    env: { ...process.env, [CAPACITY_OUT_ENV]: out, CDKTF_OUTDIR: path.join(work, "out"), CHECKPOINT_DISABLE: "1" },
   });
   if (!fs.existsSync(out)) {
     process.stderr.write(`${run.stderr}${run.stdout}\nthe app defined no WebStack (command: ${app})\n`);
     process.exit(1);
   }
-  const topologies = fs.readFileSync(out, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Topology);
-  for (const t of topologies) process.stdout.write(`${renderCapacityAnswer(capacityAnswer(t))}\n`);
+  const answers = fs.readFileSync(out, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { stack: string; answer: string });
+  for (const a of answers) process.stdout.write(`${a.answer}\n`);
 } finally {
   fs.rmSync(work, { recursive: true, force: true });
 }

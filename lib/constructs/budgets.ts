@@ -2,6 +2,7 @@ import type { IConstruct } from "constructs";
 import { PropsError } from "../core/errors";
 import { RULES } from "../core/budgets/rules";
 import type { Acknowledgement } from "../core/topology";
+import { assertNotBuilt, stackStateOf } from "./stack-state";
 
 const ACKS = Symbol.for("cdktf-webstack.acknowledgements");
 
@@ -25,8 +26,11 @@ export class Budgets {
 
   acknowledge(ruleId: string, reason: string): this {
     const path = this.construct.node.path;
-    if (!RULES.some((r) => r.id === ruleId)) {
-      throw new PropsError(path, [`acknowledge: unknown rule '${ruleId}'; known rules: ${RULES.map((r) => r.id).join(", ")}`]);
+    assertNotBuilt(this.construct, `acknowledge("${ruleId}") called`);
+    // The stack's own rule set: the core rules and the packs the stack was given.
+    const rules = stackStateOf(this.construct)?.rules ?? RULES;
+    if (!rules.some((r) => r.id === ruleId)) {
+      throw new PropsError(path, [`acknowledge: unknown rule '${ruleId}'; known rules: ${rules.map((r) => r.id).join(", ")}`]);
     }
     if (reason.trim().length < 10) {
       throw new PropsError(path, [`acknowledge ${ruleId}: give a reason of at least 10 characters; it is printed in the capacity report`]);

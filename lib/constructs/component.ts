@@ -2,8 +2,12 @@ import { Construct } from "constructs";
 import type { z } from "zod";
 import { PropsError } from "../core/errors";
 import type { ComponentModel } from "../core/topology";
+import { assertNotBuilt } from "./stack-state";
 
 const COMPONENT = Symbol.for("cdktf-webstack.Component");
+
+/** Gives the model of a referenced component, built once per topology. */
+export type ModelResolver = <M extends ComponentModel>(component: WebstackComponent) => M;
 
 /**
  * Base of every cdktf-webstack construct. A component validates its props at once and, at synth,
@@ -20,10 +24,11 @@ export abstract class WebstackComponent extends Construct {
     if (!/^[a-z][a-z0-9-]{0,30}$/.test(id)) {
       throw new PropsError(this.node.path, [`id '${id}': must be lower case letters, digits and '-', starting with a letter (it names containers and volumes)`]);
     }
+    assertNotBuilt(this, "created");
   }
 
-  /** The model of this component, read at synth time so later wiring is seen. */
-  abstract toModel(): ComponentModel;
+  /** The model of this component, read at synth time so later wiring is seen; references resolve through `resolve`. */
+  abstract toModel(resolve: ModelResolver): ComponentModel;
 }
 
 /** Parses props with a schema, or throws a PropsError naming the construct path and each bad field. */

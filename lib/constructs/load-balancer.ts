@@ -3,9 +3,9 @@ import { z } from "zod";
 import { PropsError } from "../core/errors";
 import { loadBalancerSchema, type LoadBalancerSettings } from "../core/schemas";
 import { secretRef } from "../core/secrets";
-import type { LoadBalancerModel, LoadBalancerRoute } from "../core/topology";
+import type { LoadBalancerModel, LoadBalancerRoute, WebTierModel } from "../core/topology";
 import { readTextFile } from "../docker/io";
-import { WebstackComponent, checkReference, parseProps } from "./component";
+import { WebstackComponent, checkReference, parseProps, type ModelResolver } from "./component";
 import { WebTier } from "./web-tier";
 
 export interface LoadBalancerRouteProps {
@@ -75,18 +75,19 @@ export class LoadBalancer extends WebstackComponent {
     });
   }
 
-  toModel(): LoadBalancerModel {
+  toModel(resolve: ModelResolver): LoadBalancerModel {
+    const tier = (t: WebTier | undefined) => (t ? resolve<WebTierModel>(t) : undefined);
     const routes: LoadBalancerRoute[] = [
       ...this.routeProps.map((r) => ({
         name: r.name,
         pathPrefixes: r.pathPrefixes,
-        target: r.target.node.path,
+        target: tier(r.target)!,
         serves: r.serves,
-        backup: r.backup?.node.path,
+        backup: tier(r.backup),
         maxconnPerServer: r.maxconnPerServer,
         maxBodySize: r.maxBodySize,
       })),
-      { name: "app", pathPrefixes: [], target: this.defaultTarget.node.path, serves: "app", backup: this.defaultBackup?.node.path },
+      { name: "app", pathPrefixes: [], target: tier(this.defaultTarget)!, serves: "app", backup: tier(this.defaultBackup) },
     ];
     const https = this.settings.https;
     const certificatePem = https?.certificateFile

@@ -4,34 +4,49 @@ import * as path from "node:path";
 import type { z } from "zod";
 import { DockerProvider } from "@cdktf/provider-docker/lib/provider";
 import { assertBudgets, evaluateBudgets, formatFinding, type Finding } from "../core/budgets/evaluate";
+import { stackRules } from "../core/budgets/packs";
+import type { Rule, RulePack } from "../core/budgets/rule";
+import { capacityAnswer, renderCapacityAnswer, type CapacityAnswer } from "../core/capacity";
 import type { ClusterPlan } from "../core/model";
 import { planCluster } from "../core/plan";
 import { capacityReport, renderCapacityJson, renderCapacityMarkdown } from "../core/report";
 import { stackSchema, type StackSettings } from "../core/schemas";
-import type { Topology } from "../core/topology";
+import type { ComponentModel, Topology } from "../core/topology";
 import { emitDockerResources, type EmittedResources } from "../docker/emit";
-import { exportTopologyIfAsked, writeRenderedFiles } from "../docker/io";
-import { capacityAnswer, type CapacityAnswer } from "../core/capacity";
+import { exportCapacityIfAsked, writeRenderedFiles } from "../docker/io";
 import { Budgets } from "./budgets";
-import { WebstackComponent, parseProps } from "./component";
+import { WebstackComponent, parseProps, type ModelResolver } from "./component";
+import { attachStackState, type StackState } from "./stack-state";
 
-export type WebStackProps = z.input<typeof stackSchema>;
+export type WebStackProps = z.input<typeof stackSchema> & {
+  /**
+   * Rule packs run after the core rules, on every synth: your own budgets, with ids, docs and
+   * acknowledgements that work the same as ours (see RulePack). @default []
+   */
+  readonly rulePacks?: readonly RulePack[];
+};
 
 /** What synth produced: the model, the plan, every budget finding and the Docker resources. */
 export interface SynthesizedCluster {
   readonly topology: Topology;
   readonly plan: ClusterPlan;
+  /** Every rule the stack runs: the core rules, then its rule packs'. */
+  readonly rules: readonly Rule[];
   readonly findings: readonly Finding[];
-  /** How far each tier can grow before a rule fails. */
+  /** How far each tier can grow before a rule fails; computed on first read. */
   readonly answer: CapacityAnswer;
   readonly resources: EmittedResources;
 }
 
 /**
  * A Terraform stack holding one web cluster on one Docker engine: the provider, one network with a
- * fixed subnet, and the resources of every component created in it. Resources are emitted at synth
- * from the components' models, after the budget rules pass; a failed rule stops synth before
- * anything is written.
+ * fixed subnet, and the resources of every component created in it.
+ *
+ * Synth lifecycle: `cluster()` models, plans, checks and emits, once. Every synth path reaches it
+ * through one aspect on the stack (`App.synth`, `cdktf synth`, `Testing.synth`, `Testing.fullSynth`
+ * all invoke aspects before they read the stack); a failed rule stops it before any resource exists.
+ * After it, adding or rewiring a construct is refused. The synthesizer then writes the rendered
+ * files and the capacity report beside cdk.tf.json, the only file I/O of a synth.
  */
 export class WebStack extends TerraformStack {
   static of(construct: Construct): WebStack {
@@ -44,14 +59,20 @@ export class WebStack extends TerraformStack {
   /** Prefix of every Docker object name. */
   public readonly prefix: string;
   public readonly provider: DockerProvider;
-  private synthesized?: SynthesizedCluster;
+  /** The rules this stack runs: the core rules, then those of `rulePacks`. */
+  public readonly rules: readonly Rule[];
+  private readonly state: StackState;
+  private built?: SynthesizedCluster;
 
   constructor(scope: Construct, id: string, props: WebStackProps = {}) {
     super(scope, id);
-    this.settings = parseProps(this, stackSchema, props);
+    const { rulePacks = [], ...settings } = props ?? {};
+    this.settings = parseProps(this, stackSchema, settings);
+    this.rules = stackRules(this.node.path, rulePacks);
+    this.state = { rules: this.rules };
+    attachStackState(this, this.state);
     this.prefix = this.settings.namePrefix ?? id.toLowerCase().replace(/[^a-z0-9-]/g, "-");
     this.provider = new DockerProvider(this, "docker", { host: this.settings.dockerHost });
-    // Testing.synth runs aspects but not prepareStack; App.synth runs both. Either way, once.
     Aspects.of(this).add({ visit: (node) => node === this && this.cluster() });
     const inner: IStackSynthesizer = this.synthesizer;
     this.synthesizer = {
@@ -62,50 +83,69 @@ export class WebStack extends TerraformStack {
     };
   }
 
-  prepareStack(): void {
-    this.cluster();
-    super.prepareStack();
+  /**
+   * cdktf's default backend names an absolute path of the build machine; this one is relative to the
+   * stack's working directory (cdktf.out/stacks/<id>) and lands in the same project-root file.
+   */
+  ensureBackendExists(): TerraformBackend {
+    if (!this.node.children.some((c) => c instanceof TerraformBackend)) {
+      new LocalBackend(this, { path: `../../../terraform.${this.node.id}.tfstate` });
+    }
+    return super.ensureBackendExists();
   }
 
   /** The framework-free model of the stack as its components describe it now. */
   topology(): Topology {
-    const components = this.node
-      .findAll()
-      .filter(WebstackComponent.isComponent)
-      .map((c) => c.toModel());
+    const models = new Map<WebstackComponent, ComponentModel>();
+    const resolve: ModelResolver = <M extends ComponentModel>(component: WebstackComponent): M => {
+      let model = models.get(component);
+      if (!model) {
+        model = component.toModel(resolve);
+        models.set(component, model);
+      }
+      return model as M;
+    };
+    const components = this.node.findAll().filter(WebstackComponent.isComponent).map((c) => resolve(c));
     return { stackName: this.node.id, stackPath: this.node.path, settings: this.settings, prefix: this.prefix, components, acknowledgements: Budgets.collect(this) };
   }
 
-  /** Plans, checks and emits the cluster (once); throws a BudgetError when a rule fails. */
+  /** Models, plans, checks and emits the cluster (once); throws a BudgetError when a rule fails. */
   cluster(): SynthesizedCluster {
-    if (this.synthesized) return this.synthesized;
+    if (this.built) return this.built;
     const topology = this.topology();
-    const plan = planCluster(topology);
-    const findings = evaluateBudgets(topology, plan);
-    exportTopologyIfAsked(topology);
+    const rules = this.rules;
+    const findings = evaluateBudgets(topology, rules);
+    exportCapacityIfAsked(topology.stackName, () => renderCapacityAnswer(capacityAnswer(topology, rules)));
     assertBudgets(findings);
-    const answer = capacityAnswer(topology);
+    const plan = planCluster(topology);
+    const paths = new Map(this.node.findAll().map((n) => [n.node.path, n]));
     for (const f of findings.filter((x) => x.status === "warn")) {
-      const target = this.node.findAll().find((n) => n.node.path === f.constructPath) ?? this;
-      Annotations.of(target).addWarning(formatFinding(f));
+      Annotations.of(paths.get(f.constructPath) ?? this).addWarning(formatFinding(f));
     }
     const certificateVariables = new Set(
       topology.components.flatMap((c) => (c.kind === "loadBalancer" && c.settings.https?.certificateVariable ? [c.settings.https.certificateVariable] : [])),
     );
     const resources = emitDockerResources(this, plan, certificateVariables);
-    if (!this.node.children.some((c) => c instanceof TerraformBackend)) {
-      // cdktf's default backend names an absolute path of the build machine; this one is relative to
-      // the stack's working directory (cdktf.out/stacks/<id>) and lands in the same project-root file.
-      new LocalBackend(this, { path: `../../../terraform.${this.node.id}.tfstate` });
-    }
-    this.synthesized = { topology, plan, findings, answer, resources };
-    return this.synthesized;
+    this.ensureBackendExists();
+    let answer: CapacityAnswer | undefined;
+    this.built = {
+      topology,
+      plan,
+      rules,
+      findings,
+      resources,
+      get answer() {
+        return (answer ??= capacityAnswer(topology, rules));
+      },
+    };
+    this.state.builtAt = this.node.path;
+    return this.built;
   }
 
   private writeOutputs(session: ISynthesisSession): void {
-    const { topology, plan, findings, answer } = this.cluster();
+    const { topology, plan, rules, findings, answer } = this.cluster();
     const stackDir = path.join(session.outdir, session.manifest.forStack(this).workingDirectory);
-    const report = capacityReport(topology, plan, findings, answer);
+    const report = capacityReport(topology, plan, rules, findings, answer);
     writeRenderedFiles(stackDir, plan, { "capacity.md": renderCapacityMarkdown(report), "capacity.json": renderCapacityJson(report) });
   }
 }

@@ -2,7 +2,8 @@ import { Construct } from "constructs";
 import type { z } from "zod";
 import { webTierSchema, type WebTierSettings } from "../core/schemas";
 import type { WebTierModel } from "../core/topology";
-import { WebstackComponent, parseProps } from "./component";
+import { WebstackComponent, parseProps, type ModelResolver } from "./component";
+import { assertNotBuilt } from "./stack-state";
 import { checkWiring, splitWiring, wiringModel, type ServiceWiring } from "./wiring";
 
 export type WebTierProps = z.input<typeof webTierSchema> & ServiceWiring;
@@ -31,11 +32,12 @@ export class WebTier extends WebstackComponent {
 
   /** Connects this tier to more services after construction (read at synth). */
   connect(services: ServiceWiring): void {
+    assertNotBuilt(this, "connect() called");
     checkWiring(this, services);
     this.wiring = { ...this.wiring, ...Object.fromEntries(Object.entries(services).filter(([, v]) => v !== undefined)) };
   }
 
-  toModel(): WebTierModel {
-    return { kind: "webTier", id: this.node.id, path: this.node.path, settings: this.settings, ...wiringModel(this.wiring) };
+  toModel(resolve: ModelResolver): WebTierModel {
+    return { kind: "webTier", id: this.node.id, path: this.node.path, settings: this.settings, ...wiringModel(this.wiring, resolve) };
   }
 }

@@ -1,7 +1,7 @@
 import type { Construct } from "constructs";
-import type { Wiring } from "../core/topology";
+import type { CacheModel, DatabaseModel, QueueModel, SearchClusterModel, Wiring } from "../core/topology";
 import { Cache } from "./cache";
-import { checkReference } from "./component";
+import { checkReference, type ModelResolver } from "./component";
 import { Database } from "./database";
 import { Queue } from "./queue";
 import { SearchCluster } from "./search-cluster";
@@ -25,12 +25,12 @@ export function checkWiring(owner: Construct, w: ServiceWiring): void {
   checkReference(owner, "search", w.search, "SearchCluster", SearchCluster.isSearchCluster);
 }
 
-export function wiringModel(w: ServiceWiring): Wiring {
+export function wiringModel(w: ServiceWiring, resolve: ModelResolver): Wiring {
   return {
-    database: w.database?.node.path,
-    cache: w.cache?.node.path,
-    queue: w.queue?.node.path,
-    search: w.search?.node.path,
+    database: w.database && resolve<DatabaseModel>(w.database),
+    cache: w.cache && resolve<CacheModel>(w.cache),
+    queue: w.queue && resolve<QueueModel>(w.queue),
+    search: w.search && resolve<SearchClusterModel>(w.search),
   };
 }
 

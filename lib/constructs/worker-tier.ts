@@ -3,7 +3,7 @@ import type { z } from "zod";
 import { PropsError } from "../core/errors";
 import { workerTierSchema, type WorkerTierSettings } from "../core/schemas";
 import type { WorkerTierModel } from "../core/topology";
-import { WebstackComponent, parseProps } from "./component";
+import { WebstackComponent, parseProps, type ModelResolver } from "./component";
 import { checkWiring, splitWiring, wiringModel, type ServiceWiring } from "./wiring";
 
 export type WorkerTierProps = z.input<typeof workerTierSchema> & ServiceWiring;
@@ -26,7 +26,7 @@ export class WorkerTier extends WebstackComponent {
     this.wiring = wiring;
   }
 
-  toModel(): WorkerTierModel {
-    return { kind: "workerTier", id: this.node.id, path: this.node.path, settings: this.settings, ...wiringModel(this.wiring) };
+  toModel(resolve: ModelResolver): WorkerTierModel {
+    return { kind: "workerTier", id: this.node.id, path: this.node.path, settings: this.settings, ...wiringModel(this.wiring, resolve) };
   }
 }

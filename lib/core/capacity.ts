@@ -1,12 +1,14 @@
 /**
  * The capacity answer: for the user's own stack, "200 max connections / 40 per web node = ???".
  * It probes the same rules the synth check runs, on copies of the topology with one knob turned,
- * so there is no second copy of the arithmetic.
+ * so there is no second copy of the arithmetic. A probe re-evaluates only the rules that read the
+ * knob (recorded once, as the rules run) and renders nothing.
  */
 import { databaseClients, sumClients } from "./clients";
-import { evaluateBudgets, STALE_ACKNOWLEDGEMENT, type Finding } from "./budgets/evaluate";
-import { planCluster } from "./plan";
-import { componentsOf, type ComponentModel, type DatabaseModel, type Topology } from "./topology";
+import { acknowledgementIndex, evaluateRule, type Finding } from "./budgets/evaluate";
+import type { Rule } from "./budgets/rule";
+import { RULES } from "./budgets/rules";
+import { componentsOf, mapSettings, withSettings, type DatabaseModel, type Topology } from "./topology";
 
 export interface Headroom {
   readonly constructPath: string;
@@ -48,89 +50,110 @@ const KNOBS: Record<string, { field: string; ceiling: number }[]> = {
   ],
 };
 
-function withSetting(t: Topology, path: string, patch: Record<string, number>): Topology {
-  return {
-    ...t,
-    components: t.components.map((c) => (c.path === path ? ({ ...c, settings: { ...c.settings, ...patch } } as ComponentModel) : c)),
-  };
-}
+const readKey = (path: string, field: string) => `${path}\u0000${field}`;
 
-function failures(t: Topology): Finding[] {
-  let plan;
-  try {
-    plan = planCluster(t);
-  } catch {
-    return [];
+/** For each rule, the settings (construct path and field) it read while measuring `t`. */
+function settingsRead(t: Topology, rules: readonly Rule[]): Map<Rule, Set<string>> {
+  let reads = new Set<string>();
+  const tracked = mapSettings(t, (c) => new Proxy(c.settings, {
+    get(target, field, receiver) {
+      if (typeof field === "string") reads.add(readKey(c.path, field));
+      return Reflect.get(target, field, receiver);
+    },
+  }));
+  const byRule = new Map<Rule, Set<string>>();
+  for (const rule of rules) {
+    reads = new Set();
+    rule.measure(tracked);
+    byRule.set(rule, reads);
   }
-  return evaluateBudgets(t, plan).filter((f) => f.status === "fail" && f.ruleId !== STALE_ACKNOWLEDGEMENT);
+  return byRule;
 }
 
-/** Largest value of `field` on `path` that keeps every rule passing, by binary search (rules are monotone in these knobs). */
-function probe(t: Topology, path: string, field: string, current: number, ceiling: number): Headroom {
-  const failsAt = (v: number) => failures(withSetting(t, path, { [field]: v }));
-  const baseline = failsAt(current);
-  if (baseline.length > 0) {
-    let lo = 0;
-    let hi = current;
+class Prober {
+  private readonly acks;
+  private readonly reads;
+
+  constructor(private readonly t: Topology, private readonly rules: readonly Rule[]) {
+    this.acks = acknowledgementIndex(t.acknowledgements);
+    this.reads = settingsRead(t, rules);
+  }
+
+  /** Failing findings with `field` of `path` set to `value`, from the rules that read that field. */
+  failures(path: string, field: string, value: number): Finding[] {
+    const key = readKey(path, field);
+    const probe = withSettings(this.t, path, { [field]: value });
+    return this.rules.filter((r) => this.reads.get(r)!.has(key)).flatMap((r) => evaluateRule(r, probe, this.acks).filter((f) => f.status === "fail"));
+  }
+
+  /** Largest value of `field` on `path` that keeps every rule passing, by binary search (rules are monotone in these knobs). */
+  headroom(path: string, field: string, current: number, ceiling: number): Headroom {
+    const failsAt = (v: number) => this.failures(path, field, v);
+    const baseline = failsAt(current);
+    if (baseline.length > 0) {
+      let lo = 0;
+      let hi = current;
+      while (hi - lo > 1) {
+        const mid = Math.floor((lo + hi) / 2);
+        if (mid >= 1 && failsAt(mid).length === 0) lo = mid;
+        else hi = mid;
+      }
+      return { constructPath: path, field, current, max: lo, stoppedBy: baseline[0].ruleId, detail: `${baseline[0].subject}: ${baseline[0].used} > ${baseline[0].limit} ${baseline[0].unit} already` };
+    }
+    let lo = current;
+    let hi = current + 1;
+    let fail: Finding[] = [];
+    while (hi <= ceiling) {
+      fail = failsAt(hi);
+      if (fail.length > 0) break;
+      lo = hi;
+      hi = Math.min(ceiling + 1, current + (hi - current) * 2);
+    }
+    if (hi > ceiling) return { constructPath: path, field, current, max: ceiling, stoppedBy: "props schema", detail: `${field} is at most ${ceiling}` };
     while (hi - lo > 1) {
       const mid = Math.floor((lo + hi) / 2);
-      if (mid >= 1 && failsAt(mid).length === 0) lo = mid;
+      const f = failsAt(mid);
+      if (f.length > 0) {
+        hi = mid;
+        fail = f;
+      } else lo = mid;
+    }
+    const first = fail[0];
+    return { constructPath: path, field, current, max: lo, stoppedBy: first.ruleId, detail: `at ${hi}: ${first.subject} ${first.used} > ${first.limit} ${first.unit}` };
+  }
+
+  /** The smallest memory (64 MiB steps) for which WS-DB-MEMORY passes at the max_connections the clients need. */
+  databaseNeed(db: DatabaseModel): DatabaseNeed {
+    const clients = sumClients(databaseClients(this.t, db));
+    const needed = clients + db.settings.superuserReservedConnections;
+    const memoryRule = this.rules.find((r) => r.id === "WS-DB-MEMORY")!;
+    const memoryFails = (memoryMiB: number) =>
+      evaluateRule(memoryRule, withSettings(this.t, db.path, { maxConnections: needed, memoryMiB }), this.acks).some((f) => f.status === "fail" && f.constructPath === db.path);
+    let lo = 256;
+    let hi = 256;
+    while (memoryFails(hi) && hi < 1024 * 1024) {
+      lo = hi;
+      hi *= 2;
+    }
+    while (hi - lo > 64) {
+      const mid = Math.ceil((lo + hi) / 2 / 64) * 64;
+      if (memoryFails(mid)) lo = mid;
       else hi = mid;
     }
-    return { constructPath: path, field, current, max: lo, stoppedBy: baseline[0].ruleId, detail: `${baseline[0].subject}: ${baseline[0].used} > ${baseline[0].limit} ${baseline[0].unit} already` };
+    return { constructPath: db.path, clients, maxConnections: db.settings.maxConnections, neededMaxConnections: needed, memoryMiB: db.settings.memoryMiB, neededMemoryMiB: hi };
   }
-  let lo = current;
-  let hi = current + 1;
-  let fail: Finding[] = [];
-  while (hi <= ceiling) {
-    fail = failsAt(hi);
-    if (fail.length > 0) break;
-    lo = hi;
-    hi = Math.min(ceiling + 1, current + (hi - current) * 2);
-  }
-  if (hi > ceiling) return { constructPath: path, field, current, max: ceiling, stoppedBy: "props schema", detail: `${field} is at most ${ceiling}` };
-  while (hi - lo > 1) {
-    const mid = Math.floor((lo + hi) / 2);
-    const f = failsAt(mid);
-    if (f.length > 0) {
-      hi = mid;
-      fail = f;
-    } else lo = mid;
-  }
-  const first = fail[0];
-  return { constructPath: path, field, current, max: lo, stoppedBy: first.ruleId, detail: `at ${hi}: ${first.subject} ${first.used} > ${first.limit} ${first.unit}` };
 }
 
-function databaseNeed(t: Topology, db: DatabaseModel): DatabaseNeed {
-  const clients = sumClients(databaseClients(t, db));
-  const needed = clients + db.settings.superuserReservedConnections;
-  const memoryFails = (memoryMiB: number) => {
-    const probeTopology = withSetting(t, db.path, { maxConnections: needed, memoryMiB });
-    return failures(probeTopology).some((f) => f.ruleId === "WS-DB-MEMORY" && f.constructPath === db.path);
-  };
-  let lo = 256;
-  let hi = 256;
-  while (memoryFails(hi) && hi < 1024 * 1024) {
-    lo = hi;
-    hi *= 2;
-  }
-  while (hi - lo > 64) {
-    const mid = Math.ceil((lo + hi) / 2 / 64) * 64;
-    if (memoryFails(mid)) lo = mid;
-    else hi = mid;
-  }
-  return { constructPath: db.path, clients, maxConnections: db.settings.maxConnections, neededMaxConnections: needed, memoryMiB: db.settings.memoryMiB, neededMemoryMiB: hi };
-}
-
-export function capacityAnswer(t: Topology): CapacityAnswer {
+export function capacityAnswer(t: Topology, rules: readonly Rule[] = RULES): CapacityAnswer {
+  const prober = new Prober(t, rules);
   const headroom: Headroom[] = [];
   for (const c of t.components) {
     for (const knob of KNOBS[c.kind] ?? []) {
       const current = (c.settings as unknown as Record<string, number>)[knob.field];
-      headroom.push(probe(t, c.path, knob.field, current, knob.ceiling));
+      headroom.push(prober.headroom(c.path, knob.field, current, knob.ceiling));
     }
   }
-  return { stack: t.stackName, headroom, databases: componentsOf(t, "database").map((db) => databaseNeed(t, db)) };
+  return { stack: t.stackName, headroom, databases: componentsOf(t, "database").map((db) => prober.databaseNeed(db)) };
 }
 
 export function renderCapacityAnswer(a: CapacityAnswer): string {

@@ -41,7 +41,7 @@ export function databaseClients(t: Topology, db: DatabaseModel): ClientLine[] {
 /** Connections the app and worker processes open to their database (or to its pooler). */
 export function applicationDatabaseClients(t: Topology, db: DatabaseModel): ClientLine[] {
   const lines: ClientLine[] = [];
-  for (const web of componentsOf(t, "webTier").filter((w) => w.database === db.path)) {
+  for (const web of componentsOf(t, "webTier").filter((w) => w.database?.path === db.path)) {
     const s = web.settings;
     const per = s.poolSize + s.maxOverflow;
     lines.push({
@@ -50,7 +50,7 @@ export function applicationDatabaseClients(t: Topology, db: DatabaseModel): Clie
       count: s.nodes * s.processes * per,
     });
   }
-  for (const w of componentsOf(t, "workerTier").filter((w) => w.database === db.path)) {
+  for (const w of componentsOf(t, "workerTier").filter((w) => w.database?.path === db.path)) {
     const s = w.settings;
     const per = s.poolSize + s.maxOverflow;
     lines.push({
@@ -66,11 +66,11 @@ export function applicationDatabaseClients(t: Topology, db: DatabaseModel): Clie
 /** Cache connections (Redis or memcached): a client pool per process grows to one connection per thread in use. */
 export function cacheClients(t: Topology, cache: CacheModel): ClientLine[] {
   const lines: ClientLine[] = [];
-  for (const web of componentsOf(t, "webTier").filter((w) => w.cache === cache.path)) {
+  for (const web of componentsOf(t, "webTier").filter((w) => w.cache?.path === cache.path)) {
     const s = web.settings;
     lines.push({ source: web.path, formula: `${s.nodes} nodes x ${s.processes} processes x ${s.threads} threads`, count: s.nodes * s.processes * s.threads });
   }
-  for (const w of componentsOf(t, "workerTier").filter((w) => w.cache === cache.path)) {
+  for (const w of componentsOf(t, "workerTier").filter((w) => w.cache?.path === cache.path)) {
     const s = w.settings;
     lines.push({ source: w.path, formula: `${s.nodes} workers x ${s.concurrency} concurrency`, count: s.nodes * s.concurrency });
   }
@@ -80,11 +80,11 @@ export function cacheClients(t: Topology, cache: CacheModel): ClientLine[] {
 /** Broker connections: each app thread may publish on its own connection; workers consume and publish. */
 export function brokerClients(t: Topology, queue: QueueModel): ClientLine[] {
   const lines: ClientLine[] = [];
-  for (const web of componentsOf(t, "webTier").filter((w) => w.queue === queue.path)) {
+  for (const web of componentsOf(t, "webTier").filter((w) => w.queue?.path === queue.path)) {
     const s = web.settings;
     lines.push({ source: web.path, formula: `${s.nodes} nodes x ${s.processes} processes x ${s.threads} threads (publishers)`, count: s.nodes * s.processes * s.threads });
   }
-  for (const w of componentsOf(t, "workerTier").filter((w) => w.queue === queue.path)) {
+  for (const w of componentsOf(t, "workerTier").filter((w) => w.queue?.path === queue.path)) {
     const s = w.settings;
     lines.push({
       source: w.path,
@@ -96,11 +96,11 @@ export function brokerClients(t: Topology, queue: QueueModel): ClientLine[] {
   }
   if (queue.settings.engine === "redis") {
     // Results live in the same Redis: every process that waits for or stores a result holds one more connection.
-    for (const web of componentsOf(t, "webTier").filter((w) => w.queue === queue.path)) {
+    for (const web of componentsOf(t, "webTier").filter((w) => w.queue?.path === queue.path)) {
       const s = web.settings;
       lines.push({ source: `${web.path} (result backend)`, formula: `${s.nodes} nodes x ${s.processes} processes x ${s.threads} threads`, count: s.nodes * s.processes * s.threads });
     }
-    for (const w of componentsOf(t, "workerTier").filter((w) => w.queue === queue.path)) {
+    for (const w of componentsOf(t, "workerTier").filter((w) => w.queue?.path === queue.path)) {
       const s = w.settings;
       lines.push({ source: `${w.path} (result backend)`, formula: `${s.nodes} workers x ${s.concurrency} children`, count: s.nodes * s.concurrency });
     }

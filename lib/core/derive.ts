@@ -1,9 +1,11 @@
 /**
  * Derived settings: the numbers the library computes from props (memory splits, replication
- * senders, per-node capacity). Renderers print them and budget rules check them, so each is
- * computed here once.
+ * senders, per-node capacity, limits, image defaults that follow an engine). Planners render them
+ * and budget rules check them, so each is computed here once; the schemas hold only the defaults
+ * that follow no other field.
  */
 import type { LoadBalancerSettings, CacheSettings, DatabaseSettings, QueueSettings, SearchClusterSettings, WebTierSettings, WorkerTierSettings } from "./schemas";
+import type { LoadBalancerRoute } from "./topology";
 
 const roundUp64 = (n: number) => Math.ceil(n / 64) * 64;
 
@@ -84,6 +86,29 @@ export function workerMemoryMiB(s: WorkerTierSettings): number {
   return s.memoryMiB ?? roundUp64((s.concurrency + 1) * s.processRssMiB * 1.25);
 }
 
+/** The beat scheduler is one process of the worker image. */
+export function beatMemoryMiB(s: WorkerTierSettings): number {
+  return roundUp64(s.processRssMiB * 1.25);
+}
+
+export const FLOWER_MEMORY_MIB = 256;
+
+/**
+ * `net.core.somaxconn` rendered on each app container: the kernel caps the listen backlog at it,
+ * so it is never below the backlog asked for (4096 is the kernel default since Linux 5.4).
+ */
+export function appSomaxconn(s: WebTierSettings): number {
+  return Math.max(4096, s.listenBacklog);
+}
+
+/** Per-server maxconn of static routes: nginx serves files itself, far beyond the app's concurrency (CERN uses 255). */
+export const STATIC_MAXCONN = 255;
+
+/** Per-server maxconn of a route: what one node of its target can serve at once, unless overridden. */
+export function routeMaxconn(route: LoadBalancerRoute): number {
+  return route.maxconnPerServer ?? (route.serves === "static" ? STATIC_MAXCONN : nodeConcurrency(route.target.settings));
+}
+
 /** Redis `maxmemory`: three quarters of the limit, the rest for clients' buffers, fork and fragmentation. */
 export function redisMaxMemoryMiB(memoryMiB: number): number {
   return Math.floor(memoryMiB * 0.75);
@@ -125,6 +150,27 @@ export const HAPROXY_EXTRA_FDS = 1024;
 export function haproxyNofile(s: LoadBalancerSettings): number {
   return s.nofileLimit ?? 2 * s.maxconn + HAPROXY_EXTRA_FDS;
 }
+
+/** PgBouncer's descriptors: every client, both pools twice over (server and reserve), and its own. */
+export function pgbouncerNofile(p: NonNullable<DatabaseSettings["pooler"]>): number {
+  return p.maxClientConn + 2 * (p.defaultPoolSize + p.reservePoolSize) * 2 + 64;
+}
+
+/** Images whose default follows the engine chosen. */
+export function cacheImage(s: CacheSettings): string {
+  return s.image ?? (s.engine === "redis" ? "redis:7.0" : "memcached:1.6");
+}
+
+export function queueImage(s: QueueSettings): string {
+  return s.image ?? (s.engine === "redis" ? "redis:7.0" : "rabbitmq:3.10");
+}
+
+export function searchImage(s: SearchClusterSettings): string {
+  return s.image ?? (s.engine === "elasticsearch" ? "elasticsearch:7.17.25" : "opensearchproject/opensearch:2.17.1");
+}
+
+/** memcached worker threads. */
+export const MEMCACHED_THREADS = 4;
 
 /** Request bodies above this are streamed to the app (no request buffering), as CERN does for /api/files. */
 export const STREAMING_THRESHOLD_BYTES = 100 * 1024 * 1024;

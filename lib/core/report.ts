@@ -3,7 +3,7 @@
  * every finding of every rule, passed or not, with its numbers.
  */
 import type { Finding } from "./budgets/evaluate";
-import { RULES } from "./budgets/rules";
+import type { Rule } from "./budgets/rule";
 import type { ClusterPlan } from "./model";
 import type { Topology } from "./topology";
 import { renderCapacityAnswer, type CapacityAnswer } from "./capacity";
@@ -17,10 +17,10 @@ export interface CapacityReport {
   readonly headroom: CapacityAnswer;
 }
 
-export function capacityReport(topology: Topology, plan: ClusterPlan, findings: readonly Finding[], headroom: CapacityAnswer): CapacityReport {
+export function capacityReport(topology: Topology, plan: ClusterPlan, rules: readonly Rule[], findings: readonly Finding[], headroom: CapacityAnswer): CapacityReport {
   return {
     headroom,
-    rules: RULES.map((r) => ({ id: r.id, title: r.title, severity: r.severity, measurements: findings.filter((f) => f.ruleId === r.id).length })),
+    rules: rules.map((r) => ({ id: r.id, title: r.title, severity: r.severity, measurements: findings.filter((f) => f.ruleId === r.id).length })),
     stack: topology.stackName,
     containers: plan.containers.map((c) => ({ key: c.key, role: c.role, address: c.address, memoryMiB: c.memoryMiB, image: c.image })),
     findings,

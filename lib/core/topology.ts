@@ -1,7 +1,7 @@
 /**
- * The topology model: what the constructs describe, with defaults resolved and references turned
- * into construct paths. Everything below (renderers, the cluster plan, the budget rules) reads this
- * model and nothing else, so the core never sees a cdktf object.
+ * The topology model: what the constructs describe, with defaults resolved and references resolved
+ * once to the component models they name. Everything below (renderers, the cluster plan, the budget
+ * rules) reads this model and nothing else, so the core never sees a cdktf object.
  */
 import type {
   CacheSettings,
@@ -27,11 +27,11 @@ export interface LoadBalancerRoute {
   /** Path prefixes routed here; empty for the default backend. */
   readonly pathPrefixes: readonly string[];
   /** Web tier whose nginx nodes serve the route. */
-  readonly target: string;
+  readonly target: WebTierModel;
   /** `app` routes reach the app server; `static` routes are served by nginx alone. */
   readonly serves: "app" | "static";
   /** Web tier whose nodes are `backup` servers of this backend. */
-  readonly backup?: string;
+  readonly backup?: WebTierModel;
   /** Per-server `maxconn` override. Default: what the target node can serve at once. */
   readonly maxconnPerServer?: number;
   /** Largest request body the route must accept (nginx-style size), checked against the target tier. */
@@ -46,11 +46,12 @@ export interface LoadBalancerModel extends ComponentBase {
   readonly certificatePem?: string;
 }
 
+/** The services a tier's processes connect to. */
 export interface Wiring {
-  readonly database?: string;
-  readonly cache?: string;
-  readonly queue?: string;
-  readonly search?: string;
+  readonly database?: DatabaseModel;
+  readonly cache?: CacheModel;
+  readonly queue?: QueueModel;
+  readonly search?: SearchClusterModel;
 }
 
 export interface WebTierModel extends ComponentBase, Wiring {
@@ -92,6 +93,9 @@ export type ComponentModel =
   | QueueModel
   | SearchClusterModel;
 
+export type ComponentKind = ComponentModel["kind"];
+export type ModelOf<K extends ComponentKind> = Extract<ComponentModel, { kind: K }>;
+
 /** A user's acknowledgement of one rule's finding on one construct. */
 export interface Acknowledgement {
   readonly constructPath: string;
@@ -111,15 +115,42 @@ export interface Topology {
   readonly acknowledgements: readonly Acknowledgement[];
 }
 
-export function componentsOf<K extends ComponentModel["kind"]>(
-  topology: Topology,
-  kind: K,
-): Extract<ComponentModel, { kind: K }>[] {
-  return topology.components.filter((c): c is Extract<ComponentModel, { kind: K }> => c.kind === kind);
+export function componentsOf<K extends ComponentKind>(topology: Topology, kind: K): ModelOf<K>[] {
+  return topology.components.filter((c): c is ModelOf<K> => c.kind === kind);
 }
 
-export function componentAt(topology: Topology, path: string): ComponentModel {
-  const found = topology.components.find((c) => c.path === path);
-  if (!found) throw new Error(`internal: no component at ${path}`);
-  return found;
+/** Tiers (web and worker) whose processes connect to `service`. */
+export function clientsOf(topology: Topology, service: ComponentModel, via: keyof Wiring): (WebTierModel | WorkerTierModel)[] {
+  return topology.components.filter(
+    (c): c is WebTierModel | WorkerTierModel => (c.kind === "webTier" || c.kind === "workerTier") && c[via]?.path === service.path,
+  );
+}
+
+/**
+ * The same topology with each component's settings passed through `settingsFor`, and every
+ * reference pointing at the new models, so no reader sees a stale copy of a referenced component.
+ * The capacity probes turn one knob this way; the result shares nothing mutable with the input.
+ */
+export function mapSettings(topology: Topology, settingsFor: (c: ComponentModel) => ComponentModel["settings"]): Topology {
+  const next = new Map<string, ComponentModel>();
+  for (const c of topology.components) next.set(c.path, { ...c, settings: settingsFor(c) } as ComponentModel);
+  const ref = <M extends ComponentModel>(m: M | undefined): M | undefined => (m ? (next.get(m.path) as M) : undefined);
+  const relinked = topology.components.map((old): ComponentModel => {
+    const c = next.get(old.path)!;
+    switch (c.kind) {
+      case "webTier":
+      case "workerTier":
+        return Object.assign(c, { database: ref(c.database), cache: ref(c.cache), queue: ref(c.queue), search: ref(c.search) });
+      case "loadBalancer":
+        return Object.assign(c, { routes: c.routes.map((r) => ({ ...r, target: ref(r.target)!, backup: ref(r.backup) })) });
+      default:
+        return c;
+    }
+  });
+  return { ...topology, components: relinked };
+}
+
+/** `mapSettings` for one knob: `patch` merged into the settings of the component at `path`. */
+export function withSettings(topology: Topology, path: string, patch: Readonly<Record<string, unknown>>): Topology {
+  return mapSettings(topology, (c) => (c.path === path ? ({ ...c.settings, ...patch } as ComponentModel["settings"]) : c.settings));
 }

@@ -6,13 +6,16 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { ClusterPlan } from "../core/model";
 
-/** Environment variable naming the file `cdktf-webstack capacity` collects stack topologies in. */
-export const TOPOLOGY_OUT_ENV = "CDKTF_WEBSTACK_TOPOLOGY_OUT";
+/** Environment variable naming the file `cdktf-webstack capacity` collects the stacks' answers in. */
+export const CAPACITY_OUT_ENV = "CDKTF_WEBSTACK_CAPACITY_OUT";
 
-/** When the capacity command runs the app, each stack appends its topology (one JSON line). */
-export function exportTopologyIfAsked(topology: unknown): void {
-  const file = process.env[TOPOLOGY_OUT_ENV];
-  if (file) fs.appendFileSync(file, `${JSON.stringify(topology)}\n`);
+/**
+ * When the capacity command runs the app, each stack appends its answer (one JSON line), computed
+ * in the app itself so the stack's own rule packs count. Only then is the answer computed.
+ */
+export function exportCapacityIfAsked(stack: string, answer: () => string): void {
+  const file = process.env[CAPACITY_OUT_ENV];
+  if (file) fs.appendFileSync(file, `${JSON.stringify({ stack, answer: answer() })}\n`);
 }
 
 export function readTextFile(file: string): string {

@@ -1,11 +1,11 @@
 /** docs/rules.md, generated from the rule definitions (scripts/rules-doc.ts writes or checks it). */
-import type { Rule } from "./rules";
+import type { Rule } from "./rule";
 
 export function renderRulesDoc(rules: readonly Rule[]): string {
   const out = [
     "# Budget rules",
     "",
-    "<!-- Generated from lib/core/budgets/rules.ts by `npm run docs:rules`. Do not edit by hand. -->",
+    "<!-- Generated from lib/core/budgets/rules/ by `npm run docs:rules`. Do not edit by hand. -->",
     "",
     "Every rule runs at synth on every construct it applies to. An `error` rule over its limit fails synth;",
     "a passing measurement above the warning share of its limit is reported as a warning. A finding names",

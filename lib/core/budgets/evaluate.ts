@@ -1,12 +1,12 @@
 /**
- * Evaluates every rule and turns measurements into findings: pass, warn (above the warning
- * fraction of the limit, or a warning rule over its limit) or fail.
+ * Evaluates rules and turns measurements into findings: pass, warn (above the warning fraction of
+ * the limit, or a warning rule over its limit), fail, or acknowledged.
  */
 import { BudgetError } from "../errors";
-import type { ClusterPlan } from "../model";
-import type { Topology } from "../topology";
+import type { Acknowledgement, Topology } from "../topology";
 import { percent } from "../units";
-import { RULES, type Measurement, type Rule } from "./rules";
+import type { Measurement, Rule } from "./rule";
+import { RULES } from "./rules";
 
 export type FindingStatus = "pass" | "warn" | "fail" | "acknowledged";
 
@@ -22,26 +22,32 @@ export interface Finding extends Measurement {
 /** Id of the finding raised for an acknowledgement that matches no failing or warning finding. */
 export const STALE_ACKNOWLEDGEMENT = "WS-ACK-UNUSED";
 
-export function evaluateBudgets(topology: Topology, plan: ClusterPlan, rules: readonly Rule[] = RULES): Finding[] {
-  const used = new Set<string>();
-  const ackKey = (path: string, rule: string) => `${path}\u0000${rule}`;
-  const acks = new Map(topology.acknowledgements.map((a) => [ackKey(a.constructPath, a.ruleId), a]));
-  const findings = rules.flatMap((rule) =>
-    rule.measure(topology, plan).map((m): Finding => {
-      const warnAt = rule.warnAt === undefined ? topology.settings.warnAtFraction : rule.warnAt;
-      const over = m.used > m.limit;
-      const near = warnAt !== null && m.limit > 0 && m.used > warnAt * m.limit;
-      const status: FindingStatus = over ? (rule.severity === "error" ? "fail" : "warn") : near ? "warn" : "pass";
-      const base = { ...m, ruleId: rule.id, title: rule.title, percentOfLimit: percent(m.used, m.limit) };
-      const ack = acks.get(ackKey(m.constructPath, rule.id));
-      if (ack && status !== "pass") {
-        used.add(ackKey(ack.constructPath, ack.ruleId));
-        return { ...base, status: "acknowledged", acknowledgement: ack.reason };
-      }
-      return { ...base, status };
-    }),
-  );
+const ackKey = (path: string, rule: string) => `${path}\u0000${rule}`;
+
+/** Acknowledgements by construct path and rule id. */
+export function acknowledgementIndex(acks: readonly Acknowledgement[]): ReadonlyMap<string, Acknowledgement> {
+  return new Map(acks.map((a) => [ackKey(a.constructPath, a.ruleId), a]));
+}
+
+/** One rule's findings on a topology, with the acknowledgements applied. */
+export function evaluateRule(rule: Rule, topology: Topology, acks: ReadonlyMap<string, Acknowledgement>): Finding[] {
+  return rule.measure(topology).map((m): Finding => {
+    const warnAt = rule.warnAt === undefined ? topology.settings.warnAtFraction : rule.warnAt;
+    const over = m.used > m.limit;
+    const near = warnAt !== null && m.limit > 0 && m.used > warnAt * m.limit;
+    const status: FindingStatus = over ? (rule.severity === "error" ? "fail" : "warn") : near ? "warn" : "pass";
+    const base = { ...m, ruleId: rule.id, title: rule.title, percentOfLimit: percent(m.used, m.limit) };
+    const ack = acks.get(ackKey(m.constructPath, rule.id));
+    if (ack && status !== "pass") return { ...base, status: "acknowledged", acknowledgement: ack.reason };
+    return { ...base, status };
+  });
+}
+
+export function evaluateBudgets(topology: Topology, rules: readonly Rule[] = RULES): Finding[] {
+  const acks = acknowledgementIndex(topology.acknowledgements);
+  const findings = rules.flatMap((rule) => evaluateRule(rule, topology, acks));
   // An acknowledgement that silences nothing is stale: it would hide the next real overcommit.
+  const used = new Set(findings.filter((f) => f.status === "acknowledged").map((f) => ackKey(f.constructPath, f.ruleId)));
   const stale = topology.acknowledgements.filter((a) => !used.has(ackKey(a.constructPath, a.ruleId)));
   return [
     ...findings,

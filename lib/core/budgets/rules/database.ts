@@ -1,0 +1,86 @@
+/** PostgreSQL replication rules: WAL senders, slots, synchronous standbys, and a standby's settings. */
+import { BASE_BACKUP_WAL_SENDERS, databaseTuning, primaryStandbySettings, replicaStandbySettings } from "../../derive";
+import { componentsOf } from "../../topology";
+import { measured, type Rule } from "../rule";
+
+export const DB_WAL_SENDERS: Rule = {
+  id: "WS-DB-WAL-SENDERS",
+  title: "Replicas plus one base backup fit max_wal_senders",
+  severity: "error",
+  rationale: `Each streaming replica holds one WAL sender, and rebuilding a replica with pg_basebackup -X stream holds ${BASE_BACKUP_WAL_SENDERS} more.`,
+  measure: (t) =>
+    componentsOf(t, "database").map((db) => {
+      const tuning = databaseTuning(db.settings);
+      const used = db.settings.replicas + BASE_BACKUP_WAL_SENDERS;
+      return measured(db, "max_wal_senders", {
+        used,
+        limit: tuning.maxWalSenders,
+        unit: "WAL senders",
+        lines: [`${db.settings.replicas} replicas + ${BASE_BACKUP_WAL_SENDERS} for one pg_basebackup -X stream = ${used}`, `max_wal_senders = ${tuning.maxWalSenders}`],
+        fix: `raise maxWalSenders of ${db.path} to at least ${used}`,
+      });
+    }),
+};
+
+export const DB_REPLICATION_SLOTS: Rule = {
+  id: "WS-DB-REPLICATION-SLOTS",
+  title: "One replication slot per replica fits max_replication_slots",
+  severity: "error",
+  rationale: "Each replica streams from its own physical slot, created by the init script; a missing slot makes the replica's bootstrap fail.",
+  measure: (t) =>
+    componentsOf(t, "database").map((db) => {
+      const tuning = databaseTuning(db.settings);
+      return measured(db, "max_replication_slots", {
+        used: db.settings.replicas,
+        limit: tuning.maxReplicationSlots,
+        unit: "slots",
+        lines: [`${db.settings.replicas} replicas x 1 slot = ${db.settings.replicas}`, `max_replication_slots = ${tuning.maxReplicationSlots}`],
+        fix: `raise maxReplicationSlots of ${db.path} to at least ${db.settings.replicas}`,
+      });
+    }),
+};
+
+export const DB_SYNCHRONOUS_REPLICAS: Rule = {
+  id: "WS-DB-SYNCHRONOUS-REPLICAS",
+  title: "Synchronous replicas are at most the replicas there are",
+  severity: "error",
+  warnAt: null,
+  rationale: "With synchronous_standby_names asking for more confirmations than there are standbys, every commit on the primary waits forever.",
+  measure: (t) =>
+    componentsOf(t, "database")
+      .filter((db) => db.settings.synchronousReplicas > 0)
+      .map((db) =>
+        measured(db, "synchronous replicas", {
+          used: db.settings.synchronousReplicas,
+          limit: db.settings.replicas,
+          unit: "replicas",
+          lines: [`synchronousReplicas = ${db.settings.synchronousReplicas}`, `replicas = ${db.settings.replicas}`],
+          fix: `lower synchronousReplicas of ${db.path} to at most ${db.settings.replicas}, or add replicas`,
+        }),
+      ),
+};
+
+export const DB_STANDBY_SETTINGS: Rule = {
+  id: "WS-DB-STANDBY-SETTINGS",
+  title: "Hot standby settings are at least the primary's",
+  severity: "error",
+  warnAt: null,
+  rationale:
+    "A hot standby refuses to start when max_connections, max_worker_processes, max_wal_senders, max_prepared_transactions or max_locks_per_transaction is lower than on its primary.",
+  measure: (t) =>
+    componentsOf(t, "database")
+      .filter((db) => db.settings.replicas > 0)
+      .flatMap((db) => {
+        const primary = primaryStandbySettings(db.settings);
+        const replica = replicaStandbySettings(db.settings);
+        return (Object.keys(primary) as (keyof typeof primary)[]).map((name) =>
+          measured(db, `replicas ${name}`, {
+            used: primary[name],
+            limit: replica[name],
+            unit: name,
+            lines: [`primary ${name} = ${primary[name]}`, `replica ${name} = ${replica[name]}`],
+            fix: `remove standbyOverrides.${name} of ${db.path}, or set it to at least ${primary[name]}`,
+          }),
+        );
+      }),
+};

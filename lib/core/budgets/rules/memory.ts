@@ -1,0 +1,168 @@
+/** Memory rules: what each container's processes and buffers use against its memory limit. */
+import {
+  APP_MASTER_RSS_MIB,
+  COMPRESSED_OOPS_LIMIT_MIB,
+  HAPROXY_BASE_MIB,
+  HAPROXY_KIB_PER_CONNECTION,
+  databaseTuning,
+  memcachedItemMemoryMiB,
+  rabbitmqWatermarkMiB,
+  redisMaxMemoryMiB,
+  searchHeapMiB,
+  webAppMemoryMiB,
+  workerMemoryMiB,
+} from "../../derive";
+import { componentsOf } from "../../topology";
+import { measured, mib, type Rule } from "../rule";
+
+export const DB_MEMORY: Rule = {
+  id: "WS-DB-MEMORY",
+  title: "PostgreSQL memory fits the container",
+  severity: "error",
+  warnAt: 0.9,
+  rationale: "shared_buffers, maintenance work and every backend's private memory (its overhead plus one work_mem) must fit the memory limit, or the kernel kills the postmaster's children.",
+  measure: (t) =>
+    componentsOf(t, "database").map((db) => {
+      const s = db.settings;
+      const tu = databaseTuning(s);
+      const perBackend = tu.workMemMiB + s.backendOverheadMiB;
+      const used = Math.ceil(tu.sharedBuffersMiB + tu.maintenanceWorkMemMiB + s.maxConnections * perBackend);
+      return measured(db, "memory", {
+        used,
+        limit: s.memoryMiB,
+        unit: "MiB",
+        lines: [
+          `shared_buffers ${mib(tu.sharedBuffersMiB)}`,
+          `+ maintenance_work_mem ${mib(tu.maintenanceWorkMemMiB)}`,
+          `+ max_connections ${s.maxConnections} x (work_mem ${tu.workMemMiB} MiB + backend ${s.backendOverheadMiB} MiB) = ${mib(s.maxConnections * perBackend)}`,
+          `= ${mib(used)} against memoryMiB ${mib(s.memoryMiB)}`,
+        ],
+        fix: `raise memoryMiB of ${db.path}, or lower maxConnections (see WS-DB-CONNECTIONS) or workMemMiB`,
+      });
+    }),
+};
+
+export const LB_MEMORY: Rule = {
+  id: "WS-LB-MEMORY",
+  title: "HAProxy's connections fit its memory limit",
+  severity: "error",
+  warnAt: 0.9,
+  rationale: `Each connection holds two buffers and session state, about ${HAPROXY_KIB_PER_CONNECTION} KiB.`,
+  measure: (t) =>
+    componentsOf(t, "loadBalancer").map((lb) => {
+      const s = lb.settings;
+      const used = Math.ceil(HAPROXY_BASE_MIB + (s.maxconn * HAPROXY_KIB_PER_CONNECTION) / 1024);
+      return measured(lb, "memory", {
+        used,
+        limit: s.memoryMiB,
+        unit: "MiB",
+        lines: [`${HAPROXY_BASE_MIB} MiB base + maxconn ${s.maxconn} x ${HAPROXY_KIB_PER_CONNECTION} KiB = ${mib(used)}`, `memoryMiB = ${mib(s.memoryMiB)}`],
+        fix: `raise memoryMiB of ${lb.path} or lower its maxconn`,
+      });
+    }),
+};
+
+export const APP_MEMORY: Rule = {
+  id: "WS-APP-MEMORY",
+  title: "App server processes fit the container",
+  severity: "error",
+  warnAt: 0.9,
+  rationale: "Every worker process grows to its resident size; when the sum passes the limit the kernel kills one mid-request.",
+  measure: (t) =>
+    componentsOf(t, "webTier").map((w) => {
+      const s = w.settings;
+      const used = s.processes * s.processRssMiB + APP_MASTER_RSS_MIB;
+      const limit = webAppMemoryMiB(s);
+      return measured(w, "app container memory", {
+        used,
+        limit,
+        unit: "MiB",
+        lines: [`${s.processes} processes x ${s.processRssMiB} MiB + ${APP_MASTER_RSS_MIB} MiB master = ${mib(used)}`, `memoryMiB = ${mib(limit)}`],
+        fix: `raise memoryMiB of ${w.path} to at least ${used}, or lower processes`,
+      });
+    }),
+};
+
+export const WORKER_MEMORY: Rule = {
+  id: "WS-WORKER-MEMORY",
+  title: "Celery children fit the worker container",
+  severity: "error",
+  warnAt: 0.9,
+  rationale: "A prefork worker runs concurrency children beside its parent, each at its resident size.",
+  measure: (t) =>
+    componentsOf(t, "workerTier").map((w) => {
+      const s = w.settings;
+      const used = (s.concurrency + 1) * s.processRssMiB;
+      const limit = workerMemoryMiB(s);
+      return measured(w, "container memory (each worker)", {
+        used,
+        limit,
+        unit: "MiB",
+        lines: [`(${s.concurrency} children + 1 parent) x ${s.processRssMiB} MiB = ${mib(used)}`, `memoryMiB = ${mib(limit)}`],
+        fix: `raise memoryMiB of ${w.path} to at least ${used}, or lower concurrency`,
+      });
+    }),
+};
+
+/** Beyond its data: a fixed base for the process, and a buffer per client connection. */
+const overheadMiB = (baseMiB: number, connections: number, kibPerConnection: number) => Math.ceil(baseMiB + (connections * kibPerConnection) / 1024);
+
+export const CACHE_MEMORY: Rule = {
+  id: "WS-CACHE-MEMORY",
+  title: "Cache and broker memory fit their containers",
+  severity: "error",
+  warnAt: 0.9,
+  rationale: "Redis needs room beyond maxmemory for client buffers and fork copy-on-write; RabbitMQ's Erlang VM needs room beyond its watermark; memcached beyond its item memory.",
+  measure: (t) => [
+    ...componentsOf(t, "cache").map((c) => {
+      const s = c.settings;
+      const item = s.engine === "redis" ? redisMaxMemoryMiB(s.memoryMiB) : memcachedItemMemoryMiB(s);
+      const overhead = overheadMiB(32, s.maxClients, 20);
+      return measured(c, "memory", {
+        used: item + overhead,
+        limit: s.memoryMiB,
+        unit: "MiB",
+        lines: [`${s.engine === "redis" ? "maxmemory" : "item memory"} ${mib(item)} + 32 MiB base + ${s.maxClients} clients x 20 KiB = ${mib(item + overhead)}`, `memoryMiB = ${mib(s.memoryMiB)}`],
+        fix: `raise memoryMiB of ${c.path} or lower maxClients`,
+      });
+    }),
+    ...componentsOf(t, "queue").map((q) => {
+      const s = q.settings;
+      const redis = s.engine === "redis";
+      const item = redis ? redisMaxMemoryMiB(s.memoryMiB) : rabbitmqWatermarkMiB(s);
+      const base = redis ? 32 : 200;
+      const perConnection = redis ? 20 : 100;
+      const overhead = overheadMiB(base, s.maxConnections, perConnection);
+      return measured(q, "memory", {
+        used: item + overhead,
+        limit: s.memoryMiB,
+        unit: "MiB",
+        lines: [
+          `${redis ? "maxmemory" : "memory high watermark"} ${mib(item)} + ${base} MiB base + ${s.maxConnections} connections x ${perConnection} KiB = ${mib(item + overhead)}`,
+          `memoryMiB = ${mib(s.memoryMiB)}`,
+        ],
+        fix: `raise memoryMiB of ${q.path} or lower maxConnections`,
+      });
+    }),
+  ],
+};
+
+export const SEARCH_HEAP: Rule = {
+  id: "WS-SEARCH-HEAP",
+  title: "Search heap is at most half the memory and below 32 GiB",
+  severity: "error",
+  warnAt: null,
+  rationale: "Lucene needs the other half for the file-system cache, and above about 31 GiB the JVM loses compressed pointers.",
+  measure: (t) =>
+    componentsOf(t, "searchCluster").map((c) => {
+      const heap = searchHeapMiB(c.settings);
+      const limit = Math.min(Math.floor(c.settings.memoryMiB / 2), COMPRESSED_OOPS_LIMIT_MIB);
+      return measured(c, "JVM heap", {
+        used: heap,
+        limit,
+        unit: "MiB",
+        lines: [`heap = ${mib(heap)}`, `limit = min(memoryMiB ${mib(c.settings.memoryMiB)} / 2, ${mib(COMPRESSED_OOPS_LIMIT_MIB)}) = ${mib(limit)}`],
+        fix: `remove heapMiB of ${c.path} (it then follows memoryMiB), or raise memoryMiB to at least ${heap * 2}`,
+      });
+    }),
+};

@@ -1,0 +1,71 @@
+/**
+ * Where each component's containers go: their keys (container names without the stack prefix)
+ * and their address index inside the component's block. The planners place containers with
+ * these, and WS-NET-COLLISIONS checks them without planning, so a capacity probe that adds a node
+ * sees its new containers at no cost.
+ */
+import { HOSTS_PER_BLOCK, blockAddress } from "./network";
+import type { ComponentModel, DatabaseModel, Topology, WebTierModel, WorkerTierModel } from "./topology";
+
+export interface Slot {
+  readonly key: string;
+  /** Address index in the component's block (see network.ts). */
+  readonly index: number;
+}
+
+/** The pooler sits at the end of its database's address block, so adding replicas never moves it. */
+export const POOLER_INDEX = HOSTS_PER_BLOCK - 1;
+
+/** Web node `n` (0-based): nginx at index 2n, the app server at 2n+1. */
+export function webNodeSlots(tier: WebTierModel, n: number): { node: string; app: Slot; nginx: Slot } {
+  const node = `${tier.id}-${n + 1}`;
+  return { node, app: { key: `${node}-app`, index: 2 * n + 1 }, nginx: { key: `${node}-nginx`, index: 2 * n } };
+}
+
+export function databaseSlots(db: DatabaseModel): { primary: Slot; pooler?: Slot; replicas: Slot[] } {
+  return {
+    primary: { key: `${db.id}-primary`, index: 0 },
+    pooler: db.settings.pooler ? { key: `${db.id}-pooler`, index: POOLER_INDEX } : undefined,
+    replicas: Array.from({ length: db.settings.replicas }, (_, i) => ({ key: `${db.id}-replica-${i + 1}`, index: i + 1 })),
+  };
+}
+
+/** Workers first, then beat and Flower, each at the next index. */
+export function workerSlots(tier: WorkerTierModel): { workers: Slot[]; beat?: Slot; flower?: Slot } {
+  const s = tier.settings;
+  const workers = Array.from({ length: s.nodes }, (_, n) => ({ key: `${tier.id}-${n + 1}`, index: n }));
+  const beat = s.beat ? { key: `${tier.id}-beat`, index: workers.length } : undefined;
+  const flower = s.flower ? { key: `${tier.id}-flower`, index: workers.length + (beat ? 1 : 0) } : undefined;
+  return { workers, beat, flower };
+}
+
+/** Every container slot of a component, in plan order. */
+export function componentSlots(c: ComponentModel): Slot[] {
+  switch (c.kind) {
+    case "webTier":
+      return Array.from({ length: c.settings.nodes }, (_, n) => webNodeSlots(c, n)).flatMap((s) => [s.app, s.nginx]);
+    case "workerTier": {
+      const w = workerSlots(c);
+      return [...w.workers, ...(w.beat ? [w.beat] : []), ...(w.flower ? [w.flower] : [])];
+    }
+    case "database": {
+      const d = databaseSlots(c);
+      return [d.primary, ...(d.pooler ? [d.pooler] : []), ...d.replicas];
+    }
+    case "searchCluster":
+      return Array.from({ length: c.settings.nodes }, (_, i) => ({ key: `${c.id}-${i + 1}`, index: i }));
+    default:
+      return [{ key: c.id, index: 0 }];
+  }
+}
+
+/** Address blocks in construct order: block 0 is the gateway's. */
+export function addressBlocks(t: Topology): Map<string, number> {
+  return new Map(t.components.map((c, i) => [c.path, i + 1]));
+}
+
+export function slotAddress(t: Topology, blocks: ReadonlyMap<string, number>, c: ComponentModel, index: number): string {
+  const block = blocks.get(c.path);
+  if (block === undefined) throw new Error(`internal: no address block for ${c.path}`);
+  return blockAddress(t.settings.subnet, block, index);
+}

@@ -1,0 +1,148 @@
+/** PostgreSQL: the primary, an optional PgBouncer in front of it, and `replicas` streaming hot standbys. */
+import { databaseTuning, pgbouncerNofile, primaryStandbySettings, replicaStandbySettings } from "../derive";
+import { databaseSlots } from "../layout";
+import { PGBOUNCER_DIR, PGBOUNCER_PORT, renderPgbouncerIni, renderPgbouncerStart } from "../render/pgbouncer";
+import {
+  PG_CONF_DIR,
+  PG_PORT,
+  renderPgHbaConf,
+  renderPgInitSql,
+  renderPgPrimaryStart,
+  renderPgPromote,
+  renderPgReplicaStart,
+  renderPostgresqlConf,
+} from "../render/postgres";
+import type { DatabaseModel } from "../topology";
+import { ENV, databasePassword, secretNames } from "./clients";
+import { cmd, file, nofile, shell, snake, type PlanContext, type Planner } from "./context";
+
+export const REPLICATION_USER = "replicator";
+
+export function replicaSlotName(db: DatabaseModel, replica: number): string {
+  return `${snake(db.id)}_replica_${replica}`;
+}
+
+export const databasePlanner: Planner<"database"> = {
+  kind: "database",
+  plan(ctx: PlanContext, db: DatabaseModel): void {
+    const s = db.settings;
+    const tuning = databaseTuning(s);
+    const slots = databaseSlots(db);
+    const password = databasePassword(ctx, db);
+    const replicationPassword = ctx.secret(secretNames.replicationPassword(db), `password of the replication role of ${db.path}`);
+    const env = { [ENV.dbPassword]: password, [ENV.replicationPassword]: replicationPassword };
+    const replicationSlots = slots.replicas.map((_, i) => replicaSlotName(db, i + 1));
+    const confFor = (role: "primary" | "replica", clusterName: string) =>
+      renderPostgresqlConf({
+        role,
+        clusterName,
+        synchronousStandbys: replicationSlots,
+        synchronousCount: s.synchronousReplicas,
+        standby: role === "primary" ? primaryStandbySettings(s) : replicaStandbySettings(s),
+        superuserReservedConnections: s.superuserReservedConnections,
+        maxReplicationSlots: tuning.maxReplicationSlots,
+        sharedBuffersMiB: tuning.sharedBuffersMiB,
+        workMemMiB: tuning.workMemMiB,
+        maintenanceWorkMemMiB: tuning.maintenanceWorkMemMiB,
+        effectiveCacheSizeMiB: tuning.effectiveCacheSizeMiB,
+        slowQueryMs: s.slowQueryMs,
+      });
+    const hba = renderPgHbaConf({ subnet: ctx.topology.settings.subnet, database: s.databaseName, user: s.user, replicationUser: REPLICATION_USER });
+    const start = { passwordEnv: ENV.dbPassword, replicationPasswordEnv: ENV.replicationPassword };
+    // Through the socket, which pg_hba.conf allows by peer authentication; a TCP probe from 127.0.0.1
+    // would be rejected (and logged as FATAL) every ten seconds.
+    const health = shell(`PATH=/usr/lib/postgresql/15/bin:$PATH pg_isready --host=/var/run/postgresql --port=${PG_PORT} --quiet`, 30);
+    const primaryAddress = ctx.address(db, slots.primary);
+
+    ctx.container({
+      key: slots.primary.key,
+      constructPath: db.path,
+      role: "postgres-primary",
+      image: s.image,
+      command: ["/bin/sh", `${PG_CONF_DIR}/start.sh`],
+      user: "postgres",
+      env,
+      address: primaryAddress,
+      listens: [{ port: PG_PORT, purpose: "postgresql" }],
+      files: [
+        file(`${PG_CONF_DIR}/postgresql.conf`, confFor("primary", `${snake(db.id)}_primary`)),
+        file(`${PG_CONF_DIR}/pg_hba.conf`, hba),
+        file(
+          `${PG_CONF_DIR}/init.sql`,
+          renderPgInitSql({
+            database: s.databaseName,
+            user: s.user,
+            replicationUser: REPLICATION_USER,
+            passwordEnv: ENV.dbPassword,
+            replicationPasswordEnv: ENV.replicationPassword,
+            replicationSlots,
+          }),
+        ),
+        file(`${PG_CONF_DIR}/start.sh`, renderPgPrimaryStart(start), true),
+      ],
+      mounts: [ctx.volume(db, `${slots.primary.key}-data`, "/var/lib/postgresql/data")],
+      memoryMiB: s.memoryMiB,
+      healthcheck: health,
+      stopTimeoutSeconds: 60,
+    });
+    if (slots.pooler && s.pooler) {
+      const p = s.pooler;
+      ctx.container({
+        key: slots.pooler.key,
+        constructPath: db.path,
+        role: "pgbouncer",
+        image: p.image,
+        command: ["/bin/sh", `${PGBOUNCER_DIR}/start.sh`],
+        env: { [ENV.dbPassword]: password },
+        address: ctx.address(db, slots.pooler),
+        listens: [{ port: PGBOUNCER_PORT, purpose: "pgbouncer" }],
+        files: [
+          file(
+            `${PGBOUNCER_DIR}/pgbouncer.ini`,
+            renderPgbouncerIni({
+              databases: [
+                { name: s.databaseName, host: primaryAddress, port: PG_PORT, dbname: s.databaseName },
+                ...slots.replicas.slice(0, 1).map((replica) => ({ name: `${s.databaseName}_ro`, host: ctx.address(db, replica), port: PG_PORT, dbname: s.databaseName })),
+              ],
+              mode: p.mode,
+              maxClientConn: p.maxClientConn,
+              defaultPoolSize: p.defaultPoolSize,
+              reservePoolSize: p.reservePoolSize,
+            }),
+          ),
+          file(`${PGBOUNCER_DIR}/start.sh`, renderPgbouncerStart(s.user, ENV.dbPassword), true),
+        ],
+        memoryMiB: p.memoryMiB,
+        // PgBouncer images are small (Alpine, busybox): nc is the probe they all have.
+        healthcheck: cmd("nc", "-z", "127.0.0.1", String(PGBOUNCER_PORT)),
+        ulimits: nofile(pgbouncerNofile(p)),
+        dependsOn: [slots.primary.key],
+      });
+    }
+    slots.replicas.forEach((replica, i) => {
+      const slotName = replicaSlotName(db, i + 1);
+      ctx.container({
+        key: replica.key,
+        constructPath: db.path,
+        role: "postgres-replica",
+        image: s.image,
+        command: ["/bin/sh", `${PG_CONF_DIR}/start.sh`],
+        user: "postgres",
+        env,
+        address: ctx.address(db, replica),
+        listens: [{ port: PG_PORT, purpose: "postgresql (hot standby)" }],
+        files: [
+          file(`${PG_CONF_DIR}/postgresql.conf`, confFor("replica", slotName)),
+          file(`${PG_CONF_DIR}/pg_hba.conf`, hba),
+          file(`${PG_CONF_DIR}/start.sh`, renderPgReplicaStart({ ...start, primaryAddress, replicationUser: REPLICATION_USER, slot: slotName }), true),
+          file(`${PG_CONF_DIR}/promote.sh`, renderPgPromote(), true),
+        ],
+        mounts: [ctx.volume(db, `${replica.key}-data`, "/var/lib/postgresql/data")],
+        memoryMiB: s.memoryMiB,
+        healthcheck: { ...health, startPeriodSeconds: 120 },
+        dependsOn: [slots.primary.key],
+        stopTimeoutSeconds: 60,
+      });
+    });
+  },
+};

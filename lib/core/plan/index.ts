@@ -1,0 +1,60 @@
+/**
+ * Turns the topology into the cluster plan: every container with its rendered files, command,
+ * environment, address, memory limit and health check. Pure: the same topology gives the same plan.
+ * One planner per component kind, registered in PLANNERS; a target (one Docker engine today)
+ * consumes the plan without knowing the kinds.
+ */
+import { componentSlots } from "../layout";
+import type { ClusterPlan } from "../model";
+import { gatewayAddress } from "../network";
+import { componentsOf, type ComponentKind, type ComponentModel, type Topology } from "../topology";
+import { cachePlanner } from "./cache";
+import { PlanContext, type Planner } from "./context";
+import { databasePlanner } from "./database";
+import { loadBalancerPlanner } from "./load-balancer";
+import { queuePlanner } from "./queue";
+import { searchPlanner } from "./search";
+import { webTierPlanner } from "./web-tier";
+import { workerTierPlanner } from "./worker-tier";
+
+/**
+ * Servers first, then their clients, so the plan reads top-down from the data to the edge and every
+ * container comes after the ones it depends on.
+ */
+export const PLANNERS: readonly Planner<ComponentKind>[] = [
+  databasePlanner,
+  cachePlanner,
+  queuePlanner,
+  searchPlanner,
+  webTierPlanner,
+  workerTierPlanner,
+  loadBalancerPlanner,
+] as readonly Planner<ComponentKind>[];
+
+function planComponent(ctx: PlanContext, planner: Planner<ComponentKind>, component: ComponentModel): void {
+  const before = ctx.containers.length;
+  planner.plan(ctx, component as never);
+  // WS-NET-COLLISIONS and the capacity probes count containers from the layout: it must be what was planned.
+  const planned = ctx.containers.slice(before).map((c) => c.key);
+  const laid = componentSlots(component).map((s) => s.key);
+  if (planned.join() !== laid.join()) throw new Error(`internal: ${component.path} planned [${planned}] but its layout says [${laid}]`);
+}
+
+export function planCluster(topology: Topology): ClusterPlan {
+  const ctx = new PlanContext(topology);
+  for (const planner of PLANNERS) {
+    for (const component of componentsOf(topology, planner.kind)) planComponent(ctx, planner, component);
+  }
+  return {
+    network: { name: `${topology.prefix}-net`, subnet: topology.settings.subnet, gateway: gatewayAddress(topology.settings.subnet) },
+    volumes: ctx.volumes,
+    containers: ctx.containers,
+    secrets: ctx.secrets(),
+  };
+}
+
+export { PlanContext, type Planner } from "./context";
+export { ENV, secretNames } from "./clients";
+export { REPLICATION_USER, replicaSlotName } from "./database";
+export { HAPROXY_DIR } from "./load-balancer";
+export { NGINX_PORT, STATIC_ROOT, UWSGI_STATS_PORT } from "./web-tier";

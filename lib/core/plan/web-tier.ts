@@ -1,0 +1,100 @@
+/** A web tier: per node, the app server (uWSGI or gunicorn) and nginx in front of it. */
+import { NGINX_WORKER_PROCESSES, appSomaxconn, nginxReadTimeoutSeconds, nodeConcurrency, webAppMemoryMiB } from "../derive";
+import { webNodeSlots } from "../layout";
+import { renderGunicornConfig, renderUwsgiIni, type AppServerConfig } from "../render/appserver";
+import { renderNginxConfig } from "../render/nginx";
+import type { WebTierModel } from "../topology";
+import { parseSize } from "../units";
+import { clientEnv, serviceKeys } from "./clients";
+import { cmd, file, nofile, type PlanContext, type Planner } from "./context";
+
+export const NGINX_PORT = 80;
+export const UWSGI_STATS_PORT = 9191;
+export const STATIC_ROOT = "/srv/static";
+
+export const webTierPlanner: Planner<"webTier"> = {
+  kind: "webTier",
+  plan(ctx: PlanContext, tier: WebTierModel): void {
+    const s = tier.settings;
+    const maxBodyBytes = Math.max(parseSize(s.clientMaxBodySize), ...s.uploadRoutes.map((r) => parseSize(r.maxBodySize)));
+    const env = { ...clientEnv(ctx, tier, s), ...s.environment };
+    const dependsOn = serviceKeys(tier);
+    for (let n = 0; n < s.nodes; n++) {
+      const slots = webNodeSlots(tier, n);
+      const nginxAddress = ctx.address(tier, slots.nginx);
+      const appAddress = ctx.address(tier, slots.app);
+      const staticVolume = `${slots.node}-static`;
+      const app: AppServerConfig = {
+        wsgiModule: s.wsgiModule,
+        port: s.appPort,
+        processes: s.processes,
+        threads: s.threads,
+        maxRequests: s.maxRequests,
+        timeoutSeconds: s.requestTimeoutSeconds,
+        listenBacklog: s.listenBacklog,
+        maxBodyBytes,
+        plugins: s.uwsgiPlugins,
+        statsPort: UWSGI_STATS_PORT,
+        forwardedAllowIps: nginxAddress,
+      };
+      const appFile = s.server === "uwsgi" ? file("/etc/webstack/uwsgi.ini", renderUwsgiIni(app)) : file("/etc/webstack/gunicorn.conf.py", renderGunicornConfig(app));
+      const probe =
+        s.server === "uwsgi"
+          ? `import urllib.request; urllib.request.urlopen("http://127.0.0.1:${UWSGI_STATS_PORT}/", timeout=4)`
+          : `import urllib.request; urllib.request.urlopen("http://127.0.0.1:${s.appPort}/ping", timeout=4)`;
+      ctx.container({
+        key: slots.app.key,
+        constructPath: tier.path,
+        role: s.server,
+        image: s.image,
+        command: s.server === "uwsgi" ? ["uwsgi", "--ini", appFile.path] : ["gunicorn", "--config", appFile.path],
+        env,
+        address: appAddress,
+        listens: [
+          { port: s.appPort, purpose: s.server },
+          ...(s.server === "uwsgi" ? [{ port: UWSGI_STATS_PORT, purpose: "uwsgi stats" }] : []),
+        ],
+        files: [appFile],
+        // Docker fills an empty named volume from the image on first mount: nginx then serves the app's files.
+        mounts: [ctx.volume(tier, staticVolume, s.staticDir)],
+        dependsOn,
+        memoryMiB: webAppMemoryMiB(s),
+        healthcheck: { ...cmd("python3", "-c", probe), startPeriodSeconds: 30 },
+        sysctls: { "net.core.somaxconn": String(appSomaxconn(s)) },
+      });
+      ctx.container({
+        key: slots.nginx.key,
+        constructPath: tier.path,
+        role: "nginx",
+        image: s.nginxImage,
+        command: ["nginx", "-g", "daemon off;", "-c", "/etc/nginx/nginx.conf"],
+        env: {},
+        address: nginxAddress,
+        listens: [{ port: NGINX_PORT, purpose: "http" }],
+        files: [
+          file(
+            "/etc/nginx/nginx.conf",
+            renderNginxConfig({
+              workerProcesses: NGINX_WORKER_PROCESSES,
+              workerConnections: s.nginxWorkerConnections,
+              nofile: s.nginxNofileLimit,
+              upstream: { protocol: s.server === "uwsgi" ? "uwsgi" : "http", address: appAddress, port: s.appPort, keepalive: nodeConcurrency(s) },
+              staticUrlPath: s.staticUrlPath,
+              staticRoot: STATIC_ROOT,
+              clientMaxBodySize: s.clientMaxBodySize,
+              uploadRoutes: s.uploadRoutes,
+              readTimeoutSeconds: nginxReadTimeoutSeconds(s),
+              trustedProxies: ctx.topology.settings.subnet,
+            }),
+          ),
+        ],
+        mounts: [ctx.volume(tier, staticVolume, STATIC_ROOT, true)],
+        dependsOn: [slots.app.key],
+        memoryMiB: s.nginxMemoryMiB,
+        // Through nginx to the app: a node is healthy only when both answer.
+        healthcheck: cmd("curl", "--fail", "--silent", "--output", "/dev/null", "--max-time", "4", "http://127.0.0.1/ping"),
+        ulimits: nofile(s.nginxNofileLimit),
+      });
+    }
+  },
+};

@@ -1,0 +1,72 @@
+/** A Celery worker tier: its workers, at most one beat scheduler and an optional Flower, each a container. */
+import { FLOWER_MEMORY_MIB, beatMemoryMiB, workerMemoryMiB } from "../derive";
+import { workerSlots } from "../layout";
+import { FLOWER_PORT, celeryBeatCommand, celeryWorkerCommand, flowerCommand } from "../render/celery";
+import type { WorkerTierModel } from "../topology";
+import { clientEnv, serviceKeys } from "./clients";
+import { cmd, shell, type PlanContext, type Planner } from "./context";
+
+export const workerTierPlanner: Planner<"workerTier"> = {
+  kind: "workerTier",
+  plan(ctx: PlanContext, tier: WorkerTierModel): void {
+    const s = tier.settings;
+    const env = { ...clientEnv(ctx, tier, s), ...s.environment };
+    const dependsOn = serviceKeys(tier);
+    const slots = workerSlots(tier);
+    for (const slot of slots.workers) {
+      ctx.container({
+        key: slot.key,
+        constructPath: tier.path,
+        role: "celery-worker",
+        image: s.image,
+        command: celeryWorkerCommand({
+          app: s.celeryApp,
+          nodeName: slot.key,
+          concurrency: s.concurrency,
+          prefetchMultiplier: s.prefetchMultiplier,
+          maxTasksPerChild: s.maxTasksPerChild,
+          queues: s.queues,
+        }),
+        env,
+        address: ctx.address(tier, slot),
+        listens: [],
+        files: [],
+        memoryMiB: workerMemoryMiB(s),
+        dependsOn,
+        healthcheck: shell(`celery --app=${s.celeryApp} inspect ping --destination=${slot.key}@$(hostname) --timeout=5 | grep -q pong`, 30),
+        stopTimeoutSeconds: 60,
+      });
+    }
+    if (slots.beat) {
+      ctx.container({
+        key: slots.beat.key,
+        constructPath: tier.path,
+        role: "celery-beat",
+        image: s.image,
+        command: celeryBeatCommand(s.celeryApp),
+        env,
+        address: ctx.address(tier, slots.beat),
+        listens: [],
+        files: [],
+        memoryMiB: beatMemoryMiB(s),
+        healthcheck: shell("ls /tmp/celerybeat-schedule* >/dev/null 2>&1", 30),
+        dependsOn,
+      });
+    }
+    if (slots.flower) {
+      ctx.container({
+        key: slots.flower.key,
+        constructPath: tier.path,
+        role: "flower",
+        image: s.flowerImage ?? s.image,
+        command: flowerCommand(s.celeryApp),
+        env,
+        address: ctx.address(tier, slots.flower),
+        listens: [{ port: FLOWER_PORT, purpose: "flower (internal)" }],
+        files: [],
+        memoryMiB: FLOWER_MEMORY_MIB,
+        healthcheck: cmd("python3", "-c", `import urllib.request; urllib.request.urlopen("http://127.0.0.1:${FLOWER_PORT}/healthcheck", timeout=4)`),
+      });
+    }
+  },
+};

@@ -1,0 +1,81 @@
+/** Database props, with its optional PgBouncer. */
+import { z } from "zod";
+import { positiveInt, nonNegativeInt, memoryMiB, dockerImage, identifier } from "./common";
+
+const standbyOverrides = z
+  .object({
+    maxConnections: positiveInt.optional(),
+    maxWorkerProcesses: positiveInt.optional(),
+    maxWalSenders: nonNegativeInt.optional(),
+    maxPreparedTransactions: nonNegativeInt.optional(),
+    maxLocksPerTransaction: positiveInt.optional(),
+  })
+  .strict();
+
+export const databaseSchema = z
+  .object({
+    /** Streaming replicas in hot standby. @default 0 */
+    replicas: nonNegativeInt.max(16).default(0),
+    /**
+     * Replicas that must confirm each commit before it is acknowledged (`synchronous_standby_names =
+     * 'ANY n (...)'`). With 1 or more, a failover loses no acknowledged write; the price is a network
+     * round trip per commit, and writes stall while fewer than n replicas are connected. @default 0
+     */
+    synchronousReplicas: nonNegativeInt.default(0),
+    /** `max_connections`. @default 200 */
+    maxConnections: positiveInt.max(10000).default(200),
+    /** `superuser_reserved_connections`. @default 3 */
+    superuserReservedConnections: nonNegativeInt.default(3),
+    /** `max_wal_senders`. @default replicas + 2 (a `pg_basebackup -X stream` uses two) + 1 spare */
+    maxWalSenders: nonNegativeInt.optional(),
+    /** `max_replication_slots`. @default replicas + 1 */
+    maxReplicationSlots: nonNegativeInt.optional(),
+    /** `max_worker_processes`. @default 8 */
+    maxWorkerProcesses: positiveInt.default(8),
+    /** `max_prepared_transactions`. @default 0 */
+    maxPreparedTransactions: nonNegativeInt.default(0),
+    /** `max_locks_per_transaction`. @default 64 */
+    maxLocksPerTransaction: positiveInt.default(64),
+    /** Settings a replica renders differently from the primary (for a deliberate test only). @default none */
+    standbyOverrides: standbyOverrides.optional(),
+    /** Memory limit of each PostgreSQL container; memory settings derive from it. @default 2048 */
+    memoryMiB: memoryMiB.min(256).default(2048),
+    /** `shared_buffers`, MiB. @default 25% of memoryMiB */
+    sharedBuffersMiB: positiveInt.optional(),
+    /** `work_mem`, MiB. @default what fits: half the memory left after shared_buffers and maintenance, over max_connections */
+    workMemMiB: z.number().positive().optional(),
+    /** Memory one backend uses beyond work_mem, MiB, for the memory budget. @default 6 */
+    backendOverheadMiB: z.number().positive().default(6),
+    /** Database created for the application. @default "app" */
+    databaseName: identifier.default("app"),
+    /** Role the application logs in as. @default "app" */
+    user: identifier.default("app"),
+    /** Statements slower than this are logged, ms (`log_min_duration_statement`). @default 500 */
+    slowQueryMs: nonNegativeInt.default(500),
+    /** Connections by other processes (exporters, cron jobs, admin shells), counted in the budget. @default [] */
+    additionalClients: z.array(z.object({ name: z.string().min(1), connections: positiveInt }).strict()).default([]),
+    /**
+     * PgBouncer in front of the database, on its own container: apps and workers connect to it, and
+     * only its pools reach PostgreSQL. @default none (clients connect directly)
+     */
+    pooler: z
+      .object({
+        /** `pool_mode`. Transaction pooling shares a server connection between transactions. @default "transaction" */
+        mode: z.enum(["transaction", "session"]).default("transaction"),
+        /** `max_client_conn`: client connections PgBouncer accepts. @default 1000 */
+        maxClientConn: positiveInt.default(1000),
+        /** `default_pool_size`: server connections per database and user. @default 20 */
+        defaultPoolSize: positiveInt.default(20),
+        /** `reserve_pool_size`: extra server connections when clients wait. @default 5 */
+        reservePoolSize: nonNegativeInt.default(5),
+        /** @default 128 */
+        memoryMiB: memoryMiB.default(128),
+        /** An image with `pgbouncer` on its PATH (there is no official one). @default "pgbouncer:1.18" */
+        image: dockerImage.default("pgbouncer:1.18"),
+      })
+      .strict()
+      .optional(),
+    /** @default "postgres:15" */
+    image: dockerImage.default("postgres:15"),
+  })
+  .strict();

@@ -1,0 +1,18 @@
+/** WebStack props. */
+import { z } from "zod";
+
+export const stackSchema = z
+  .object({
+    /** Prefix of every Docker object name (containers, network, volumes). @default the stack id */
+    namePrefix: z.string().regex(/^[a-z][a-z0-9-]{0,30}$/, "must be lower case letters, digits and '-'").optional(),
+    /** Fixed subnet of the stack's network; each construct gets its own block of 256 addresses. @default "172.30.0.0/16" */
+    subnet: z
+      .string()
+      .regex(/^(\d{1,3})\.(\d{1,3})\.0\.0\/(1[6-9]|2[0-3])$/, "must be an IPv4 subnet 'a.b.0.0/N' with 16 <= N <= 23")
+      .default("172.30.0.0/16"),
+    /** Docker engine address for the provider. @default "unix:///var/run/docker.sock" */
+    dockerHost: z.string().default("unix:///var/run/docker.sock"),
+    /** Share of a limit above which a passing budget is reported as a warning. @default 0.8 */
+    warnAtFraction: z.number().gt(0).lt(1).default(0.8),
+  })
+  .strict();

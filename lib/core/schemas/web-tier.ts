@@ -1,0 +1,58 @@
+/** WebTier props. */
+import { z } from "zod";
+import { positiveInt, nonNegativeInt, memoryMiB, dockerImage, urlPath, bodySize } from "./common";
+
+export const webTierSchema = z
+  .object({
+    /** Number of web nodes (one nginx and one app server container each). @default 2 */
+    nodes: positiveInt.max(250).default(2),
+    /** Application server. @default "uwsgi" */
+    server: z.enum(["uwsgi", "gunicorn"]).default("uwsgi"),
+    /** Application image, built by you (see examples/app/Dockerfile). */
+    image: dockerImage,
+    /** WSGI callable, `module:attribute`. */
+    wsgiModule: z.string().regex(/^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$/, "must be 'package.module:callable'"),
+    /** Worker processes per node (uWSGI `processes`, gunicorn `workers`). @default 8 */
+    processes: positiveInt.max(512).default(8),
+    /** Threads per process. @default 2 */
+    threads: positiveInt.max(64).default(2),
+    /** Database connections each process keeps pooled (SQLAlchemy `pool_size`). @default 5 */
+    poolSize: nonNegativeInt.default(5),
+    /** Extra connections a process may open above its pool (SQLAlchemy `max_overflow`). @default 0 */
+    maxOverflow: nonNegativeInt.default(0),
+    /** Expected resident memory of one app process, MiB; measure it (uwsgitop RSS). @default 200 */
+    processRssMiB: positiveInt.default(200),
+    /** Memory limit of each app server container. @default processes x processRssMiB x 1.25 + 64, rounded up to 64 */
+    memoryMiB: memoryMiB.optional(),
+    /** Memory limit of each nginx container. @default 128 */
+    nginxMemoryMiB: memoryMiB.default(128),
+    /** nginx `worker_connections` (2 workers per node). @default 1024 */
+    nginxWorkerConnections: positiveInt.max(65535).default(1024),
+    /** `nofile` ulimit of each nginx container (also its `worker_rlimit_nofile`). @default 4096 */
+    nginxNofileLimit: positiveInt.default(4096),
+    /** Requests served before a process is recycled (uWSGI `max-requests`, gunicorn `max_requests`). @default 5000 */
+    maxRequests: positiveInt.default(5000),
+    /** Seconds before a stuck request's process is killed (uWSGI `harakiri`, gunicorn `timeout`). @default 60 */
+    requestTimeoutSeconds: positiveInt.default(60),
+    /** Listen backlog of the app server socket. @default 1024 */
+    listenBacklog: positiveInt.max(65535).default(1024),
+    /** Port the app server listens on inside its container. @default 8000 */
+    appPort: z.number().int().min(1024).max(65535).default(8000),
+    /** Directory of static files inside the app image; nginx serves it at `staticUrlPath`. @default "/srv/app/static" */
+    staticDir: z.string().regex(/^\/[A-Za-z0-9._\/-]+$/).default("/srv/app/static"),
+    /** URL path of static files. @default "/static" */
+    staticUrlPath: urlPath.default("/static"),
+    /** Largest request body nginx accepts on ordinary routes. @default "10m" */
+    clientMaxBodySize: bodySize.default("10m"),
+    /** Routes that take large uploads: streamed to the app (no request buffering) with their own body limit. @default none */
+    uploadRoutes: z
+      .array(z.object({ path: urlPath, maxBodySize: bodySize }).strict())
+      .default([]),
+    /** uWSGI plugins to load; set `[]` for a uWSGI built with Python inside (pip). @default ["python3"] */
+    uwsgiPlugins: z.array(z.string().regex(/^[a-z0-9_]+$/)).default(["python3"]),
+    /** Extra environment variables for the app. @default {} */
+    environment: z.record(z.string().regex(/^[A-Z_][A-Z0-9_]*$/), z.string()).default({}),
+    /** @default "nginx:1.22" */
+    nginxImage: dockerImage.default("nginx:1.22"),
+  })
+  .strict();
