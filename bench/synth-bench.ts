@@ -1,14 +1,16 @@
 /**
- * Synth benchmark: the default example and generated topologies of 1, 10 and 100 web nodes,
- * each beside a hand-written cdktf stack of the same Docker resources (same network, volumes,
- * images and containers with the same uploaded files), in one run. Prints median wall times and
- * the ratio. Run: npm run bench
+ * Synth benchmark: the default example and generated topologies of 1, 10, 100 and 1,000 web
+ * nodes, each beside a hand-written cdktf stack of the same Docker resources (same network,
+ * volumes, images and containers with the same uploaded files), in one run. Prints median wall
+ * times of a first synth and of a re-synth, the ratios, and each side's peak resident memory.
+ * Run: npm run bench
  */
 import { App, TerraformStack } from "cdktf";
 import type { Construct } from "constructs";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { execFileSync } from "node:child_process";
 import { performance } from "node:perf_hooks";
 import { Container } from "@cdktf/provider-docker/lib/container";
 import { Image } from "@cdktf/provider-docker/lib/image";
@@ -21,11 +23,27 @@ import { buildInvenioStack, EXAMPLE_APP_IMAGE } from "../examples/invenio/stack"
 process.env.CHECKPOINT_DISABLE = "1";
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 
+/** A tier holds at most 100 nodes here (200 containers fit one address block of 245). */
+const NODES_PER_TIER = 100;
+
 function generated(scope: Construct, id: string, nodes: number): WebStack {
   const stack = new WebStack(scope, id);
-  const db = new Database(stack, "db", { maxConnections: Math.max(100, nodes * 2 + 50), memoryMiB: 8192 });
-  const web = new WebTier(stack, "web", { nodes, processes: 2, threads: 2, poolSize: 1, image: EXAMPLE_APP_IMAGE, wsgiModule: "webstack_example.wsgi:application", database: db });
-  new LoadBalancer(stack, "lb", { defaultTarget: web });
+  const db = new Database(stack, "db", { maxConnections: Math.max(100, nodes * 2 + 50), memoryMiB: Math.max(8192, nodes * 24) });
+  const tiers = Array.from({ length: Math.ceil(nodes / NODES_PER_TIER) }, (_, i) =>
+    new WebTier(stack, i === 0 ? "web" : `web${i}`, {
+      nodes: Math.min(NODES_PER_TIER, nodes - i * NODES_PER_TIER),
+      processes: 2,
+      threads: 2,
+      poolSize: 1,
+      image: EXAMPLE_APP_IMAGE,
+      wsgiModule: "webstack_example.wsgi:application",
+      database: db,
+    }),
+  );
+  new LoadBalancer(stack, "lb", {
+    defaultTarget: tiers[0],
+    routes: tiers.slice(1).map((target, i) => ({ pathPrefix: `/shard${i + 1}`, target })),
+  });
   return stack;
 }
 
@@ -54,15 +72,13 @@ function handWritten(scope: Construct, id: string, plan: ClusterPlan): void {
   }
 }
 
-function timeSynth(build: (app: App) => void): number {
-  const outdir = fs.mkdtempSync(path.join(os.tmpdir(), "webstack-bench-"));
+/** One synth of `build` into `outdir`, in ms. */
+function timeSynth(outdir: string, build: (app: App) => void): number {
   const start = performance.now();
   const app = new App({ outdir });
   build(app);
   app.synth();
-  const ms = performance.now() - start;
-  fs.rmSync(outdir, { recursive: true, force: true });
-  return ms;
+  return performance.now() - start;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -72,21 +88,53 @@ const cases: { name: string; build: (scope: Construct, id: string) => WebStack }
   { name: "1 web node", build: (s, id) => generated(s, id, 1) },
   { name: "10 web nodes", build: (s, id) => generated(s, id, 10) },
   { name: "100 web nodes", build: (s, id) => generated(s, id, 100) },
+  { name: "1,000 web nodes", build: (s, id) => generated(s, id, 1000) },
 ];
 
-console.log(`synth benchmark, median of ${RUNS} runs (node ${process.version}, ${os.cpus().length} cores)`);
-console.log("| topology | containers | cdktf-webstack ms | hand-written cdktf ms | ratio |");
-console.log("| --- | ---: | ---: | ---: | ---: |");
-for (const c of cases) {
+interface SideResult {
+  readonly containers: number;
+  /** Into an empty folder each time. */
+  readonly firstMs: number;
+  /** Into the folder of the previous synth, as `cdktf synth` does with cdktf.out. */
+  readonly againMs: number;
+  readonly peakRssMiB: number;
+}
+
+/** Runs one side of one case in this process (a child of the main run, so its peak memory is its own). */
+function runSide(caseIndex: number, side: "ours" | "hand"): SideResult {
+  const c = cases[caseIndex];
   const plan = c.build(new App({ outdir: os.tmpdir() }), "plan").cluster().plan;
-  timeSynth((app) => c.build(app, "warm"));
-  const ours: number[] = [];
-  const theirs: number[] = [];
+  const build = side === "ours" ? (app: App) => void c.build(app, "stack") : (app: App) => handWritten(app, "stack", plan);
+  const kept = fs.mkdtempSync(path.join(os.tmpdir(), "webstack-bench-"));
+  timeSynth(kept, build); // warm-up, and the folder the re-synths find
+  const first: number[] = [];
+  const again: number[] = [];
   for (let i = 0; i < RUNS; i++) {
-    ours.push(timeSynth((app) => c.build(app, "stack")));
-    theirs.push(timeSynth((app) => handWritten(app, "stack", plan)));
+    const fresh = fs.mkdtempSync(path.join(os.tmpdir(), "webstack-bench-"));
+    first.push(timeSynth(fresh, build));
+    fs.rmSync(fresh, { recursive: true, force: true });
+    again.push(timeSynth(kept, build));
   }
-  const a = median(ours);
-  const b = median(theirs);
-  console.log(`| ${c.name} | ${plan.containers.length} | ${a.toFixed(0)} | ${b.toFixed(0)} | ${(a / b).toFixed(2)} |`);
+  fs.rmSync(kept, { recursive: true, force: true });
+  return { containers: plan.containers.length, firstMs: median(first), againMs: median(again), peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024) };
+}
+
+if (process.argv[2] === "--side") {
+  process.stdout.write(JSON.stringify(runSide(Number(process.argv[3]), process.argv[4] as "ours" | "hand")));
+} else {
+  const side = (i: number, s: string): SideResult =>
+    JSON.parse(execFileSync(process.execPath, [...process.execArgv, __filename, "--side", String(i), s], { encoding: "utf8", maxBuffer: 1 << 20 }));
+  console.log(`synth benchmark, median of ${RUNS} runs per cell, each side in its own process (node ${process.version}, ${os.cpus().length} cores)`);
+  console.log("first: into an empty output folder; again: into the folder of the previous synth, as `cdktf synth` does with cdktf.out");
+  console.log("| topology | containers | first ms (ours / hand) | ratio | again ms (ours / hand) | ratio | peak RSS MiB (ours / hand) |");
+  console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+  cases.forEach((c, i) => {
+    const ours = side(i, "ours");
+    const hand = side(i, "hand");
+    const ratio = (a: number, b: number) => (a / b).toFixed(2);
+    console.log(
+      `| ${c.name} | ${ours.containers} | ${ours.firstMs.toFixed(0)} / ${hand.firstMs.toFixed(0)} | ${ratio(ours.firstMs, hand.firstMs)} | ` +
+        `${ours.againMs.toFixed(0)} / ${hand.againMs.toFixed(0)} | ${ratio(ours.againMs, hand.againMs)} | ${ours.peakRssMiB} / ${hand.peakRssMiB} |`,
+    );
+  });
 }

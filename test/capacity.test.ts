@@ -2,7 +2,10 @@ import { execFileSync } from "node:child_process";
 import * as path from "node:path";
 import { Testing } from "cdktf";
 import { buildInvenioStack } from "../examples/invenio/stack";
+import { buildSmallSiteStack } from "../examples/small-site/stack";
+import { evaluateBudgets, STALE_ACKNOWLEDGEMENT } from "../lib/core/budgets/evaluate";
 import { capacityAnswer } from "../lib/core/capacity";
+import { withSettings, type Topology } from "../lib/core/topology";
 import { Database, LoadBalancer, WebTier } from "../lib";
 import { IMAGE, WSGI, newStack } from "./helpers";
 
@@ -38,3 +41,21 @@ test("the capacity command answers for a stack file, even an over-budget one", (
   expect(out).toMatch(/\| over-budget\/web \| nodes \| 5 \| 3 \| WS-DB-CONNECTIONS \|/);
   expect(out).toMatch(/\| over-budget\/db \| 253 \| 200 \| 256 \|/);
 }, 60000);
+
+describe("the probes re-evaluate only the rules that read the knob, and agree with a full evaluation", () => {
+  const full = (t: Topology, path: string, field: string, value: number) =>
+    evaluateBudgets(withSettings(t, path, { [field]: value })).filter((f) => f.status === "fail" && f.ruleId !== STALE_ACKNOWLEDGEMENT);
+  test.each([
+    ["invenio", () => buildInvenioStack(Testing.app()).topology()],
+    ["small-site", () => buildSmallSiteStack(Testing.app()).topology()],
+  ])("%s", (_name, topology) => {
+    const t = topology();
+    const answer = capacityAnswer(t);
+    expect(answer.headroom.length).toBeGreaterThan(0);
+    for (const h of answer.headroom) {
+      expect(full(t, h.constructPath, h.field, h.max)).toEqual([]);
+      if (h.stoppedBy === "props schema") continue;
+      expect(full(t, h.constructPath, h.field, h.max + 1).map((f) => f.ruleId)).toContain(h.stoppedBy);
+    }
+  });
+});

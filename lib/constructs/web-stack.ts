@@ -14,6 +14,7 @@ import { stackSchema, type StackSettings } from "../core/schemas";
 import type { ComponentModel, Topology } from "../core/topology";
 import { emitDockerResources, type EmittedResources } from "../docker/emit";
 import { exportCapacityIfAsked, writeRenderedFiles } from "../docker/io";
+import { withPlainStackTraces } from "../docker/stack-traces";
 import { Budgets } from "./budgets";
 import { WebstackComponent, parseProps, type ModelResolver } from "./component";
 import { attachStackState, type StackState } from "./stack-state";
@@ -77,7 +78,7 @@ export class WebStack extends TerraformStack {
     const inner: IStackSynthesizer = this.synthesizer;
     this.synthesizer = {
       synthesize: (session: ISynthesisSession) => {
-        inner.synthesize(session);
+        withPlainStackTraces(() => inner.synthesize(session));
         this.writeOutputs(session);
       },
     };
@@ -122,10 +123,7 @@ export class WebStack extends TerraformStack {
     for (const f of findings.filter((x) => x.status === "warn")) {
       Annotations.of(paths.get(f.constructPath) ?? this).addWarning(formatFinding(f));
     }
-    const certificateVariables = new Set(
-      topology.components.flatMap((c) => (c.kind === "loadBalancer" && c.settings.https?.certificateVariable ? [c.settings.https.certificateVariable] : [])),
-    );
-    const resources = emitDockerResources(this, plan, certificateVariables);
+    const resources = withPlainStackTraces(() => emitDockerResources(this, plan));
     this.ensureBackendExists();
     let answer: CapacityAnswer | undefined;
     this.built = {

@@ -34,10 +34,10 @@ export function escapeTerraformTemplate(text: string): string {
 
 const slug = (s: string) => s.replace(/[^A-Za-z0-9]+/g, "-").replace(/^-|-$/g, "");
 
-export function emitDockerResources(scope: Construct, plan: ClusterPlan, certificateVariables: ReadonlySet<string>): EmittedResources {
+export function emitDockerResources(scope: Construct, plan: ClusterPlan): EmittedResources {
   const variables: Record<string, TerraformVariable> = {};
   for (const secret of plan.secrets) {
-    const isCertificate = certificateVariables.has(secret.name);
+    const isCertificate = secret.format === "pem";
     variables[secret.name] = new TerraformVariable(scope, secret.name, {
       type: "string",
       sensitive: true,
@@ -52,7 +52,10 @@ export function emitDockerResources(scope: Construct, plan: ClusterPlan, certifi
           ],
     });
   }
-  const resolve = (text: string) => substituteSecrets(escapeTerraformTemplate(text), (name) => variables[name].stringValue);
+  // Each attribute read of a resource makes a new token (and captures a stack trace), so every
+  // reference used many times is made once and reused: a token string may appear any number of times.
+  const secretRefs = new Map(Object.entries(variables).map(([name, v]) => [name, v.stringValue]));
+  const resolve = (text: string) => substituteSecrets(escapeTerraformTemplate(text), (name) => secretRefs.get(name)!);
 
   const network = new Network(scope, "network", {
     name: plan.network.name,
@@ -60,21 +63,27 @@ export function emitDockerResources(scope: Construct, plan: ClusterPlan, certifi
     ipamConfig: [{ subnet: plan.network.subnet, gateway: plan.network.gateway }],
   });
 
+  const networkName = network.name;
+
   const volumes: Record<string, Volume> = {};
+  const volumeNames = new Map<string, string>();
   for (const v of plan.volumes) {
     volumes[v.key] = new Volume(scope, `volume-${v.key}`, { name: v.name, labels: [{ label: "webstack.construct", value: v.constructPath }] });
+    volumeNames.set(v.key, volumes[v.key].name);
   }
 
   const images: Record<string, Image> = {};
+  const imageIds = new Map<string, string>();
   for (const name of [...new Set(plan.containers.map((c) => c.image))].sort()) {
     images[name] = new Image(scope, `image-${slug(name)}`, { name, keepLocally: true });
+    imageIds.set(name, images[name].imageId);
   }
 
   const containers: Record<string, Container> = {};
   for (const c of plan.containers) {
     containers[c.key] = new Container(scope, `container-${c.key}`, {
       name: c.name,
-      image: images[c.image].imageId,
+      image: imageIds.get(c.image)!,
       hostname: c.key,
       // The first word is the entrypoint, so no image entrypoint script rewrites the command.
       entrypoint: [resolve(c.command[0])],
@@ -83,7 +92,7 @@ export function emitDockerResources(scope: Construct, plan: ClusterPlan, certifi
       env: Object.keys(c.env)
         .sort()
         .map((k) => resolve(`${k}=${c.env[k]}`)),
-      networksAdvanced: [{ name: network.name, ipv4Address: c.address, aliases: [...c.aliases] }],
+      networksAdvanced: [{ name: networkName, ipv4Address: c.address, aliases: [...c.aliases] }],
       ports: c.publishes.map((p) => ({ internal: p.containerPort, external: p.hostPort, ip: p.hostIp, protocol: "tcp" })),
       memory: c.memoryMiB,
       memorySwap: c.memoryMiB,
@@ -106,7 +115,7 @@ export function emitDockerResources(scope: Construct, plan: ClusterPlan, certifi
       upload: [...c.files]
         .sort((a, b) => a.path.localeCompare(b.path))
         .map((f) => ({ file: f.path, content: resolve(f.content), executable: f.executable })),
-      volumes: c.mounts.map((m) => ({ volumeName: volumes[m.volume].name, containerPath: m.path, readOnly: m.readOnly })),
+      volumes: c.mounts.map((m) => ({ volumeName: volumeNames.get(m.volume)!, containerPath: m.path, readOnly: m.readOnly })),
       sysctls: Object.keys(c.sysctls).length > 0 ? { ...c.sysctls } : undefined,
       ulimit: c.ulimits.map((u) => ({ ...u })),
       logDriver: "json-file",

@@ -22,20 +22,57 @@ export function readTextFile(file: string): string {
   return fs.readFileSync(file, "utf8");
 }
 
+/** Removes every file under `dir` that is not `keep`, and the folders left empty. */
+function prune(dir: string, keep: ReadonlySet<string>): void {
+  if (!fs.existsSync(dir)) return;
+  const entries = fs.readdirSync(dir, { recursive: true, withFileTypes: true });
+  for (const e of entries) {
+    const full = path.join(e.parentPath ?? e.path, e.name);
+    if (!e.isDirectory() && !keep.has(path.relative(dir, full))) fs.rmSync(full, { force: true });
+  }
+  const folders = entries.filter((e) => e.isDirectory()).map((e) => path.join(e.parentPath ?? e.path, e.name));
+  for (const folder of folders.sort((a, b) => b.length - a.length)) {
+    if (fs.readdirSync(folder).length === 0) fs.rmdirSync(folder);
+  }
+}
+
+/** The file's content and mode if it exists, for a re-synth that finds it unchanged. */
+function existing(file: string): { content: string; mode: number } | undefined {
+  try {
+    return { content: fs.readFileSync(file, "utf8"), mode: fs.statSync(file).mode & 0o777 };
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Writes each container's files under `<stackDir>/configs/<container key>/<path in container>`, and
- * the reports beside cdk.tf.json. The configs folder is replaced whole, so no stale file of an
- * earlier synth survives.
+ * the reports beside cdk.tf.json. No file of an earlier synth survives unless it is still wanted,
+ * and one that already holds what is wanted is left alone: a re-synth (cdktf synth keeps
+ * cdktf.out) writes only what changed, and creating folders is the slow part of a first synth.
  */
 export function writeRenderedFiles(stackDir: string, plan: ClusterPlan, extra: Readonly<Record<string, string>>): void {
   const dir = path.join(stackDir, "configs");
-  fs.rmSync(dir, { recursive: true, force: true });
+  const wanted = new Map<string, { content: string; mode: number }>();
   for (const c of plan.containers) {
-    for (const f of c.files) {
-      const target = path.join(dir, c.key, f.path);
-      fs.mkdirSync(path.dirname(target), { recursive: true });
-      fs.writeFileSync(target, f.content, { mode: f.executable ? 0o755 : 0o644 });
+    for (const f of c.files) wanted.set(path.join(c.key, f.path), { content: f.content, mode: f.executable ? 0o755 : 0o644 });
+  }
+  prune(dir, new Set(wanted.keys()));
+  const folders = new Set<string>();
+  for (const [rel, { content, mode }] of wanted) {
+    const target = path.join(dir, rel);
+    const found = existing(target);
+    if (found?.content === content) {
+      if (found.mode !== mode) fs.chmodSync(target, mode);
+      continue;
     }
+    const folder = path.dirname(target);
+    if (!found && !folders.has(folder)) {
+      fs.mkdirSync(folder, { recursive: true });
+      folders.add(folder);
+    }
+    fs.writeFileSync(target, content, { mode });
+    if (found && found.mode !== mode) fs.chmodSync(target, mode);
   }
   for (const [name, content] of Object.entries(extra)) {
     fs.mkdirSync(stackDir, { recursive: true });

@@ -36,13 +36,14 @@ export class PlanContext {
 
   /** Declares a secret (a sensitive variable) and returns its placeholder. */
   secret(name: string, description: string): string {
-    this.secretSpecs.set(name, { name, description: `${description} (${SECRET_VALIDATION_NOTE})` });
+    this.secretSpecs.set(name, { name, description: `${description} (${SECRET_VALIDATION_NOTE})`, format: "password" });
     return secretRef(name);
   }
 
-  /** Declares a secret whose value is not a generated password (a certificate). */
-  secretAsIs(name: string, description: string): void {
-    this.secretSpecs.set(name, { name, description });
+  /** Declares a secret holding a PEM bundle (certificate, chain, key) and returns its placeholder. */
+  pemSecret(name: string, description: string): string {
+    this.secretSpecs.set(name, { name, description, format: "pem" });
+    return secretRef(name);
   }
 
   secrets(): SecretSpec[] {

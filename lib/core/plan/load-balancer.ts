@@ -56,7 +56,7 @@ export const loadBalancerPlanner: Planner<"loadBalancer"> = {
     ];
     const statsPassword = ctx.secret(secretNames.statsPassword(lb), `password of the HAProxy stats page of ${lb.path}`);
     if (s.https?.certificateVariable) {
-      ctx.secretAsIs(s.https.certificateVariable, `PEM bundle (certificate, chain, key) of ${lb.path}`);
+      ctx.pemSecret(s.https.certificateVariable, `PEM bundle (certificate, chain, key) of ${lb.path}`);
     }
     ctx.container({
       key: lb.id,
