@@ -36,7 +36,8 @@ test("a knob limited by memory names the memory rule", () => {
 
 test("the capacity command answers for a stack file, even an over-budget one", () => {
   const root = path.join(__dirname, "..");
-  const out = execFileSync(path.join(root, "bin", "cdktf-webstack.ts"), ["capacity", "examples/over-budget/main.ts"], { cwd: root, encoding: "utf8" });
+  // From source here; the packed bin (plain node on the compiled file) runs in the consumer check of .ci/run.
+  const out = execFileSync(path.join(root, "node_modules", ".bin", "tsx"), [path.join(root, "bin", "cdktf-webstack.ts"), "capacity", "examples/over-budget/main.ts"], { cwd: root, encoding: "utf8" });
   expect(out).toContain("## Headroom: over-budget");
   expect(out).toMatch(/\| over-budget\/web \| nodes \| 5 \| 3 \| WS-DB-CONNECTIONS \|/);
   expect(out).toMatch(/\| over-budget\/db \| 253 \| 200 \| 256 \|/);

@@ -2,19 +2,43 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 
-test("the README's stack example synthesizes as printed", () => {
-  const root = path.join(__dirname, "..");
-  const readme = fs.readFileSync(path.join(root, "README.md"), "utf8");
-  const code = /```ts\n(import \{ App \}[\s\S]*?)```/.exec(readme)![1].replace('from "cdktf-webstack"', `from ${JSON.stringify(path.join(root, "lib"))}`);
-  // Inside the repository (in the git-ignored .scratch/), so the example resolves cdktf from node_modules.
+const root = path.join(__dirname, "..");
+const bin = (name: string) => path.join(root, "node_modules", ".bin", name);
+
+/** The README's files (shop.ts, main.ts, __tests__/shop.test.ts) in a scratch folder of the repository, importing ../lib. */
+function readmeProject(): string {
+  // Inside the repository (in the git-ignored .scratch/), so the files resolve cdktf from node_modules.
   fs.mkdirSync(path.join(root, ".scratch"), { recursive: true });
   const dir = fs.mkdtempSync(path.join(root, ".scratch", "readme-"));
+  const written = execFileSync("node", [path.join(root, "scripts", "readme-files.js"), dir, "--import-from", path.join(root, "lib")], { encoding: "utf8" });
+  expect(written.trim().split("\n").sort()).toEqual(["__tests__/shop.test.ts", "main.ts", "shop.ts"]);
+  return dir;
+}
+
+test("the README's stack file synthesizes as printed", () => {
+  const dir = readmeProject();
   try {
-    fs.writeFileSync(path.join(dir, "main.ts"), code);
-    execFileSync(path.join(root, "node_modules", ".bin", "tsx"), [path.join(dir, "main.ts")], { env: { ...process.env, CDKTF_OUTDIR: path.join(dir, "out") }, stdio: "pipe" });
+    const out = execFileSync(bin("tsx"), [path.join(dir, "main.ts")], { cwd: dir, env: { ...process.env, CDKTF_OUTDIR: path.join(dir, "out") }, encoding: "utf8" });
+    expect(out).toMatch(/^shop: 11 containers; budgets: \d+ passed, 0 warned, 0 acknowledged/);
     const report = JSON.parse(fs.readFileSync(path.join(dir, "out", "stacks", "shop", "capacity.json"), "utf8"));
     expect(report.findings.filter((f: { status: string }) => f.status === "fail")).toEqual([]);
     expect(report.containers.map((c: { key: string }) => c.key)).toContain("web-2-app");
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}, 60000);
+
+test("the README's testing example passes", () => {
+  const dir = readmeProject();
+  try {
+    const config = {
+      rootDir: dir,
+      testMatch: ["**/__tests__/**/*.test.ts"],
+      transform: { "^.+\\.ts$": ["@swc/jest", { jsc: { parser: { syntax: "typescript" }, target: "es2022" } }] },
+    };
+    // --ci=false: the example writes its first snapshot, as it does in a new project.
+    execFileSync(bin("jest"), ["--config", JSON.stringify(config), "--ci=false", "--rootDir", dir], { cwd: root, encoding: "utf8", stdio: "pipe" });
+    expect(fs.readdirSync(path.join(dir, "__tests__", "__snapshots__"))).toEqual(["shop.test.ts.snap"]);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -3,10 +3,7 @@
  * purpose: five UI nodes alone take all 200 connections, and the files nodes, the workers and the
  * beat need more. Synth fails with WS-DB-CONNECTIONS and the arithmetic.
  */
-import { App } from "cdktf";
 import { synthOrExit } from "../../lib";
 import { buildInvenioStack } from "../invenio/stack";
 
-const app = new App();
-buildInvenioStack(app, "over-budget", { webNodes: 5 });
-synthOrExit(app);
+synthOrExit((app) => buildInvenioStack(app, "over-budget", { webNodes: 5 }));

@@ -2,7 +2,7 @@ import { Construct } from "constructs";
 import type { z } from "zod";
 import { PropsError } from "../core/errors";
 import type { ComponentModel } from "../core/topology";
-import { assertNotBuilt } from "./stack-state";
+import { assertNotBuilt, stackStateOf } from "./stack-state";
 
 const COMPONENT = Symbol.for("cdktf-webstack.Component");
 
@@ -23,6 +23,11 @@ export abstract class WebstackComponent extends Construct {
     Object.defineProperty(this, COMPONENT, { value: true });
     if (!/^[a-z][a-z0-9-]{0,30}$/.test(id)) {
       throw new PropsError(this.node.path, [`id '${id}': must be lower case letters, digits and '-', starting with a letter (it names containers and volumes)`]);
+    }
+    if (!stackStateOf(this)) {
+      throw new PropsError(this.node.path, [
+        "must be created inside a WebStack (new WebStack(app, id)), which plans, checks and emits it; in tests use new WebStack(Testing.app(), id) rather than Testing.synthScope",
+      ]);
     }
     assertNotBuilt(this, "created");
   }

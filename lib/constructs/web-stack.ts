@@ -15,6 +15,7 @@ import type { ComponentModel, Topology } from "../core/topology";
 import { emitDockerResources, type EmittedResources } from "../docker/emit";
 import { exportCapacityIfAsked, writeRenderedFiles } from "../docker/io";
 import { withPlainStackTraces } from "../docker/stack-traces";
+import { PropsError } from "../core/errors";
 import { Budgets } from "./budgets";
 import { WebstackComponent, parseProps, type ModelResolver } from "./component";
 import { attachStackState, type StackState } from "./stack-state";
@@ -64,9 +65,16 @@ export class WebStack extends TerraformStack {
   public readonly rules: readonly Rule[];
   private readonly state: StackState;
   private built?: SynthesizedCluster;
+  private writtenTo?: string;
 
   constructor(scope: Construct, id: string, props: WebStackProps = {}) {
     super(scope, id);
+    const outer = scope.node.scopes.find((s) => TerraformStack.isStack(s));
+    if (outer) {
+      throw new PropsError(this.node.path, [
+        `a WebStack is a Terraform stack of its own: create it in the App, not inside ${outer.node.path} (in tests: new WebStack(Testing.app(), id), then synthWebStack from cdktf-webstack/testing)`,
+      ]);
+    }
     const { rulePacks = [], ...settings } = props ?? {};
     this.settings = parseProps(this, stackSchema, settings);
     this.rules = stackRules(this.node.path, rulePacks);
@@ -121,7 +129,8 @@ export class WebStack extends TerraformStack {
     const plan = planCluster(topology);
     const paths = new Map(this.node.findAll().map((n) => [n.node.path, n]));
     for (const f of findings.filter((x) => x.status === "warn")) {
-      Annotations.of(paths.get(f.constructPath) ?? this).addWarning(formatFinding(f));
+      // cdktf prefixes each annotation with its construct's path; the finding's own would repeat it.
+      Annotations.of(paths.get(f.constructPath) ?? this).addWarning(formatFinding(f).replace(`[${f.constructPath}] `, ""));
     }
     const resources = withPlainStackTraces(() => emitDockerResources(this, plan));
     this.ensureBackendExists();
@@ -145,5 +154,11 @@ export class WebStack extends TerraformStack {
     const stackDir = path.join(session.outdir, session.manifest.forStack(this).workingDirectory);
     const report = capacityReport(topology, plan, rules, findings, answer);
     writeRenderedFiles(stackDir, plan, { "capacity.md": renderCapacityMarkdown(report), "capacity.json": renderCapacityJson(report) });
+    this.writtenTo = stackDir;
+  }
+
+  /** Where the last synth wrote cdk.tf.json, capacity.md and configs/ (undefined before an App synth). */
+  get outputDirectory(): string | undefined {
+    return this.writtenTo;
   }
 }
