@@ -4,26 +4,41 @@ import { Testing } from "cdktf";
 import { buildInvenioStack } from "../examples/invenio/stack";
 import { buildSmallSiteStack } from "../examples/small-site/stack";
 import { evaluateBudgets, STALE_ACKNOWLEDGEMENT } from "../lib/core/budgets/evaluate";
-import { capacityAnswer } from "../lib/core/capacity";
+import { capacityAnswer, renderCapacityAnswer } from "../lib/core/capacity";
 import { withSettings, type Topology } from "../lib/core/topology";
-import { Database, LoadBalancer, WebTier } from "../lib";
+import { Budgets, Database, LoadBalancer, WebTier } from "../lib";
 import { IMAGE, WSGI, newStack } from "./helpers";
 
-test("the seed's question: 200 / 40 per web node = 4 nodes with nothing else connected", () => {
+test("the seed's question: 200 / 40 per web node = 4 nodes with nothing else connected (processes running 5 requests at once)", () => {
   const stack = newStack();
   const db = new Database(stack, "db", { maxConnections: 200, superuserReservedConnections: 3, memoryMiB: 4096 });
-  const web = new WebTier(stack, "web", { image: IMAGE, wsgiModule: WSGI, nodes: 1, processes: 8, poolSize: 5, database: db });
+  const web = new WebTier(stack, "web", { image: IMAGE, wsgiModule: WSGI, nodes: 1, processes: 8, threads: 5, poolSize: 5, database: db });
   new LoadBalancer(stack, "lb", { defaultTarget: web });
   const nodes = capacityAnswer(stack.topology()).headroom.find((h) => h.constructPath === "test/web" && h.field === "nodes")!;
   // 5 x 40 = 200 would leave nothing for the 3 superuser slots: 4 nodes fit, the fifth fails.
   expect(nodes).toMatchObject({ current: 1, max: 4, stoppedBy: "WS-DB-CONNECTIONS" });
 });
 
-test("the invenio example: workers count, so 3 UI nodes at most", () => {
+test("the invenio example: 2 threads hold 2 connections per process, so 11 UI nodes at most once the others count", () => {
   const answer = capacityAnswer(buildInvenioStack(Testing.app()).topology());
-  expect(answer.headroom.find((h) => h.constructPath === "invenio/web" && h.field === "nodes")).toMatchObject({ current: 2, max: 3, stoppedBy: "WS-DB-CONNECTIONS" });
-  expect(answer.databases[0]).toMatchObject({ clients: 133, neededMaxConnections: 136 });
+  expect(answer.headroom.find((h) => h.constructPath === "invenio/web" && h.field === "nodes")).toMatchObject({ current: 2, max: 11, stoppedBy: "WS-DB-CONNECTIONS" });
+  expect(answer.databases[0]).toMatchObject({ clients: 49, neededMaxConnections: 52 });
   expect(answer.databases[0].neededMemoryMiB).toBeLessThanOrEqual(4096);
+  expect(answer.withoutAcknowledgements).toEqual([]);
+});
+
+test("the headroom answers with and without acknowledgements, and says where an acknowledged rule would fail", () => {
+  const stack = newStack();
+  const db = new Database(stack, "db", { maxConnections: 100 });
+  const web = new WebTier(stack, "web", { image: IMAGE, wsgiModule: WSGI, nodes: 4, processes: 8, threads: 5, database: db });
+  new LoadBalancer(stack, "lb", { defaultTarget: web });
+  Budgets.of(db).acknowledge("WS-DB-CONNECTIONS", "the web tier never runs at full concurrency");
+  const answer = capacityAnswer(stack.topology());
+  expect(answer.headroom.find((h) => h.field === "nodes")).toMatchObject({ current: 4, max: 122, stoppedBy: "WS-NET-COLLISIONS" });
+  expect(answer.withoutAcknowledgements.find((h) => h.field === "nodes")).toMatchObject({ current: 4, max: 2, stoppedBy: "WS-DB-CONNECTIONS", detail: "db client connections: 160 > 97 connections already" });
+  const text = renderCapacityAnswer(answer);
+  expect(text).toContain("Without the acknowledgements (an acknowledged overcommit still uses what it counts):");
+  expect(text).toContain("| test/web | nodes | 4 | 2 | WS-DB-CONNECTIONS (acknowledged) | db client connections: 160 > 97 connections already |");
 });
 
 test("a knob limited by memory names the memory rule", () => {
@@ -39,8 +54,8 @@ test("the capacity command answers for a stack file, even an over-budget one", (
   // From source here; the packed bin (plain node on the compiled file) runs in the consumer check of .ci/run.
   const out = execFileSync(path.join(root, "node_modules", ".bin", "tsx"), [path.join(root, "bin", "cdktf-webstack.ts"), "capacity", "examples/over-budget/main.ts"], { cwd: root, encoding: "utf8" });
   expect(out).toContain("## Headroom: over-budget");
-  expect(out).toMatch(/\| over-budget\/web \| nodes \| 5 \| 3 \| WS-DB-CONNECTIONS \|/);
-  expect(out).toMatch(/\| over-budget\/db \| 253 \| 200 \| 256 \|/);
+  expect(out).toMatch(/\| over-budget\/web \| nodes \| 12 \| 11 \| WS-DB-CONNECTIONS \|/);
+  expect(out).toMatch(/\| over-budget\/db \| 209 \| 200 \| 212 \|/);
 }, 60000);
 
 describe("the probes re-evaluate only the rules that read the knob, and agree with a full evaluation", () => {

@@ -9,7 +9,7 @@ import { IMAGE, WSGI } from "./helpers";
 function shop(maxConnections = 100): WebStack {
   const stack = new WebStack(Testing.app(), "shop");
   const db = new Database(stack, "db", { maxConnections });
-  const web = new WebTier(stack, "web", { image: IMAGE, wsgiModule: WSGI, nodes: 2, processes: 4, poolSize: 5, database: db });
+  const web = new WebTier(stack, "web", { image: IMAGE, wsgiModule: WSGI, nodes: 2, processes: 4, threads: 5, poolSize: 5, database: db });
   new LoadBalancer(stack, "lb", { defaultTarget: web });
   return stack;
 }
@@ -58,10 +58,12 @@ describe("synthOrExit on the command line", () => {
   const stackCode = (server: string) => `import { synthOrExit, WebStack, WebTier, LoadBalancer } from LIB;
 synthOrExit((app) => { const s = new WebStack(app, "shop"); const web = new WebTier(s, "web", { image: "app:1", wsgiModule: "a.b:c", server: ${JSON.stringify(server)} as never }); new LoadBalancer(s, "lb", { defaultTarget: web }); });`;
 
-  test("success prints one summary: stack, containers, budgets and where the files went", () => {
+  test("success prints one summary (stack, containers, budgets, where the files went) and each warning once", () => {
     const r = run(stackCode("uwsgi"));
     expect(r.status).toBe(0);
-    expect(r.stdout).toMatch(/^shop: 5 containers; budgets: \d+ passed, 0 warned, 0 acknowledged\n {2}wrote cdk.tf.json, capacity.md and configs\/ to out\/stacks\/shop\n$/);
+    expect(r.stdout).toMatch(/^shop: 5 containers; budgets: \d+ passed, 1 warned, 0 acknowledged\n {2}wrote cdk.tf.json, capacity.md and configs\/ to out\/stacks\/shop\n$/);
+    expect(r.stderr.match(/WS-APP-DATABASE/g)).toHaveLength(2);
+    expect(r.stderr).toContain("\nwarning: [shop/web] WS-APP-DATABASE over its limit (a warning rule): A web tier is wired to a database, or says it needs none\n");
   }, 60000);
 
   test("a props error prints its message alone and exits 1", () => {

@@ -36,6 +36,11 @@ export interface DatabaseNeed {
 export interface CapacityAnswer {
   readonly stack: string;
   readonly headroom: readonly Headroom[];
+  /**
+   * The same knobs with every acknowledgement set aside, where that changes the answer: an
+   * acknowledged overcommit still uses the resource, and this says how far past it the stack is.
+   */
+  readonly withoutAcknowledgements: readonly Headroom[];
   readonly databases: readonly DatabaseNeed[];
 }
 
@@ -74,9 +79,14 @@ class Prober {
   private readonly acks;
   private readonly reads;
 
-  constructor(private readonly t: Topology, private readonly rules: readonly Rule[]) {
-    this.acks = acknowledgementIndex(t.acknowledgements);
-    this.reads = settingsRead(t, rules);
+  constructor(
+    private readonly t: Topology,
+    private readonly rules: readonly Rule[],
+    reads: Map<Rule, Set<string>>,
+    honourAcknowledgements: boolean,
+  ) {
+    this.acks = acknowledgementIndex(honourAcknowledgements ? t.acknowledgements : []);
+    this.reads = reads;
   }
 
   /** Failing findings with `field` of `path` set to `value`, from the rules that read that field. */
@@ -144,16 +154,19 @@ class Prober {
   }
 }
 
+function headroomOf(t: Topology, prober: Prober): Headroom[] {
+  return t.components.flatMap((c) =>
+    (KNOBS[c.kind] ?? []).map((knob) => prober.headroom(c.path, knob.field, (c.settings as unknown as Record<string, number>)[knob.field], knob.ceiling)),
+  );
+}
+
 export function capacityAnswer(t: Topology, rules: readonly Rule[] = RULES): CapacityAnswer {
-  const prober = new Prober(t, rules);
-  const headroom: Headroom[] = [];
-  for (const c of t.components) {
-    for (const knob of KNOBS[c.kind] ?? []) {
-      const current = (c.settings as unknown as Record<string, number>)[knob.field];
-      headroom.push(prober.headroom(c.path, knob.field, current, knob.ceiling));
-    }
-  }
-  return { stack: t.stackName, headroom, databases: componentsOf(t, "database").map((db) => prober.databaseNeed(db)) };
+  const reads = settingsRead(t, rules);
+  const prober = new Prober(t, rules, reads, true);
+  const headroom = headroomOf(t, prober);
+  const bare = t.acknowledgements.length > 0 ? headroomOf(t, new Prober(t, rules, reads, false)) : headroom;
+  const withoutAcknowledgements = bare.filter((h, i) => h.max !== headroom[i].max || h.stoppedBy !== headroom[i].stoppedBy);
+  return { stack: t.stackName, headroom, withoutAcknowledgements, databases: componentsOf(t, "database").map((db) => prober.databaseNeed(db)) };
 }
 
 export function renderCapacityAnswer(a: CapacityAnswer): string {
@@ -166,6 +179,16 @@ export function renderCapacityAnswer(a: CapacityAnswer): string {
     "| --- | --- | ---: | ---: | --- | --- |",
     ...a.headroom.map((h) => `| ${h.constructPath} | ${h.field} | ${h.current} | ${h.max} | ${h.stoppedBy} | ${h.detail} |`),
     "",
+    ...(a.withoutAcknowledgements.length === 0
+      ? []
+      : [
+          "Without the acknowledgements (an acknowledged overcommit still uses what it counts):",
+          "",
+          "| construct | knob | now | at most | stopped by | at the first failing step |",
+          "| --- | --- | ---: | ---: | --- | --- |",
+          ...a.withoutAcknowledgements.map((h) => `| ${h.constructPath} | ${h.field} | ${h.current} | ${h.max} | ${h.stoppedBy} (acknowledged) | ${h.detail} |`),
+          "",
+        ]),
     "| database | clients | max_connections now | needed | memory now (MiB) | memory needed at that max_connections (MiB) |",
     "| --- | ---: | ---: | ---: | ---: | ---: |",
     ...a.databases.map((d) => `| ${d.constructPath} | ${d.clients} | ${d.maxConnections} | ${d.neededMaxConnections} | ${d.memoryMiB} | ${d.neededMemoryMiB} |`),

@@ -3,12 +3,14 @@
  * kind; the budget rules, the capacity report and the error messages all read these lines, so
  * the arithmetic exists once.
  */
+import { processConnections } from "./connection-model";
+import { poolerDatabases, poolerMaxDbConnections, poolerServerConnections, poolerUsers, type PoolerDatabase } from "./derive";
 import { componentsOf, type CacheModel, type DatabaseModel, type QueueModel, type Topology } from "./topology";
 
 export interface ClientLine {
   /** Construct path of the client tier. */
   readonly source: string;
-  /** The arithmetic, e.g. "3 nodes x 8 processes x (5 pool + 0 overflow)". */
+  /** The arithmetic, e.g. "3 nodes x 8 processes x 2 (the smaller of 2 threads and 5 pool + 0 overflow)". */
   readonly formula: string;
   readonly count: number;
 }
@@ -24,18 +26,22 @@ export const FLOWER_BROKER_CONNECTIONS = 2;
  */
 export function databaseClients(t: Topology, db: DatabaseModel): ClientLine[] {
   const extra = db.settings.additionalClients.map((c) => ({ source: `${db.path} (${c.name})`, formula: c.name, count: c.connections }));
-  const p = db.settings.pooler;
-  if (p) {
-    return [
-      {
-        source: `${db.path} (pgbouncer)`,
-        formula: `1 database x 1 user x (${p.defaultPoolSize} default_pool_size + ${p.reservePoolSize} reserve_pool_size)`,
-        count: p.defaultPoolSize + p.reservePoolSize,
-      },
-      ...extra,
-    ];
-  }
+  if (db.settings.pooler) return [...poolerClients(db, "primary"), ...extra];
   return [...applicationDatabaseClients(t, db), ...extra];
+}
+
+/** PgBouncer's pools that reach one server of the database: its databases there x users, each capped by max_db_connections. */
+export function poolerClients(db: DatabaseModel, server: PoolerDatabase["server"]): ClientLine[] {
+  const s = db.settings;
+  const p = s.pooler!;
+  const users = poolerUsers(s);
+  return poolerDatabases(s)
+    .filter((d) => d.server === server)
+    .map((d) => ({
+      source: `${db.path} (pgbouncer database ${d.name})`,
+      formula: `min(${users.length} user${users.length > 1 ? "s" : ""} x (${p.defaultPoolSize} default_pool_size + ${p.reservePoolSize} reserve_pool_size), max_db_connections ${poolerMaxDbConnections(p)})`,
+      count: poolerServerConnections(s),
+    }));
 }
 
 /** Connections the app and worker processes open to their database (or to its pooler). */
@@ -43,22 +49,15 @@ export function applicationDatabaseClients(t: Topology, db: DatabaseModel): Clie
   const lines: ClientLine[] = [];
   for (const web of componentsOf(t, "webTier").filter((w) => w.database?.path === db.path)) {
     const s = web.settings;
-    const per = s.poolSize + s.maxOverflow;
-    lines.push({
-      source: web.path,
-      formula: `${s.nodes} nodes x ${s.processes} processes x (${s.poolSize} pool + ${s.maxOverflow} overflow)`,
-      count: s.nodes * s.processes * per,
-    });
+    const per = processConnections(s, s.threads, s.threads === 1 ? "thread" : "threads");
+    lines.push({ source: web.path, formula: `${s.nodes} nodes x ${s.processes} processes x ${per.formula}`, count: s.nodes * s.processes * per.count });
   }
   for (const w of componentsOf(t, "workerTier").filter((w) => w.database?.path === db.path)) {
     const s = w.settings;
-    const per = s.poolSize + s.maxOverflow;
-    lines.push({
-      source: w.path,
-      formula: `${s.nodes} workers x ${s.concurrency} concurrency x (${s.poolSize} pool + ${s.maxOverflow} overflow)`,
-      count: s.nodes * s.concurrency * per,
-    });
-    if (s.beat) lines.push({ source: `${w.path} (beat)`, formula: `1 beat x (${s.poolSize} pool + ${s.maxOverflow} overflow)`, count: per });
+    // A prefork child runs one task at a time; the parent holds no database connection.
+    const per = processConnections(s, 1, "task");
+    lines.push({ source: w.path, formula: `${s.nodes} workers x ${s.concurrency} children x ${per.formula}`, count: s.nodes * s.concurrency * per.count });
+    if (s.beat) lines.push({ source: `${w.path} (beat)`, formula: `1 beat x ${per.formula}`, count: per.count });
   }
   return lines;
 }

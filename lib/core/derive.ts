@@ -5,7 +5,7 @@
  * that follow no other field.
  */
 import type { LoadBalancerSettings, CacheSettings, DatabaseSettings, QueueSettings, SearchClusterSettings, WebTierSettings, WorkerTierSettings } from "./schemas";
-import type { LoadBalancerRoute } from "./topology";
+import type { LoadBalancerModel, LoadBalancerRoute, Topology, WebTierModel } from "./topology";
 
 const roundUp64 = (n: number) => Math.ceil(n / 64) * 64;
 
@@ -104,9 +104,22 @@ export function appSomaxconn(s: WebTierSettings): number {
 /** Per-server maxconn of static routes: nginx serves files itself, far beyond the app's concurrency (CERN uses 255). */
 export const STATIC_MAXCONN = 255;
 
-/** Per-server maxconn of a route: what one node of its target can serve at once, unless overridden. */
-export function routeMaxconn(route: LoadBalancerRoute): number {
-  return route.maxconnPerServer ?? (route.serves === "static" ? STATIC_MAXCONN : nodeConcurrency(route.target.settings));
+/** The app routes of every load balancer whose servers include the nodes of `tier` (as target or backup). */
+export function appRoutesTo(t: Topology, tier: WebTierModel): { readonly lb: LoadBalancerModel; readonly route: LoadBalancerRoute }[] {
+  return t.components.flatMap((c) =>
+    c.kind === "loadBalancer" ? c.routes.filter((r) => r.serves === "app" && (r.target.path === tier.path || r.backup?.path === tier.path)).map((route) => ({ lb: c, route })) : [],
+  );
+}
+
+/**
+ * Per-server maxconn of a route, unless overridden: for an app route, what one node of its target
+ * serves at once, shared evenly by every app route that sends to that node (two backends on one
+ * tier must not each send it everything it can serve); for a static route, STATIC_MAXCONN.
+ */
+export function routeMaxconn(t: Topology, route: LoadBalancerRoute): number {
+  if (route.maxconnPerServer !== undefined) return route.maxconnPerServer;
+  if (route.serves === "static") return STATIC_MAXCONN;
+  return Math.max(1, Math.floor(nodeConcurrency(route.target.settings) / appRoutesTo(t, route.target).length));
 }
 
 /** Redis `maxmemory`: three quarters of the limit, the rest for clients' buffers, fork and fragmentation. */
@@ -149,6 +162,32 @@ export const HAPROXY_EXTRA_FDS = 1024;
 
 export function haproxyNofile(s: LoadBalancerSettings): number {
   return s.nofileLimit ?? 2 * s.maxconn + HAPROXY_EXTRA_FDS;
+}
+
+/** A database PgBouncer serves: the writes go to the primary, the reads (`<name>_ro`) to the first replica. */
+export interface PoolerDatabase {
+  readonly name: string;
+  readonly server: "primary" | "replica-1";
+}
+
+export function poolerDatabases(s: DatabaseSettings): PoolerDatabase[] {
+  return [{ name: s.databaseName, server: "primary" }, ...(s.replicas > 0 ? [{ name: `${s.databaseName}_ro`, server: "replica-1" as const }] : [])];
+}
+
+/** Roles that log in through PgBouncer: each database x user pair is a pool of its own. */
+export function poolerUsers(s: DatabaseSettings): string[] {
+  return [s.user];
+}
+
+/** `max_db_connections`: a hard cap per database over all its users' pools, so the budget holds whatever the users. */
+export function poolerMaxDbConnections(p: NonNullable<DatabaseSettings["pooler"]>): number {
+  return p.defaultPoolSize + p.reservePoolSize;
+}
+
+/** Server connections one database's pools open at most: each user's pool, capped by max_db_connections. */
+export function poolerServerConnections(s: DatabaseSettings): number {
+  const p = s.pooler!;
+  return Math.min(poolerUsers(s).length * (p.defaultPoolSize + p.reservePoolSize), poolerMaxDbConnections(p));
 }
 
 /** PgBouncer's descriptors: every client, both pools twice over (server and reserve), and its own. */

@@ -25,6 +25,9 @@ export class PropsError extends WebstackError {
   static fromZod(constructPath: string, error: ZodError): PropsError {
     const problems = error.issues.map((issue) => {
       const field = issue.path.length > 0 ? issue.path.map(String).join(".") : "(props)";
+      // zod calls Infinity and NaN "received number" against "expected number", which reads as nonsense.
+      const received = (issue as { received?: unknown }).received;
+      if (issue.code === "invalid_type" && (received === "Infinity" || received === "NaN")) return `${field}: must be a finite number, got ${received}`;
       return `${field}: ${issue.message}`;
     });
     return new PropsError(constructPath, problems);

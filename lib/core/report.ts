@@ -44,7 +44,7 @@ export function renderCapacityMarkdown(r: CapacityReport): string {
     "",
     "| rule | construct | subject | used | limit | % | status |",
     "| --- | --- | --- | ---: | ---: | ---: | --- |",
-    ...r.findings.map((f) => `| ${f.ruleId} | ${cell(f.constructPath)} | ${cell(f.subject)} | ${f.used} | ${f.limit} ${cell(f.unit)} | ${f.percentOfLimit} | ${icon[f.status]} |`),
+    ...r.findings.map((f) => `| ${f.ruleId} | ${cell(f.constructPath)} | ${cell(f.subject)} | ${f.used} | ${f.limit} ${cell(f.unit)} | ${f.percentOfLimit ?? "-"} | ${icon[f.status]} |`),
     ...r.rules.filter((rule) => rule.measurements === 0).map((rule) => `| ${rule.id} | - | ${cell(rule.title)} | - | - | - | not applicable |`),
     "",
     "## Arithmetic",

@@ -21,9 +21,9 @@ export function pgMemory(mib: number): string {
   return `${Math.max(64, Math.floor(mib * 1024))}kB`;
 }
 
-/** Integer percentage of `used` over `limit`, for "near the limit" warnings. */
-export function percent(used: number, limit: number): number {
-  if (limit <= 0) return used > 0 ? Infinity : 0;
+/** Integer percentage of `used` over `limit`, for "near the limit" warnings; null for a limit of 0 (no share to speak of). */
+export function percent(used: number, limit: number): number | null {
+  if (limit <= 0) return null;
   return Math.round((used / limit) * 100);
 }
 

@@ -9,6 +9,7 @@ so one image can run against any subset of the stack.
     DATABASE_REPLICA_URL   libpq URL used for reads (default: DATABASE_URL)
     DB_POOL_SIZE           idle connections kept per process      (default 5)
     DB_MAX_OVERFLOW        extra connections allowed per process  (default 0)
+    DB_POOL_MODE           "pooled" (default) or "none": a connection per use
     CACHE_URL              redis://:pw@host:6379/0 or memcached://host:11211
     CELERY_BROKER_URL      amqp://user:pw@host:5672/vhost or redis://:pw@host:6379/1
     CELERY_RESULT_BACKEND  rpc:// or a redis URL
@@ -38,6 +39,9 @@ DATABASE_URL = _str("DATABASE_URL")
 DATABASE_REPLICA_URL = _str("DATABASE_REPLICA_URL")
 DB_POOL_SIZE = _int("DB_POOL_SIZE", 5)
 DB_MAX_OVERFLOW = _int("DB_MAX_OVERFLOW", 0)
+DB_POOL_MODE = _str("DB_POOL_MODE") or "pooled"
+if DB_POOL_MODE not in ("pooled", "none"):
+    raise ValueError(f"DB_POOL_MODE must be 'pooled' or 'none', got {DB_POOL_MODE!r}")
 CACHE_URL = _str("CACHE_URL")
 CELERY_BROKER_URL = _str("CELERY_BROKER_URL")
 CELERY_RESULT_BACKEND = _str("CELERY_RESULT_BACKEND")

@@ -7,6 +7,7 @@
     GET  /cache              get/set a key; reports whether it was a hit
     GET  /task?x=2&y=3       run tasks.add through Celery, wait up to 10 s
     GET  /pool/fill          check out this process's whole DB pool at once
+    GET  /db/hold?s=0.5      hold one database connection for s seconds (at most 5)
 """
 
 import contextlib
@@ -101,9 +102,24 @@ def db_pool(role):
 _BROKEN = (psycopg2.OperationalError, psycopg2.InterfaceError, psycopg2.errors.ReadOnlySqlTransaction)
 
 
+class _NoPool:
+    """DB_POOL_MODE=none (SQLAlchemy's NullPool, or Django): a new connection per use, closed after."""
+
+    def __init__(self, url):
+        self.url = url
+
+    def getconn(self):
+        given = psycopg2.extensions.parse_dsn(self.url)
+        extra = {"connect_timeout": 5, "application_name": f"webstack_example/{os.getpid()}"}
+        return psycopg2.connect(self.url, **{k: v for k, v in extra.items() if k not in given})
+
+    def putconn(self, conn, close=False):
+        conn.close()
+
+
 @contextlib.contextmanager
 def db_cursor(role):
-    pool = db_pool(role)
+    pool = db_pool(role) if settings.DB_POOL_MODE == "pooled" else _NoPool(_db_url(role))
     try:
         conn = pool.getconn()
     except psycopg2.pool.PoolError as exc:
@@ -208,6 +224,19 @@ def pool_fill():
                  "max_overflow": settings.DB_MAX_OVERFLOW, "backend_pids": backend_pids}
 
 
+def db_hold(query):
+    """Hold one connection (from the pool, or a new one without a pool) for a while: the
+    connection model's test drives every thread of a process through this at once."""
+    try:
+        seconds = min(5.0, max(0.0, float(query.get("s", ["0.5"])[0])))
+    except ValueError:
+        return 400, {"error": "s must be a number of seconds"}
+    with db_cursor("primary") as cur:
+        cur.execute("select pg_backend_pid(), pg_sleep(%s)", (seconds,))
+        backend_pid = cur.fetchone()[0]
+    return 200, {"pid": os.getpid(), "thread": threading.get_ident(), "backend_pid": backend_pid, "seconds": seconds}
+
+
 # --- cache -----------------------------------------------------------------------
 
 
@@ -309,6 +338,8 @@ def route(environ, method, path, request_id):
         return run_task(query)
     if path == "/pool/fill":
         return pool_fill()
+    if path == "/db/hold":
+        return db_hold(query)
     return 404, {"error": "not found", "path": path}
 
 

@@ -14,7 +14,8 @@ export interface Finding extends Measurement {
   readonly ruleId: string;
   readonly title: string;
   readonly status: FindingStatus;
-  readonly percentOfLimit: number;
+  /** null where the limit is 0 (a count of collisions, say). */
+  readonly percentOfLimit: number | null;
   /** The reason of the acknowledgement, when the status is "acknowledged". */
   readonly acknowledgement?: string;
 }
@@ -63,7 +64,7 @@ export function evaluateBudgets(topology: Topology, rules: readonly Rule[] = RUL
         lines: [`${a.ruleId} is acknowledged on ${a.constructPath} ("${a.reason}")`, `but ${a.ruleId} passes there (or does not apply to it)`],
         fix: `remove Budgets.of(...).acknowledge("${a.ruleId}", ...) from ${a.constructPath}`,
         status: "fail",
-        percentOfLimit: 100,
+        percentOfLimit: null,
       }),
     ),
   ];
@@ -71,10 +72,12 @@ export function evaluateBudgets(topology: Topology, rules: readonly Rule[] = RUL
 
 /** The message a person reads when synth fails: the rule, the path, the arithmetic and the fix. */
 export function formatFinding(f: Finding): string {
-  const verdict = { fail: "FAILED", warn: "near its limit", acknowledged: "acknowledged", pass: "ok" }[f.status];
+  // A warning-severity rule over its limit warns too: say which kind of warning it is.
+  const warning = f.used > f.limit ? "over its limit (a warning rule)" : "near its limit";
+  const verdict = { fail: "FAILED", warn: warning, acknowledged: "acknowledged", pass: "ok" }[f.status];
   return [
     `[${f.constructPath}] ${f.ruleId} ${verdict}: ${f.title}`,
-    `  ${f.subject}: ${f.used} ${f.status === "fail" ? ">" : "<="} ${f.limit} ${f.unit} (${f.percentOfLimit}%)`,
+    `  ${f.subject}: ${f.used} ${f.status === "fail" ? ">" : "<="} ${f.limit} ${f.unit}${f.percentOfLimit === null ? "" : ` (${f.percentOfLimit}%)`}`,
     ...f.lines.map((l) => `    ${l}`),
     ...(f.acknowledgement ? [`  acknowledged: ${f.acknowledgement}`] : []),
     ...(f.status === "pass" || f.status === "acknowledged" ? [] : [`  fix: ${f.fix}`]),

@@ -2,6 +2,7 @@
  * How a tier's processes reach the services it is wired to: the connection URLs (with secret
  * placeholders) in their environment, and the containers they start after.
  */
+import type { PoolSettings } from "../connection-model";
 import { componentSlots, databaseSlots } from "../layout";
 import { MEMCACHED_PORT } from "../render/memcached";
 import { PGBOUNCER_PORT } from "../render/pgbouncer";
@@ -44,16 +45,12 @@ export function rabbitmqPassword(ctx: PlanContext, q: QueueModel): string {
   return ctx.secret(secretNames.rabbitmqPassword(q), `password of the RabbitMQ user of ${q.path}`);
 }
 
-export interface PoolSettings {
-  readonly poolSize: number;
-  readonly maxOverflow: number;
-}
-
 function databaseEnv(ctx: PlanContext, db: DatabaseModel, pool: PoolSettings): Record<string, string> {
   const s = db.settings;
   const password = databasePassword(ctx, db);
   const slots = databaseSlots(db);
-  const poolEnv = { DB_POOL_SIZE: String(pool.poolSize), DB_MAX_OVERFLOW: String(pool.maxOverflow) };
+  // The app reads its pool from these, so it opens what the budget counted (see connection-model.ts).
+  const poolEnv = { DB_POOL_SIZE: String(pool.poolSize), DB_MAX_OVERFLOW: String(pool.maxOverflow), DB_POOL_MODE: pool.connectionPool };
   if (slots.pooler) {
     const bouncer = `${ctx.address(db, slots.pooler)}:${PGBOUNCER_PORT}`;
     return {

@@ -1,5 +1,5 @@
 /** PostgreSQL: the primary, an optional PgBouncer in front of it, and `replicas` streaming hot standbys. */
-import { databaseTuning, pgbouncerNofile, primaryStandbySettings, replicaStandbySettings } from "../derive";
+import { databaseTuning, pgbouncerNofile, poolerDatabases, poolerMaxDbConnections, primaryStandbySettings, replicaStandbySettings } from "../derive";
 import { databaseSlots } from "../layout";
 import { PGBOUNCER_DIR, PGBOUNCER_PORT, renderPgbouncerIni, renderPgbouncerStart } from "../render/pgbouncer";
 import {
@@ -100,14 +100,17 @@ export const databasePlanner: Planner<"database"> = {
           file(
             `${PGBOUNCER_DIR}/pgbouncer.ini`,
             renderPgbouncerIni({
-              databases: [
-                { name: s.databaseName, host: primaryAddress, port: PG_PORT, dbname: s.databaseName },
-                ...slots.replicas.slice(0, 1).map((replica) => ({ name: `${s.databaseName}_ro`, host: ctx.address(db, replica), port: PG_PORT, dbname: s.databaseName })),
-              ],
+              databases: poolerDatabases(s).map((d) => ({
+                name: d.name,
+                host: d.server === "primary" ? primaryAddress : ctx.address(db, slots.replicas[0]),
+                port: PG_PORT,
+                dbname: s.databaseName,
+              })),
               mode: p.mode,
               maxClientConn: p.maxClientConn,
               defaultPoolSize: p.defaultPoolSize,
               reservePoolSize: p.reservePoolSize,
+              maxDbConnections: poolerMaxDbConnections(p),
             }),
           ),
           file(`${PGBOUNCER_DIR}/start.sh`, renderPgbouncerStart(s.user, ENV.dbPassword), true),

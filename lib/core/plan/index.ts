@@ -6,7 +6,9 @@
  */
 import { componentSlots } from "../layout";
 import type { ClusterPlan } from "../model";
+import { PropsError } from "../errors";
 import { gatewayAddress } from "../network";
+import { secretsIn } from "../secrets";
 import { componentsOf, type ComponentKind, type ComponentModel, type Topology } from "../topology";
 import { cachePlanner } from "./cache";
 import { PlanContext, type Planner } from "./context";
@@ -40,11 +42,28 @@ function planComponent(ctx: PlanContext, planner: Planner<ComponentKind>, compon
   if (planned.join() !== laid.join()) throw new Error(`internal: ${component.path} planned [${planned}] but its layout says [${laid}]`);
 }
 
+/**
+ * A user may name a stack secret in `environment` ("@@secret:db_password@@"); one the stack does not
+ * declare would reach Terraform as a reference to no variable.
+ */
+function checkSecretReferences(plan: Pick<ClusterPlan, "containers" | "secrets">): void {
+  const known = new Set(plan.secrets.map((s) => s.name));
+  for (const c of plan.containers) {
+    for (const [key, value] of Object.entries(c.env)) {
+      const unknown = secretsIn(value).filter((name) => !known.has(name));
+      if (unknown.length > 0) {
+        throw new PropsError(c.constructPath, [`environment.${key}: no secret named '${unknown[0]}' in this stack; its secrets are: ${[...known].join(", ")}`]);
+      }
+    }
+  }
+}
+
 export function planCluster(topology: Topology): ClusterPlan {
   const ctx = new PlanContext(topology);
   for (const planner of PLANNERS) {
     for (const component of componentsOf(topology, planner.kind)) planComponent(ctx, planner, component);
   }
+  checkSecretReferences({ containers: ctx.containers, secrets: ctx.secrets() });
   return {
     network: { name: `${topology.prefix}-net`, subnet: topology.settings.subnet, gateway: gatewayAddress(topology.settings.subnet) },
     volumes: ctx.volumes,

@@ -22,7 +22,7 @@ export const loadBalancerPlanner: Planner<"loadBalancer"> = {
     const s = lb.settings;
     const upstreams: string[] = [];
     const backends: HaproxyBackend[] = lb.routes.map((route) => {
-      const maxconn = routeMaxconn(route);
+      const maxconn = routeMaxconn(ctx.topology, route);
       const routeServers = [...servers(ctx, route.target, maxconn, false), ...(route.backup ? servers(ctx, route.backup, maxconn, true) : [])];
       upstreams.push(...routeServers.map((srv) => srv.container));
       return {

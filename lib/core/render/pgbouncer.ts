@@ -14,6 +14,8 @@ export interface PgbouncerConfig {
   readonly maxClientConn: number;
   readonly defaultPoolSize: number;
   readonly reservePoolSize: number;
+  /** A hard cap per database, over all its users' pools. */
+  readonly maxDbConnections: number;
 }
 
 export function renderPgbouncerIni(c: PgbouncerConfig): string {
@@ -34,7 +36,7 @@ export function renderPgbouncerIni(c: PgbouncerConfig): string {
     `reserve_pool_size = ${c.reservePoolSize}`,
     "reserve_pool_timeout = 3",
     "; A hard cap per database, so the pools can never exceed what the budget counted.",
-    `max_db_connections = ${c.defaultPoolSize + c.reservePoolSize}`,
+    `max_db_connections = ${c.maxDbConnections}`,
     "server_lifetime = 3600",
     "server_idle_timeout = 600",
     "ignore_startup_parameters = extra_float_digits",

@@ -10,3 +10,35 @@ export const urlPath = z.string().regex(/^\/[A-Za-z0-9._~\/-]*$/, "must be a URL
 export const identifier = z.string().regex(/^[a-z][a-z0-9_]{0,62}$/, "must be lower case letters, digits and '_', starting with a letter");
 /** nginx-style size: `10m`, `50g`, `512k` or a number of bytes. */
 export const bodySize = z.string().regex(/^[0-9]+[kmgKMG]?$/, "must be a size like '10m', '50g' or '512k'");
+
+/** Environment variables the library sets from typed props, so the budgets count what the app really uses. */
+const RESERVED_ENVIRONMENT: Readonly<Record<string, string>> = {
+  DATABASE_URL: "database (wire a Database)",
+  DATABASE_REPLICA_URL: "database (wire a Database with replicas)",
+  DB_POOL_SIZE: "poolSize",
+  DB_MAX_OVERFLOW: "maxOverflow",
+  DB_POOL_MODE: "connectionPool",
+  CACHE_URL: "cache (wire a Cache)",
+  CELERY_BROKER_URL: "queue (wire a Queue)",
+  CELERY_RESULT_BACKEND: "queue (wire a Queue)",
+  SEARCH_URL: "search (wire a SearchCluster)",
+};
+
+/** Extra environment of an app or worker tier; keys a budget reads are refused with the prop to use. */
+export const appEnvironment = z.record(z.string().regex(/^[A-Z_][A-Z0-9_]*$/), z.string()).superRefine((env, ctx) => {
+  for (const key of Object.keys(env)) {
+    const prop = RESERVED_ENVIRONMENT[key];
+    if (prop) ctx.addIssue({ code: "custom", path: [key], message: `set by the library from ${prop}, which the budgets count; set that prop instead` });
+  }
+});
+
+/** The pool fields of an app or worker tier: a pool of 0 is no pool, and must say so. */
+export function refinePool(s: { poolSize: number; connectionPool: "pooled" | "none" }, ctx: z.RefinementCtx): void {
+  if (s.connectionPool === "pooled" && s.poolSize === 0) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["poolSize"],
+      message: 'must be at least 1 with connectionPool "pooled" (a pool of 0 opens connections without a limit); for no pool set connectionPool: "none"',
+    });
+  }
+}

@@ -1,6 +1,6 @@
 /** WebTier props. */
 import { z } from "zod";
-import { positiveInt, nonNegativeInt, memoryMiB, dockerImage, urlPath, bodySize } from "./common";
+import { positiveInt, nonNegativeInt, memoryMiB, dockerImage, urlPath, bodySize, appEnvironment, refinePool } from "./common";
 
 export const webTierSchema = z
   .object({
@@ -16,10 +16,20 @@ export const webTierSchema = z
     processes: positiveInt.max(512).default(8),
     /** Threads per process. @default 2 */
     threads: positiveInt.max(64).default(2),
-    /** Database connections each process keeps pooled (SQLAlchemy `pool_size`). @default 5 */
+    /** Database connections each process keeps pooled (SQLAlchemy `pool_size`; 0 would mean no limit there, so it needs connectionPool "none"). @default 5 */
     poolSize: nonNegativeInt.default(5),
     /** Extra connections a process may open above its pool (SQLAlchemy `max_overflow`). @default 0 */
     maxOverflow: nonNegativeInt.default(0),
+    /**
+     * How each process reaches the database. `pooled`: SQLAlchemy's QueuePool or psycopg2's pool; a
+     * process opens a connection only when no idle one is free, so it holds at most
+     * min(requests it runs at once x connectionsPerRequest, poolSize + maxOverflow). `none`:
+     * NullPool, or Django (a connection per thread): one connection per request in flight x
+     * connectionsPerRequest; poolSize and maxOverflow are then not used. @default "pooled"
+     */
+    connectionPool: z.enum(["pooled", "none"]).default("pooled"),
+    /** Database connections one request (or task) holds at once: more than 1 for an app with several engines. @default 1 */
+    connectionsPerRequest: positiveInt.max(16).default(1),
     /** Expected resident memory of one app process, MiB; measure it (uwsgitop RSS). @default 200 */
     processRssMiB: positiveInt.default(200),
     /** Memory limit of each app server container. @default processes x processRssMiB x 1.25 + 64, rounded up to 64 */
@@ -51,8 +61,9 @@ export const webTierSchema = z
     /** uWSGI plugins to load; set `[]` for a uWSGI built with Python inside (pip). @default ["python3"] */
     uwsgiPlugins: z.array(z.string().regex(/^[a-z0-9_]+$/)).default(["python3"]),
     /** Extra environment variables for the app. @default {} */
-    environment: z.record(z.string().regex(/^[A-Z_][A-Z0-9_]*$/), z.string()).default({}),
+    environment: appEnvironment.default({}),
     /** @default "nginx:1.22" */
     nginxImage: dockerImage.default("nginx:1.22"),
   })
-  .strict();
+  .strict()
+  .superRefine(refinePool);

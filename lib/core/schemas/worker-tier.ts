@@ -1,6 +1,6 @@
 /** WorkerTier props. */
 import { z } from "zod";
-import { positiveInt, nonNegativeInt, memoryMiB, dockerImage } from "./common";
+import { positiveInt, nonNegativeInt, memoryMiB, dockerImage, appEnvironment, refinePool } from "./common";
 
 export const workerTierSchema = z
   .object({
@@ -18,10 +18,20 @@ export const workerTierSchema = z
     maxTasksPerChild: positiveInt.default(1000),
     /** Queues consumed. @default ["celery"] */
     queues: z.array(z.string().regex(/^[A-Za-z0-9_.-]+$/)).min(1).default(["celery"]),
-    /** Database connections each worker child keeps pooled. @default 5 */
+    /** Database connections each worker child keeps pooled (0 needs connectionPool "none"). @default 5 */
     poolSize: nonNegativeInt.default(5),
     /** @default 0 */
     maxOverflow: nonNegativeInt.default(0),
+    /**
+     * How each process reaches the database. `pooled`: SQLAlchemy's QueuePool or psycopg2's pool; a
+     * process opens a connection only when no idle one is free, so it holds at most
+     * min(tasks it runs at once (1 for a prefork child) x connectionsPerRequest, poolSize + maxOverflow). `none`:
+     * NullPool, or Django (a connection per thread): one connection per task in flight x
+     * connectionsPerRequest; poolSize and maxOverflow are then not used. @default "pooled"
+     */
+    connectionPool: z.enum(["pooled", "none"]).default("pooled"),
+    /** Database connections one request (or task) holds at once: more than 1 for an app with several engines. @default 1 */
+    connectionsPerRequest: positiveInt.max(16).default(1),
     /** Run the beat scheduler, as one container of its own: never more than one. @default false */
     beat: z.boolean().default(false),
     /** Run Flower on the internal network (not published). @default false */
@@ -33,6 +43,7 @@ export const workerTierSchema = z
     /** Memory limit of each worker container. @default (concurrency + 1) x processRssMiB x 1.25, rounded up to 64 */
     memoryMiB: memoryMiB.optional(),
     /** @default {} */
-    environment: z.record(z.string().regex(/^[A-Z_][A-Z0-9_]*$/), z.string()).default({}),
+    environment: appEnvironment.default({}),
   })
-  .strict();
+  .strict()
+  .superRefine(refinePool);

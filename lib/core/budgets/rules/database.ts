@@ -1,5 +1,5 @@
 /** PostgreSQL replication rules: WAL senders, slots, synchronous standbys, and a standby's settings. */
-import { BASE_BACKUP_WAL_SENDERS, databaseTuning, primaryStandbySettings, replicaStandbySettings } from "../../derive";
+import { BASE_BACKUP_WAL_SENDERS, databaseTuning, primaryStandbySettings, replicaStandbySettings, type StandbySensitiveSettings } from "../../derive";
 import { componentsOf } from "../../topology";
 import { measured, type Rule } from "../rule";
 
@@ -60,6 +60,15 @@ export const DB_SYNCHRONOUS_REPLICAS: Rule = {
       ),
 };
 
+/** The Database prop of each standby-sensitive setting, as users write it. */
+const PROP_OF: Record<keyof StandbySensitiveSettings, string> = {
+  max_connections: "maxConnections",
+  max_worker_processes: "maxWorkerProcesses",
+  max_wal_senders: "maxWalSenders",
+  max_prepared_transactions: "maxPreparedTransactions",
+  max_locks_per_transaction: "maxLocksPerTransaction",
+};
+
 export const DB_STANDBY_SETTINGS: Rule = {
   id: "WS-DB-STANDBY-SETTINGS",
   title: "Hot standby settings are at least the primary's",
@@ -79,7 +88,7 @@ export const DB_STANDBY_SETTINGS: Rule = {
             limit: replica[name],
             unit: name,
             lines: [`primary ${name} = ${primary[name]}`, `replica ${name} = ${replica[name]}`],
-            fix: `remove standbyOverrides.${name} of ${db.path}, or set it to at least ${primary[name]}`,
+            fix: `remove standbyOverrides.${PROP_OF[name]} of ${db.path}, or set it to at least ${primary[name]}`,
           }),
         );
       }),

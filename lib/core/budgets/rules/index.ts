@@ -3,7 +3,7 @@
  * memory, network); this list fixes the order the report and the docs show them in.
  */
 import type { Rule, RulePack } from "../rule";
-import { DB_CONNECTIONS, POOLER_CLIENTS, REDIS_CLIENTS, MEMCACHED_CONNECTIONS, RABBITMQ_CONNECTIONS, CELERY_BEAT_SINGLETON } from "./clients";
+import { APP_DATABASE, DB_CONNECTIONS, POOLER_CLIENTS, REDIS_CLIENTS, MEMCACHED_CONNECTIONS, RABBITMQ_CONNECTIONS, CELERY_BEAT_SINGLETON } from "./clients";
 import { DB_WAL_SENDERS, DB_REPLICATION_SLOTS, DB_SYNCHRONOUS_REPLICAS, DB_STANDBY_SETTINGS } from "./database";
 import { LB_SERVER_MAXCONN, TIMEOUT_CHAIN, BODY_SIZE } from "./load-balancer";
 import { DB_MEMORY, LB_MEMORY, APP_MEMORY, WORKER_MEMORY, CACHE_MEMORY, SEARCH_HEAP } from "./memory";
@@ -33,6 +33,7 @@ export const RULES: readonly Rule[] = [
   SEARCH_HEAP,
   CELERY_BEAT_SINGLETON,
   NET_COLLISIONS,
+  APP_DATABASE,
 ];
 
 export const CORE_RULE_PACK: RulePack = { name: "cdktf-webstack", rules: RULES };

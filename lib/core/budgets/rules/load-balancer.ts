@@ -1,32 +1,42 @@
 /** Load balancer rules, per route: what HAProxy sends a node, how long it waits, and what bodies pass. */
-import { STREAMING_THRESHOLD_BYTES, haproxyServerTimeoutMs, nginxReadTimeoutSeconds, nodeConcurrency, routeMaxconn } from "../../derive";
+import { STREAMING_THRESHOLD_BYTES, appRoutesTo, haproxyServerTimeoutMs, nginxReadTimeoutSeconds, nodeConcurrency, routeMaxconn } from "../../derive";
 import { componentsOf } from "../../topology";
 import { parseSize } from "../../units";
 import { measured, type Rule } from "../rule";
 
 export const LB_SERVER_MAXCONN: Rule = {
   id: "WS-LB-SERVER-MAXCONN",
-  title: "HAProxy per-server maxconn is at most what the node serves at once",
+  title: "What HAProxy may send one node, over every route, is at most what the node serves at once",
   severity: "error",
   warnAt: null,
   rationale:
-    "An app node works on processes x threads requests at once. A larger maxconn piles requests in the app's listen backlog, where they time out unseen; a matching maxconn keeps them in HAProxy's queue, which redispatches and reports them.",
+    "An app node works on processes x threads requests at once. The per-server maxconn of every backend that lists the node (its routes, and routes it backs up) adds up at the node; " +
+    "a larger sum piles requests in the app's listen backlog, where they time out unseen, while a matching sum keeps them in HAProxy's queue, which redispatches and reports them.",
   measure: (t) =>
-    componentsOf(t, "loadBalancer").flatMap((lb) =>
-      lb.routes
-        .filter((r) => r.serves === "app")
-        .map((r) => {
-          const s = r.target.settings;
-          const capacity = nodeConcurrency(s);
-          return measured(lb, `backend ${r.name} maxconn per server`, {
-            used: routeMaxconn(r),
-            limit: capacity,
-            unit: "connections",
-            lines: [`maxconn per server = ${routeMaxconn(r)}`, `${r.target.path}: ${s.processes} processes x ${s.threads} threads = ${capacity} at once`],
-            fix: `remove maxconnPerServer of route '${r.name}' (it then follows the tier), or raise processes or threads of ${r.target.path}`,
-          });
+    componentsOf(t, "webTier").flatMap((tier) => {
+      const sent = appRoutesTo(t, tier);
+      if (sent.length === 0) return [];
+      const s = tier.settings;
+      const capacity = nodeConcurrency(s);
+      const used = sent.reduce((n, { route }) => n + routeMaxconn(t, route), 0);
+      const overridden = sent.filter(({ route }) => route.maxconnPerServer !== undefined).map(({ route }) => `'${route.name}'`);
+      return [
+        measured(tier, "node: maxconn of every backend that lists it", {
+          used,
+          limit: capacity,
+          unit: "connections",
+          lines: [
+            ...sent.map(({ lb, route }) => `${lb.path} backend ${route.name}${route.backup?.path === tier.path ? " (as backup)" : ""}: maxconn ${routeMaxconn(t, route)} per server${route.maxconnPerServer !== undefined ? " (maxconnPerServer)" : ""}`),
+            `sent to one node at most = ${used}`,
+            `${tier.path}: ${s.processes} processes x ${s.threads} threads = ${capacity} at once`,
+          ],
+          fix:
+            overridden.length > 0
+              ? `lower maxconnPerServer of route ${overridden.join(", ")} so the sum is at most ${capacity} (or remove it: routes then share the node), or raise processes or threads of ${tier.path}`
+              : `raise processes or threads of ${tier.path}`,
         }),
-    ),
+      ];
+    }),
 };
 
 export const TIMEOUT_CHAIN: Rule = {

@@ -1,5 +1,5 @@
 /** Web node rules: the app server's listen backlog and the proxies' open-file limits. */
-import { HAPROXY_EXTRA_FDS, NGINX_WORKER_PROCESSES, appSomaxconn, haproxyNofile, routeMaxconn } from "../../derive";
+import { HAPROXY_EXTRA_FDS, NGINX_WORKER_PROCESSES, appRoutesTo, appSomaxconn, haproxyNofile, routeMaxconn } from "../../derive";
 import { componentsOf } from "../../topology";
 import { measured, type Rule } from "../rule";
 
@@ -14,9 +14,7 @@ export const APP_BACKLOG: Rule = {
   measure: (t) =>
     componentsOf(t, "webTier").flatMap((w) => {
       const s = w.settings;
-      const sent = componentsOf(t, "loadBalancer").flatMap((lb) =>
-        lb.routes.filter((r) => r.serves === "app" && (r.target.path === w.path || r.backup?.path === w.path)).map((r) => ({ lb, r, maxconn: routeMaxconn(r) })),
-      );
+      const sent = appRoutesTo(t, w).map(({ lb, route }) => ({ lb, r: route, maxconn: routeMaxconn(t, route) }));
       const total = sent.reduce((n, x) => n + x.maxconn, 0);
       const somaxconn = appSomaxconn(s);
       const name = s.server === "uwsgi" ? "uWSGI listen" : "gunicorn backlog";

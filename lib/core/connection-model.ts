@@ -1,0 +1,36 @@
+/**
+ * How many database connections one app or worker process holds at most, and why. A pooled
+ * process (SQLAlchemy's QueuePool, psycopg2's pool) opens a connection only when no idle one is
+ * free, so it never holds more than it runs requests (or tasks) at once, whatever its pool allows;
+ * a process without a pool opens one per request in flight. Checked against a real PostgreSQL in
+ * the daemon suite (test/daemons/connection-model.test.ts).
+ */
+
+export interface PoolSettings {
+  readonly poolSize: number;
+  readonly maxOverflow: number;
+  readonly connectionPool: "pooled" | "none";
+  readonly connectionsPerRequest: number;
+}
+
+export interface ProcessConnections {
+  /** Connections one process holds at most. */
+  readonly count: number;
+  /** Which bound applied, e.g. "2 (the smaller of 2 threads and 5 pool + 0 overflow)". */
+  readonly formula: string;
+}
+
+/**
+ * @param concurrent requests or tasks one process runs at once (threads; 1 for a Celery prefork child)
+ * @param unit what `concurrent` counts, for the formula ("threads", "task")
+ */
+export function processConnections(s: PoolSettings, concurrent: number, unit: string): ProcessConnections {
+  const perRequest = s.connectionsPerRequest;
+  const inFlight = concurrent * perRequest;
+  const inFlightText = `${concurrent} ${unit}${perRequest > 1 ? ` x ${perRequest} connections each` : ""}`;
+  if (s.connectionPool === "none") return { count: inFlight, formula: `${inFlight} (${inFlightText}, no pool)` };
+  const pool = s.poolSize + s.maxOverflow;
+  const poolText = `${s.poolSize} pool + ${s.maxOverflow} overflow`;
+  const count = Math.min(inFlight, pool);
+  return { count, formula: `${count} (the smaller of ${inFlightText} and ${poolText})` };
+}
