@@ -2,7 +2,7 @@ import { Testing } from "cdktf";
 import { Container } from "@cdktf/provider-docker/lib/container";
 import { Network } from "@cdktf/provider-docker/lib/network";
 import { Volume } from "@cdktf/provider-docker/lib/volume";
-import { Cache, Database, LoadBalancer, WebTier } from "../lib";
+import { Cache, Database, LoadBalancer, Queue, WebTier, WorkerTier } from "../lib";
 import { IMAGE, WSGI, newStack, synthJson } from "./helpers";
 
 function smallStack() {
@@ -193,4 +193,18 @@ test("containers depend on what they connect to: nginx on its app, the app on th
 test("the postgres health check uses the socket that pg_hba.conf allows", () => {
   const primary = smallStack().cluster().plan.containers.find((c) => c.key === "db-primary")!;
   expect(primary.healthcheck.test[1]).toContain("pg_isready --host=/var/run/postgresql");
+});
+
+test("Flower on its own image runs without the app; beat's health check reaches the broker whatever the scheduler", () => {
+  const stack = newStack();
+  const mq = new Queue(stack, "mq");
+  new WorkerTier(stack, "worker", { image: IMAGE, celeryApp: "app.tasks", queue: mq, beat: true, beatScheduler: "django_celery_beat.schedulers:DatabaseScheduler", flower: true, flowerImage: "mher/flower:2.0" });
+  const plan = stack.cluster().plan;
+  const flower = plan.containers.find((c) => c.key === "worker-flower")!;
+  expect(flower.command).toEqual(["celery", "flower", "--port=5555", "--address=0.0.0.0"]);
+  expect(flower.env.CELERY_BROKER_URL).toMatch(/^amqp:\/\//);
+  const beat = plan.containers.find((c) => c.key === "worker-beat")!;
+  expect(beat.command).toContain("--scheduler=django_celery_beat.schedulers:DatabaseScheduler");
+  expect(beat.healthcheck.test[1]).toContain("kombu.Connection(os.environ['CELERY_BROKER_URL']");
+  expect(() => new WorkerTier(newStack(), "w", { image: IMAGE, celeryApp: "a", queue: mq, beatScheduler: "not a class" })).toThrow(/beatScheduler: must be a Python class path/);
 });

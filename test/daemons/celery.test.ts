@@ -59,3 +59,52 @@ describe("Celery worker + RabbitMQ + gunicorn, as rendered", () => {
     }
   });
 });
+
+describe("Celery beat, as rendered, with any scheduler", () => {
+  it("beat runs with Celery's own and with another scheduler class, and its health check passes only while the broker answers", async () => {
+    const build = (id: string, beatScheduler?: string) =>
+      containersOf((scope) => {
+        const stack = new WebStack(scope, id, { subnet: "127.77.0.0/16" });
+        const mq = new Queue(stack, "mq", { engine: "rabbitmq", memoryMiB: 512 });
+        const web = new WebTier(stack, "web", { image: "webstack-example-app:0.1", nodes: 1, wsgiModule: "webstack_example.wsgi:application", queue: mq });
+        new WorkerTier(stack, "worker", { image: "webstack-example-app:0.1", queue: mq, celeryApp: "webstack_example.tasks", beat: true, beatScheduler });
+        new LoadBalancer(stack, "lb", { defaultTarget: web });
+        return stack;
+      });
+    const persistent = build("beat");
+    const inMemory = build("beat", "celery.beat:Scheduler");
+    const mq = container(persistent, "mq");
+    const node = mq.env.RABBITMQ_NODENAME;
+    const mqEnv = { ...mq.env, HOME: "/var/lib/rabbitmq" };
+    const box = new Sandbox("celery-beat", {
+      files: mq.files,
+      hostname: node.split("@")[1],
+      copies: { [path.join(APP_DIR, "webstack_example")]: "/srv/app/webstack_example" },
+      setup: "rm -rf /var/lib/rabbitmq && mkdir -p /var/lib/rabbitmq && chown rabbitmq:rabbitmq /var/lib/rabbitmq",
+    });
+    const appEnv = (c: { env: Record<string, string> }) => ({ ...c.env, PYTHONPATH: "/srv/app", HOME: "/tmp" });
+    const q = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
+    const probe = async (beat: ReturnType<typeof container>) =>
+      (await box.exec(["/bin/sh", "-c", `cd /srv/app && ${(beat.healthcheck as { test: string[] }).test[1]}`], { user: "nobody", env: appEnv(beat), timeoutMs: 30_000 })).code;
+    try {
+      await box.start({ user: mq.user ?? "rabbitmq", argv: mq.command, env: mqEnv });
+      await box.waitFor("rabbitmq boot", async () => (await box.exec(["rabbitmqctl", "-q", "-n", node, "await_startup", "--timeout", "5"], { user: "rabbitmq", env: mqEnv })).code === 0, 120_000);
+      for (const [name, cs] of [["persistent", persistent], ["in-memory", inMemory]] as const) {
+        const beat = container(cs, "worker-beat");
+        expect(beat.command.join(" ")).toContain(name === "persistent" ? "--schedule=/tmp/celerybeat-schedule" : "--scheduler=celery.beat:Scheduler");
+        const r = await box.exec(["/bin/sh", "-c", `cd /srv/app && ${beat.command.map(q).join(" ")} >/tmp/beat-${name}.log 2>&1 & echo $!`], { user: "nobody", env: appEnv(beat) });
+        await box.waitFor(`beat (${name}) started`, async () => /beat: Starting/.test((await box.sh(`cat /tmp/beat-${name}.log`)).stdout), 60_000);
+        expect(await probe(beat)).toBe(0);
+        await box.sh(`kill ${r.stdout.trim()}`);
+      }
+      // With the broker gone, the probe fails: it checks what beat needs, not a file.
+      await box.exec(["rabbitmqctl", "-q", "-n", node, "stop_app"], { user: "rabbitmq", env: mqEnv });
+      expect(await probe(container(inMemory, "worker-beat"))).not.toBe(0);
+    } catch (e) {
+      const logs = (await box.sh("tail -n 20 /tmp/beat-*.log").catch(() => ({ stdout: "" }))).stdout;
+      throw new Error(`${(e as Error).message}\n--- beat logs ---\n${logs}\n--- rabbitmq log ---\n${box.log()}`);
+    } finally {
+      await box.stop();
+    }
+  });
+});

@@ -1,6 +1,7 @@
 import {
   celeryBeatCommand,
   celeryWorkerCommand,
+  flowerCommand,
   memcachedCommand,
   renderGunicornConfig,
   renderJvmHeapOptions,
@@ -81,4 +82,16 @@ test("celery: worker flags and a beat with its own schedule file", () => {
     expect.arrayContaining(["--concurrency=4", "--prefetch-multiplier=1", "--max-tasks-per-child=1000", "--queues=celery,mail"]),
   );
   expect(celeryBeatCommand("t")).toContain("beat");
+});
+
+describe("Celery beat and Flower commands", () => {
+  test("beat keeps Celery's own scheduler state in /tmp, or runs the scheduler class given", () => {
+    expect(celeryBeatCommand("app.tasks")).toEqual(["celery", "--app=app.tasks", "beat", "--loglevel=INFO", "--schedule=/tmp/celerybeat-schedule", "--pidfile="]);
+    expect(celeryBeatCommand("app.tasks", "django_celery_beat.schedulers:DatabaseScheduler")).toContain("--scheduler=django_celery_beat.schedulers:DatabaseScheduler");
+    expect(celeryBeatCommand("app.tasks", "django_celery_beat.schedulers:DatabaseScheduler").join(" ")).not.toContain("celerybeat-schedule");
+  });
+  test("Flower on its own image reads only the broker; on the app image it imports the app", () => {
+    expect(flowerCommand(undefined)).toEqual(["celery", "flower", "--port=5555", "--address=0.0.0.0"]);
+    expect(flowerCommand("app.tasks")[1]).toBe("--app=app.tasks");
+  });
 });

@@ -1,7 +1,7 @@
 /** A Celery worker tier: its workers, at most one beat scheduler and an optional Flower, each a container. */
 import { FLOWER_MEMORY_MIB, beatMemoryMiB, workerMemoryMiB } from "../derive";
 import { workerSlots } from "../layout";
-import { FLOWER_PORT, celeryBeatCommand, celeryWorkerCommand, flowerCommand } from "../render/celery";
+import { BEAT_HEALTH_PROBE, FLOWER_PORT, celeryBeatCommand, celeryWorkerCommand, flowerCommand } from "../render/celery";
 import type { WorkerTierModel } from "../topology";
 import { clientEnv, serviceKeys } from "./clients";
 import { cmd, shell, type PlanContext, type Planner } from "./context";
@@ -43,13 +43,13 @@ export const workerTierPlanner: Planner<"workerTier"> = {
         constructPath: tier.path,
         role: "celery-beat",
         image: s.image,
-        command: celeryBeatCommand(s.celeryApp),
+        command: celeryBeatCommand(s.celeryApp, s.beatScheduler),
         env,
         address: ctx.address(tier, slots.beat),
         listens: [],
         files: [],
         memoryMiB: beatMemoryMiB(s),
-        healthcheck: shell("ls /tmp/celerybeat-schedule* >/dev/null 2>&1", 30),
+        healthcheck: shell(BEAT_HEALTH_PROBE, 30),
         dependsOn,
       });
     }
@@ -59,7 +59,7 @@ export const workerTierPlanner: Planner<"workerTier"> = {
         constructPath: tier.path,
         role: "flower",
         image: s.flowerImage ?? s.image,
-        command: flowerCommand(s.celeryApp),
+        command: flowerCommand(s.flowerImage ? undefined : s.celeryApp),
         env,
         address: ctx.address(tier, slots.flower),
         listens: [{ port: FLOWER_PORT, purpose: "flower (internal)" }],

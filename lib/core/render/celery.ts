@@ -25,13 +25,29 @@ export function celeryWorkerCommand(c: CeleryWorkerConfig): string[] {
   ];
 }
 
-/** Beat keeps its schedule state in /tmp: losing it only re-runs the next due tasks once. */
-export function celeryBeatCommand(app: string): string[] {
-  return ["celery", `--app=${app}`, "beat", "--loglevel=INFO", "--schedule=/tmp/celerybeat-schedule", "--pidfile="];
+/**
+ * The beat scheduler. Celery's own (the default) keeps its schedule state in /tmp: losing it only
+ * re-runs the next due tasks once. Another scheduler (django_celery_beat's DatabaseScheduler, say)
+ * keeps its state where it likes.
+ */
+export function celeryBeatCommand(app: string, scheduler?: string): string[] {
+  const state = scheduler === undefined ? ["--schedule=/tmp/celerybeat-schedule"] : [`--scheduler=${scheduler}`];
+  return ["celery", `--app=${app}`, "beat", "--loglevel=INFO", ...state, "--pidfile="];
 }
+
+/**
+ * Beat is healthy while it can reach its broker: true of every scheduler, unlike a schedule file
+ * (which only Celery's default scheduler writes). Kombu comes with Celery.
+ */
+export const BEAT_HEALTH_PROBE =
+  'python3 -c "import os, kombu; kombu.Connection(os.environ[\'CELERY_BROKER_URL\'], connect_timeout=4).ensure_connection(max_retries=1)"';
 
 export const FLOWER_PORT = 5555;
 
-export function flowerCommand(app: string): string[] {
-  return ["celery", `--app=${app}`, "flower", `--port=${FLOWER_PORT}`, "--address=0.0.0.0"];
+/**
+ * Flower on the app image imports the Celery app; on an image of its own it cannot, and reads the
+ * broker from CELERY_BROKER_URL instead.
+ */
+export function flowerCommand(app: string | undefined): string[] {
+  return ["celery", ...(app ? [`--app=${app}`] : []), "flower", `--port=${FLOWER_PORT}`, "--address=0.0.0.0"];
 }

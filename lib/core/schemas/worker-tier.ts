@@ -34,9 +34,14 @@ export const workerTierSchema = z
     connectionsPerRequest: positiveInt.max(16).default(1),
     /** Run the beat scheduler, as one container of its own: never more than one. @default false */
     beat: z.boolean().default(false),
+    /**
+     * Beat's scheduler class, e.g. "django_celery_beat.schedulers:DatabaseScheduler".
+     * @default Celery's own PersistentScheduler, with its state in /tmp
+     */
+    beatScheduler: z.string().regex(/^[A-Za-z_][A-Za-z0-9_.]*(:[A-Za-z_][A-Za-z0-9_]*)?$/, "must be a Python class path, 'package.module:Class'").optional(),
     /** Run Flower on the internal network (not published). @default false */
     flower: z.boolean().default(false),
-    /** Image that has Flower installed. @default the worker image */
+    /** An image of Flower alone (it then reads only the broker, without importing your app). @default the worker image, with --app */
     flowerImage: dockerImage.optional(),
     /** Expected resident memory of one worker child, MiB. @default 200 */
     processRssMiB: positiveInt.default(200),
