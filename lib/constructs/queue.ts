@@ -2,6 +2,7 @@ import { Construct } from "constructs";
 import type { z } from "zod";
 import { queueSchema, type QueueSettings } from "../core/schemas";
 import type { QueueModel } from "../core/topology";
+import { urlReference } from "../core/references";
 import { WebstackComponent, parseProps } from "./component";
 
 export type QueueProps = z.input<typeof queueSchema>;
@@ -17,6 +18,16 @@ export class Queue extends WebstackComponent {
   constructor(scope: Construct, id: string, props: QueueProps = {}) {
     super(scope, id);
     this.settings = parseProps(this, queueSchema, props);
+  }
+
+  /** The broker URL the tiers get as CELERY_BROKER_URL, for `environment` under another name. */
+  url(): string {
+    return urlReference(this.node.path, "broker");
+  }
+
+  /** The result backend URL the tiers get as CELERY_RESULT_BACKEND. */
+  resultBackendUrl(): string {
+    return urlReference(this.node.path, "result-backend");
   }
 
   toModel(): QueueModel {

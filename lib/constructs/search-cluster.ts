@@ -2,6 +2,7 @@ import { Construct } from "constructs";
 import type { z } from "zod";
 import { searchClusterSchema, type SearchClusterSettings } from "../core/schemas";
 import type { SearchClusterModel } from "../core/topology";
+import { urlReference } from "../core/references";
 import { WebstackComponent, parseProps } from "./component";
 
 export type SearchClusterProps = z.input<typeof searchClusterSchema>;
@@ -17,6 +18,11 @@ export class SearchCluster extends WebstackComponent {
   constructor(scope: Construct, id: string, props: SearchClusterProps = {}) {
     super(scope, id);
     this.settings = parseProps(this, searchClusterSchema, props);
+  }
+
+  /** The node URLs the tiers get as SEARCH_URL (comma-separated), for `environment` under another name. */
+  url(): string {
+    return urlReference(this.node.path, "search");
   }
 
   toModel(): SearchClusterModel {

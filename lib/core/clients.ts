@@ -4,6 +4,7 @@
  * the arithmetic exists once.
  */
 import { processConnections } from "./connection-model";
+import { redisDatabasesUsed } from "./references";
 import { poolerDatabases, poolerMaxDbConnections, poolerServerConnections, poolerUsers, type PoolerDatabase } from "./derive";
 import { componentsOf, type CacheModel, type DatabaseModel, type QueueModel, type Topology } from "./topology";
 
@@ -62,16 +63,26 @@ export function applicationDatabaseClients(t: Topology, db: DatabaseModel): Clie
   return lines;
 }
 
-/** Cache connections (Redis or memcached): a client pool per process grows to one connection per thread in use. */
+/**
+ * Cache connections (Redis or memcached): a client pool per process grows to one connection per
+ * thread in use, and per Redis database the tier uses (each database is a pool of its own).
+ */
 export function cacheClients(t: Topology, cache: CacheModel): ClientLine[] {
   const lines: ClientLine[] = [];
+  const databases = (environment: Readonly<Record<string, string>>) => {
+    if (cache.settings.engine !== "redis") return { n: 1, text: "" };
+    const used = redisDatabasesUsed(environment, cache.path);
+    return { n: used.length, text: used.length > 1 ? ` x ${used.length} Redis databases (${used.join(", ")})` : "" };
+  };
   for (const web of componentsOf(t, "webTier").filter((w) => w.cache?.path === cache.path)) {
     const s = web.settings;
-    lines.push({ source: web.path, formula: `${s.nodes} nodes x ${s.processes} processes x ${s.threads} threads`, count: s.nodes * s.processes * s.threads });
+    const db = databases(s.environment);
+    lines.push({ source: web.path, formula: `${s.nodes} nodes x ${s.processes} processes x ${s.threads} threads${db.text}`, count: s.nodes * s.processes * s.threads * db.n });
   }
   for (const w of componentsOf(t, "workerTier").filter((w) => w.cache?.path === cache.path)) {
     const s = w.settings;
-    lines.push({ source: w.path, formula: `${s.nodes} workers x ${s.concurrency} concurrency`, count: s.nodes * s.concurrency });
+    const db = databases(s.environment);
+    lines.push({ source: w.path, formula: `${s.nodes} workers x ${s.concurrency} concurrency${db.text}`, count: s.nodes * s.concurrency * db.n });
   }
   return lines;
 }

@@ -10,7 +10,9 @@ import { PG_PORT } from "../render/postgres";
 import { RABBITMQ_PORT } from "../render/rabbitmq";
 import { REDIS_PORT } from "../render/redis";
 import { SEARCH_HTTP_PORT } from "../render/search";
-import type { CacheModel, DatabaseModel, LoadBalancerModel, QueueModel, SearchClusterModel, Wiring } from "../topology";
+import { PropsError } from "../errors";
+import { substituteUrlReferences } from "../references";
+import type { CacheModel, DatabaseModel, LoadBalancerModel, QueueModel, SearchClusterModel, WebTierModel, Wiring, WorkerTierModel } from "../topology";
 import { snake, type PlanContext } from "./context";
 
 /** Environment variable names the rendered scripts read secrets from. */
@@ -45,67 +47,90 @@ export function rabbitmqPassword(ctx: PlanContext, q: QueueModel): string {
   return ctx.secret(secretNames.rabbitmqPassword(q), `password of the RabbitMQ user of ${q.path}`);
 }
 
-function databaseEnv(ctx: PlanContext, db: DatabaseModel, pool: PoolSettings): Record<string, string> {
+function databaseUrl(ctx: PlanContext, db: DatabaseModel, replica: boolean): string {
   const s = db.settings;
   const password = databasePassword(ctx, db);
   const slots = databaseSlots(db);
-  // The app reads its pool from these, so it opens what the budget counted (see connection-model.ts).
-  const poolEnv = { DB_POOL_SIZE: String(pool.poolSize), DB_MAX_OVERFLOW: String(pool.maxOverflow), DB_POOL_MODE: pool.connectionPool };
   if (slots.pooler) {
     const bouncer = `${ctx.address(db, slots.pooler)}:${PGBOUNCER_PORT}`;
-    return {
-      DATABASE_URL: `postgresql://${s.user}:${password}@${bouncer}/${s.databaseName}`,
-      ...(s.replicas > 0 ? { DATABASE_REPLICA_URL: `postgresql://${s.user}:${password}@${bouncer}/${s.databaseName}_ro` } : {}),
-      ...poolEnv,
-    };
+    return `postgresql://${s.user}:${password}@${bouncer}/${s.databaseName}${replica ? "_ro" : ""}`;
   }
   const hosts = [slots.primary, ...slots.replicas].map((slot) => `${ctx.address(db, slot)}:${PG_PORT}`);
-  const env: Record<string, string> = {
-    // Every node is listed: after a promotion libpq finds the new primary by itself.
-    DATABASE_URL: `postgresql://${s.user}:${password}@${hosts.join(",")}/${s.databaseName}?target_session_attrs=read-write`,
-    ...poolEnv,
-  };
-  if (s.replicas > 0) {
-    // Replicas only: a read pool falling back to the primary would double the primary's connections.
-    env.DATABASE_REPLICA_URL = `postgresql://${s.user}:${password}@${hosts.slice(1).join(",")}/${s.databaseName}?target_session_attrs=prefer-standby`;
-  }
-  return env;
+  // Every node is listed: after a promotion libpq finds the new primary by itself. Reads go to
+  // replicas only: a read pool falling back to the primary would double the primary's connections.
+  return replica
+    ? `postgresql://${s.user}:${password}@${hosts.slice(1).join(",")}/${s.databaseName}?target_session_attrs=prefer-standby`
+    : `postgresql://${s.user}:${password}@${hosts.join(",")}/${s.databaseName}?target_session_attrs=read-write`;
 }
 
-function cacheEnv(ctx: PlanContext, cache: CacheModel): Record<string, string> {
+function cacheUrl(ctx: PlanContext, cache: CacheModel, redisDb = 0): string {
   const address = ctx.address(cache, 0);
-  if (cache.settings.engine === "memcached") return { CACHE_URL: `memcached://${address}:${MEMCACHED_PORT}` };
-  return { CACHE_URL: `redis://:${redisPassword(ctx, cache)}@${address}:${REDIS_PORT}/0` };
+  if (cache.settings.engine === "memcached") return `memcached://${address}:${MEMCACHED_PORT}`;
+  return `redis://:${redisPassword(ctx, cache)}@${address}:${REDIS_PORT}/${redisDb}`;
 }
 
-function queueEnv(ctx: PlanContext, queue: QueueModel): Record<string, string> {
+function brokerUrl(ctx: PlanContext, queue: QueueModel): string {
   const address = ctx.address(queue, 0);
-  if (queue.settings.engine === "redis") {
-    const password = redisPassword(ctx, queue);
-    return {
-      CELERY_BROKER_URL: `redis://:${password}@${address}:${REDIS_PORT}/0`,
-      CELERY_RESULT_BACKEND: `redis://:${password}@${address}:${REDIS_PORT}/1`,
-    };
-  }
-  return {
-    CELERY_BROKER_URL: `amqp://${queue.settings.user}:${rabbitmqPassword(ctx, queue)}@${address}:${RABBITMQ_PORT}/${queue.settings.vhost}`,
-    CELERY_RESULT_BACKEND: "rpc://",
-  };
+  if (queue.settings.engine === "redis") return `redis://:${redisPassword(ctx, queue)}@${address}:${REDIS_PORT}/0`;
+  return `amqp://${queue.settings.user}:${rabbitmqPassword(ctx, queue)}@${address}:${RABBITMQ_PORT}/${queue.settings.vhost}`;
 }
 
-function searchEnv(ctx: PlanContext, search: SearchClusterModel): Record<string, string> {
-  const urls = componentSlots(search).map((slot) => `http://${ctx.address(search, slot)}:${SEARCH_HTTP_PORT}`);
-  return { SEARCH_URL: urls.join(",") };
+function resultBackendUrl(ctx: PlanContext, queue: QueueModel): string {
+  if (queue.settings.engine === "rabbitmq") return "rpc://";
+  return `redis://:${redisPassword(ctx, queue)}@${ctx.address(queue, 0)}:${REDIS_PORT}/1`;
+}
+
+function searchUrl(ctx: PlanContext, search: SearchClusterModel): string {
+  return componentSlots(search).map((slot) => `http://${ctx.address(search, slot)}:${SEARCH_HTTP_PORT}`).join(",");
 }
 
 /** The connection environment of a tier wired to `wiring`, its processes holding `pool` each. */
 export function clientEnv(ctx: PlanContext, wiring: Wiring, pool: PoolSettings): Record<string, string> {
-  return {
-    ...(wiring.database ? databaseEnv(ctx, wiring.database, pool) : {}),
-    ...(wiring.cache ? cacheEnv(ctx, wiring.cache) : {}),
-    ...(wiring.queue ? queueEnv(ctx, wiring.queue) : {}),
-    ...(wiring.search ? searchEnv(ctx, wiring.search) : {}),
-  };
+  const env: Record<string, string> = {};
+  if (wiring.database) {
+    env.DATABASE_URL = databaseUrl(ctx, wiring.database, false);
+    if (wiring.database.settings.replicas > 0) env.DATABASE_REPLICA_URL = databaseUrl(ctx, wiring.database, true);
+    // The app reads its pool from these, so it opens what the budget counted (see connection-model.ts).
+    Object.assign(env, { DB_POOL_SIZE: String(pool.poolSize), DB_MAX_OVERFLOW: String(pool.maxOverflow), DB_POOL_MODE: pool.connectionPool });
+  }
+  if (wiring.cache) env.CACHE_URL = cacheUrl(ctx, wiring.cache);
+  if (wiring.queue) Object.assign(env, { CELERY_BROKER_URL: brokerUrl(ctx, wiring.queue), CELERY_RESULT_BACKEND: resultBackendUrl(ctx, wiring.queue) });
+  if (wiring.search) env.SEARCH_URL = searchUrl(ctx, wiring.search);
+  return env;
+}
+
+/**
+ * The tier's own environment with every URL reference replaced. A reference must name a service the
+ * tier is wired to: that is what the budgets count.
+ */
+export function resolveEnvironment(ctx: PlanContext, tier: WebTierModel | WorkerTierModel, environment: Readonly<Record<string, string>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(environment)) {
+    out[key] = substituteUrlReferences(value, (ref) => {
+      const wired = { database: tier.database, "database-replica": tier.database, cache: tier.cache, broker: tier.queue, "result-backend": tier.queue, search: tier.search }[ref.url];
+      if (!wired || wired.path !== ref.path) {
+        const field = { database: "database", "database-replica": "database", cache: "cache", broker: "queue", "result-backend": "queue", search: "search" }[ref.url];
+        throw new PropsError(tier.path, [`environment.${key}: refers to ${ref.path}, but ${field} of this tier is ${wired ? wired.path : "not set"}; wire it (${field}: ...) so the budgets count it`]);
+      }
+      if (ref.url === "database-replica" && tier.database!.settings.replicas === 0) {
+        throw new PropsError(tier.path, [`environment.${key}: ${ref.path} has no replicas to read from (replicas: 0)`]);
+      }
+      switch (ref.url) {
+        case "database":
+        case "database-replica":
+          return databaseUrl(ctx, tier.database!, ref.url === "database-replica");
+        case "cache":
+          return cacheUrl(ctx, tier.cache!, ref.redisDb);
+        case "broker":
+          return brokerUrl(ctx, tier.queue!);
+        case "result-backend":
+          return resultBackendUrl(ctx, tier.queue!);
+        case "search":
+          return searchUrl(ctx, tier.search!);
+      }
+    });
+  }
+  return out;
 }
 
 /** Containers a client of `wiring` starts after: the primary (or its pooler), the cache, the broker, the search nodes. */

@@ -5,7 +5,7 @@ import { renderGunicornConfig, renderUwsgiIni, type AppServerConfig } from "../r
 import { renderNginxConfig } from "../render/nginx";
 import type { WebTierModel } from "../topology";
 import { parseSize } from "../units";
-import { clientEnv, serviceKeys } from "./clients";
+import { clientEnv, resolveEnvironment, serviceKeys } from "./clients";
 import { cmd, file, nofile, type PlanContext, type Planner } from "./context";
 
 export const NGINX_PORT = 80;
@@ -17,7 +17,7 @@ export const webTierPlanner: Planner<"webTier"> = {
   plan(ctx: PlanContext, tier: WebTierModel): void {
     const s = tier.settings;
     const maxBodyBytes = Math.max(parseSize(s.clientMaxBodySize), ...s.uploadRoutes.map((r) => parseSize(r.maxBodySize)));
-    const env = { ...clientEnv(ctx, tier, s), ...s.environment };
+    const env = { ...clientEnv(ctx, tier, s), ...resolveEnvironment(ctx, tier, s.environment) };
     const dependsOn = serviceKeys(tier);
     for (let n = 0; n < s.nodes; n++) {
       const slots = webNodeSlots(tier, n);

@@ -3,14 +3,14 @@ import { FLOWER_MEMORY_MIB, beatMemoryMiB, workerMemoryMiB } from "../derive";
 import { workerSlots } from "../layout";
 import { BEAT_HEALTH_PROBE, FLOWER_PORT, celeryBeatCommand, celeryWorkerCommand, flowerCommand } from "../render/celery";
 import type { WorkerTierModel } from "../topology";
-import { clientEnv, serviceKeys } from "./clients";
+import { clientEnv, resolveEnvironment, serviceKeys } from "./clients";
 import { cmd, shell, type PlanContext, type Planner } from "./context";
 
 export const workerTierPlanner: Planner<"workerTier"> = {
   kind: "workerTier",
   plan(ctx: PlanContext, tier: WorkerTierModel): void {
     const s = tier.settings;
-    const env = { ...clientEnv(ctx, tier, s), ...s.environment };
+    const env = { ...clientEnv(ctx, tier, s), ...resolveEnvironment(ctx, tier, s.environment) };
     const dependsOn = serviceKeys(tier);
     const slots = workerSlots(tier);
     for (const slot of slots.workers) {
