@@ -6,6 +6,7 @@
  */
 import type { LoadBalancerSettings, CacheSettings, DatabaseSettings, QueueSettings, SearchClusterSettings, WebTierSettings, WorkerTierSettings } from "./schemas";
 import type { LoadBalancerModel, LoadBalancerRoute, Topology, WebTierModel } from "./topology";
+import { pgtune, type PgtuneSettings } from "./pgtune";
 
 const roundUp64 = (n: number) => Math.ceil(n / 64) * 64;
 
@@ -17,25 +18,58 @@ export interface DatabaseTuning {
   readonly effectiveCacheSizeMiB: number;
   /** May be fractional (rendered in kB). */
   readonly workMemMiB: number;
+  /** pgtune's work_mem for the same inputs, before the memory budget (`workMemMiB` is at most this unless set). */
+  readonly pgtuneWorkMemMiB: number;
+  /** Shared memory beside shared_buffers (fractional MiB: it is a number of 8 kB pages). */
+  readonly walBuffersMiB: number;
+  /** Background processes that run parts of queries: backends of their own, each with a work_mem. */
+  readonly maxParallelWorkers: number;
+  /** Every pgtune setting as rendered (lib/core/pgtune.ts); the memory fields above take the props into account. */
+  readonly pgtune: PgtuneSettings;
 }
 
 /** WAL senders one `pg_basebackup -X stream` holds while a replica is (re)built. */
 export const BASE_BACKUP_WAL_SENDERS = 2;
 
+/** CPUs the settings assume when the cpus prop is unset (the container then has no CPU limit). */
+export const DEFAULT_DATABASE_CPUS = 2;
+
+/** The derived work_mem never goes below this: less spills nearly every sort; WS-DB-MEMORY then fails instead. */
+export const MIN_DERIVED_WORK_MEM_MIB = 1;
+
 export function databaseTuning(s: DatabaseSettings): DatabaseTuning {
-  const sharedBuffersMiB = s.sharedBuffersMiB ?? Math.floor(s.memoryMiB / 4);
-  const maintenanceWorkMemMiB = Math.min(1024, Math.floor(s.memoryMiB / 16));
-  const left = s.memoryMiB - sharedBuffersMiB - maintenanceWorkMemMiB - s.maxConnections * s.backendOverheadMiB;
-  // Half of what is left, shared by every connection running one sort at once: a query can use
-  // several work_mem, so the other half is headroom. Never below 1 MiB; the memory rule then fails.
-  const derivedWorkMem = Math.max(1, Math.floor(((left / 2) / s.maxConnections) * 4) / 4);
+  const pg = pgtune({
+    memoryMiB: s.memoryMiB,
+    cpus: s.cpus ?? DEFAULT_DATABASE_CPUS,
+    storage: s.storage,
+    maxConnections: s.maxConnections,
+    sharedBuffersKiB: s.sharedBuffersMiB === undefined ? undefined : s.sharedBuffersMiB * 1024,
+    maxWorkerProcesses: s.maxWorkerProcesses,
+  });
+  const sharedBuffersMiB = pg.sharedBuffersKiB / 1024;
+  const maintenanceWorkMemMiB = pg.maintenanceWorkMemKiB / 1024;
+  const walBuffersMiB = pg.walBuffersKiB / 1024;
+  const pgtuneWorkMemMiB = pg.workMemKiB / 1024;
+  // pgtune's work_mem unless the container cannot hold it: pgtune sizes a whole machine with no hard
+  // limit, while here the kernel kills a backend past memoryMiB. What fits is half of what is left after
+  // shared memory, maintenance and every backend's overhead, shared by every backend (connections and
+  // parallel workers) running one sort at once: a query can use several work_mem, so the other half is
+  // headroom. In 0.25 MiB steps, never below MIN_DERIVED_WORK_MEM_MIB (the memory rule then fails).
+  const backends = s.maxConnections + pg.maxParallelWorkers;
+  const left = s.memoryMiB - sharedBuffersMiB - walBuffersMiB - maintenanceWorkMemMiB - backends * s.backendOverheadMiB;
+  const fitsMiB = Math.floor(((left / 2) / backends) * 4) / 4;
+  const derivedWorkMem = Math.max(MIN_DERIVED_WORK_MEM_MIB, Math.min(pgtuneWorkMemMiB, fitsMiB));
   return {
     maxWalSenders: s.maxWalSenders ?? s.replicas + BASE_BACKUP_WAL_SENDERS + 1,
     maxReplicationSlots: s.maxReplicationSlots ?? s.replicas + 1,
     sharedBuffersMiB,
     maintenanceWorkMemMiB,
-    effectiveCacheSizeMiB: Math.floor(s.memoryMiB * 0.75),
+    effectiveCacheSizeMiB: pg.effectiveCacheSizeKiB / 1024,
     workMemMiB: s.workMemMiB ?? derivedWorkMem,
+    pgtuneWorkMemMiB,
+    walBuffersMiB,
+    maxParallelWorkers: pg.maxParallelWorkers,
+    pgtune: pg,
   };
 }
 
@@ -49,10 +83,12 @@ export interface StandbySensitiveSettings {
 }
 
 export function primaryStandbySettings(s: DatabaseSettings): StandbySensitiveSettings {
+  const tuning = databaseTuning(s);
   return {
     max_connections: s.maxConnections,
-    max_worker_processes: s.maxWorkerProcesses,
-    max_wal_senders: databaseTuning(s).maxWalSenders,
+    // From cpus (or the maxWorkerProcesses prop): every standby has the same props, so the same value.
+    max_worker_processes: tuning.pgtune.maxWorkerProcesses,
+    max_wal_senders: tuning.maxWalSenders,
     max_prepared_transactions: s.maxPreparedTransactions,
     max_locks_per_transaction: s.maxLocksPerTransaction,
   };

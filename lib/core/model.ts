@@ -73,6 +73,8 @@ export interface ContainerSpec {
   readonly files: readonly FileSpec[];
   readonly mounts: readonly MountSpec[];
   readonly memoryMiB: number;
+  /** CPU limit (Docker `--cpus`); none when absent. */
+  readonly cpus?: number;
   readonly healthcheck: HealthCheckSpec;
   readonly sysctls: Readonly<Record<string, string>>;
   readonly ulimits: readonly { readonly name: string; readonly soft: number; readonly hard: number }[];

@@ -96,6 +96,7 @@ export function emitDockerResources(scope: Construct, plan: ClusterPlan): Emitte
       ports: c.publishes.map((p) => ({ internal: p.containerPort, external: p.hostPort, ip: p.hostIp, protocol: "tcp" })),
       memory: c.memoryMiB,
       memorySwap: c.memoryMiB,
+      cpus: c.cpus === undefined ? undefined : String(c.cpus),
       restart: "unless-stopped",
       mustRun: true,
       stopTimeout: c.stopTimeoutSeconds,

@@ -5,12 +5,20 @@ import { Sandbox, containersOf, testWith, type Container } from "./harness";
 export const itWithPostgres = testWith(["/usr/lib/postgresql/15/bin/postgres", "psql", "pg_isready", "unshare", "nsenter", "ip"]);
 export const CONF = "/etc/postgresql/postgresql.conf";
 
-/** A database with `replicas` and one web node using it, on `subnet`. */
-export function dbStack(id: string, subnet: string, replicas: number, synchronousReplicas = 0): Container[] {
+/** The settings derived as pgtune does (README "How the PostgreSQL settings are derived"), besides max_connections. */
+export const PGTUNE_SETTINGS = [
+  "shared_buffers", "effective_cache_size", "maintenance_work_mem", "work_mem", "wal_buffers", "huge_pages",
+  "min_wal_size", "max_wal_size", "checkpoint_completion_target", "wal_compression",
+  "random_page_cost", "effective_io_concurrency", "default_statistics_target", "jit",
+  "max_worker_processes", "max_parallel_workers", "max_parallel_workers_per_gather", "max_parallel_maintenance_workers",
+];
+
+/** A database with `replicas` and one web node using it, on `subnet`; `db` adds Database props. */
+export function dbStack(id: string, subnet: string, replicas: number, synchronousReplicas = 0, db: object = {}): Container[] {
   return containersOf((scope) => {
     const stack = new WebStack(scope, id, { subnet });
-    const db = new Database(stack, "db", { maxConnections: 60, replicas, synchronousReplicas, memoryMiB: 1024 });
-    const web = new WebTier(stack, "web", { nodes: 1, processes: 2, image: "webstack-example-app:0.1", wsgiModule: "webstack_example.wsgi:application", database: db });
+    const database = new Database(stack, "db", { maxConnections: 60, replicas, synchronousReplicas, memoryMiB: 1024, ...db });
+    const web = new WebTier(stack, "web", { nodes: 1, processes: 2, image: "webstack-example-app:0.1", wsgiModule: "webstack_example.wsgi:application", database });
     new LoadBalancer(stack, "lb", { defaultTarget: web });
     return stack;
   });

@@ -1,7 +1,7 @@
 import * as path from "node:path";
 import { Database, LoadBalancer, WebStack, WebTier } from "../../lib";
 import { Sandbox, confValue, container, containersOf, fileIn, link, secretValue } from "./harness";
-import { CONF, dbStack, itWithPostgres, psqlSocket, startPostgres, waitReady } from "./postgres-helpers";
+import { CONF, PGTUNE_SETTINGS, dbStack, itWithPostgres, psqlSocket, startPostgres, waitReady } from "./postgres-helpers";
 
 const it = itWithPostgres;
 
@@ -18,7 +18,7 @@ describe("PostgreSQL 15 runs the rendered primary (and replica)", () => {
       await waitReady(box);
       // The first-boot restart also happens on the socket; wait for the final postmaster with TCP.
       await waitReady(box, primary.address);
-      for (const name of ["max_connections", "shared_buffers", "max_wal_senders", "max_replication_slots", "superuser_reserved_connections", "hba_file", "password_encryption", "wal_level"]) {
+      for (const name of ["max_connections", "max_wal_senders", "max_replication_slots", "superuser_reserved_connections", "hba_file", "password_encryption", "wal_level", ...PGTUNE_SETTINGS]) {
         const r = await psqlSocket(box, `SHOW ${name}`);
         expect({ name, value: r.stdout.trim(), err: r.stderr }).toEqual({ name, value: confValue(conf, name), err: "" });
       }
@@ -40,6 +40,31 @@ describe("PostgreSQL 15 runs the rendered primary (and replica)", () => {
       // The superuser has no TCP access at all.
       const su = await box.exec(["psql", "-X", "-At", "-c", "select 1", `host=${primary.address} user=postgres dbname=postgres`], { user: "nobody", env: { PGPASSWORD: "x" } });
       expect(su.stderr).toMatch(/pg_hba.conf rejects connection/);
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\n--- postgres log ---\n${box.log()}`);
+    } finally {
+      await box.stop();
+    }
+  });
+
+  it("pgtune's settings for 16 CPUs on hdd with 32 GiB (autovacuum_work_mem, huge_pages try) are accepted as rendered", async () => {
+    // shared_buffers is held at 2 GiB so the test needs no 8 GiB of shared memory; the rest follows 32 GiB.
+    const primary = container(dbStack("pgtune", "127.0.0.0/16", 0, 0, { memoryMiB: 32768, sharedBuffersMiB: 2048, cpus: 16, storage: "hdd" }), "db-primary");
+    const conf = fileIn(primary, CONF);
+    expect(confValue(conf, "autovacuum_work_mem")).toBe("2GB");
+    expect(confValue(conf, "huge_pages")).toBe("try");
+    expect(confValue(conf, "max_worker_processes")).toBe("16");
+    const box = await startPostgres(primary);
+    try {
+      await waitReady(box, primary.address);
+      for (const name of [...PGTUNE_SETTINGS, "autovacuum_work_mem"]) {
+        const r = await psqlSocket(box, `SHOW ${name}`);
+        expect({ name, value: r.stdout.trim(), err: r.stderr }).toEqual({ name, value: confValue(conf, name), err: "" });
+      }
+      expect((await psqlSocket(box, "select count(*) from pg_file_settings where error is not null")).stdout.trim()).toBe("0");
+      // A parallel plan gets the workers per gather (the planner is pushed to parallelism on a tiny table).
+      const plan = await psqlSocket(box, "set parallel_setup_cost = 0; set parallel_tuple_cost = 0; set min_parallel_table_scan_size = 0; create table t as select g from generate_series(1, 10000) g; analyze t; explain select count(*) from t");
+      expect(plan.stdout).toMatch(/Workers Planned: [1-4]/);
     } catch (e) {
       throw new Error(`${(e as Error).message}\n--- postgres log ---\n${box.log()}`);
     } finally {
@@ -93,6 +118,10 @@ describe("PostgreSQL 15 runs the rendered primary (and replica)", () => {
       expect((await psqlSocket(r, "select pg_is_in_recovery()")).stdout.trim()).toBe("t");
       // The standby accepted the primary's values (it refuses to start when any is lower).
       expect((await psqlSocket(r, "SHOW max_connections")).stdout.trim()).toBe(confValue(fileIn(replica, CONF), "max_connections"));
+      // The worker settings derived from cpus are the same on the standby as on the primary, and in effect.
+      for (const name of PGTUNE_SETTINGS) {
+        expect({ name, value: (await psqlSocket(r, `SHOW ${name}`)).stdout.trim() }).toEqual({ name, value: confValue(fileIn(primary, CONF), name) });
+      }
     } catch (e) {
       throw new Error(`${(e as Error).message}\n--- primary log ---\n${p.log()}\n--- replica log ---\n${r?.log() ?? ""}`);
     } finally {

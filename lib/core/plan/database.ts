@@ -46,6 +46,7 @@ export const databasePlanner: Planner<"database"> = {
         maintenanceWorkMemMiB: tuning.maintenanceWorkMemMiB,
         effectiveCacheSizeMiB: tuning.effectiveCacheSizeMiB,
         slowQueryMs: s.slowQueryMs,
+        pgtune: tuning.pgtune,
       });
     const hba = renderPgHbaConf({ subnet: ctx.topology.settings.subnet, database: s.databaseName, user: s.user, replicationUser: REPLICATION_USER });
     const start = { passwordEnv: ENV.dbPassword, replicationPasswordEnv: ENV.replicationPassword };
@@ -53,6 +54,9 @@ export const databasePlanner: Planner<"database"> = {
     // would be rejected (and logged as FATAL) every ten seconds.
     const health = shell(`PATH=/usr/lib/postgresql/15/bin:$PATH pg_isready --host=/var/run/postgresql --port=${PG_PORT} --quiet`, 30);
     const primaryAddress = ctx.address(db, slots.primary);
+    // The CPUs the parallel settings assume, as the containers' limit: only when set (a limit above the
+    // host's CPUs makes Docker refuse the container).
+    const cpuLimit = s.cpus === undefined ? {} : { cpus: s.cpus };
 
     ctx.container({
       key: slots.primary.key,
@@ -82,6 +86,7 @@ export const databasePlanner: Planner<"database"> = {
       ],
       mounts: [ctx.volume(db, `${slots.primary.key}-data`, "/var/lib/postgresql/data")],
       memoryMiB: s.memoryMiB,
+      ...cpuLimit,
       healthcheck: health,
       stopTimeoutSeconds: 60,
     });
@@ -142,6 +147,7 @@ export const databasePlanner: Planner<"database"> = {
         ],
         mounts: [ctx.volume(db, `${replica.key}-data`, "/var/lib/postgresql/data")],
         memoryMiB: s.memoryMiB,
+        ...cpuLimit,
         healthcheck: { ...health, startPeriodSeconds: 120 },
         dependsOn: [slots.primary.key],
         stopTimeoutSeconds: 60,

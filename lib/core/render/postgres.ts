@@ -4,8 +4,8 @@
  * pg_basebackup, postgres), never an image's entrypoint, so the same files run on any image that
  * ships PostgreSQL 15.
  */
-import { pgMemory } from "../units";
 import type { StandbySensitiveSettings } from "../derive";
+import type { PgtuneSettings } from "../pgtune";
 
 export const PG_CONF_DIR = "/etc/postgresql";
 export const PG_DATA = "/var/lib/postgresql/data/pgdata";
@@ -28,10 +28,31 @@ export interface PostgresConfig {
   readonly maintenanceWorkMemMiB: number;
   readonly effectiveCacheSizeMiB: number;
   readonly slowQueryMs: number;
+  /**
+   * The rest of pgtune's settings (lib/core/pgtune.ts): WAL, planner, parallel workers. Its memory
+   * fields other than wal_buffers and autovacuum_work_mem are not read: the four above are what to render.
+   */
+  readonly pgtune: Omit<PgtuneSettings, "sharedBuffersKiB" | "effectiveCacheSizeKiB" | "maintenanceWorkMemKiB" | "workMemKiB">;
 }
+
+/**
+ * A memory setting in the largest unit that holds it exactly (`1GB`, `768MB`, `7864kB`), as pgtune
+ * writes it and as `SHOW` prints it, so a test can compare the two.
+ */
+export function pgSize(kB: number): string {
+  const whole = Math.floor(kB);
+  if (whole % (1024 * 1024) === 0 && whole > 0) return `${whole / (1024 * 1024)}GB`;
+  if (whole % 1024 === 0 && whole > 0) return `${whole / 1024}MB`;
+  return `${whole}kB`;
+}
+
+/** MiB (maybe fractional) as a memory setting; never below PostgreSQL's 64 kB minimum of work_mem. */
+const mib = (n: number) => pgSize(Math.max(64, Math.floor(n * 1024)));
 
 export function renderPostgresqlConf(c: PostgresConfig): string {
   const s = c.standby;
+  const t = c.pgtune;
+  const input = t.input;
   return [
     "# Rendered by cdktf-webstack for PostgreSQL 15. Edit the stack, not this file.",
     `# Role: ${c.role}. Primary and standbys share every setting below except where noted.`,
@@ -46,11 +67,32 @@ export function renderPostgresqlConf(c: PostgresConfig): string {
     `superuser_reserved_connections = ${c.superuserReservedConnections}`,
     "password_encryption = scram-sha-256",
     "",
-    "# Memory, derived from the container's memory limit.",
-    `shared_buffers = ${pgMemory(c.sharedBuffersMiB)}`,
-    `work_mem = ${pgMemory(c.workMemMiB)}`,
-    `maintenance_work_mem = ${pgMemory(c.maintenanceWorkMemMiB)}`,
-    `effective_cache_size = ${pgMemory(c.effectiveCacheSizeMiB)}`,
+    `# Derived as pgtune (2026) does for a web application on ${input.memoryMiB} MiB, ${input.cpus} CPUs, ${input.storage} storage:`,
+    "# README, \"How the PostgreSQL settings are derived\". work_mem is lowered when the container cannot hold it.",
+    `shared_buffers = ${mib(c.sharedBuffersMiB)}`,
+    `wal_buffers = ${pgSize(t.walBuffersKiB)}`,
+    `huge_pages = ${t.hugePages}`,
+    `work_mem = ${mib(c.workMemMiB)}`,
+    `maintenance_work_mem = ${mib(c.maintenanceWorkMemMiB)}`,
+    ...(t.autovacuumWorkMemKiB === null ? [] : [`autovacuum_work_mem = ${pgSize(t.autovacuumWorkMemKiB)}`]),
+    `effective_cache_size = ${mib(c.effectiveCacheSizeMiB)}`,
+    "",
+    "# Checkpoints and WAL.",
+    `min_wal_size = ${pgSize(t.minWalSizeKiB)}`,
+    `max_wal_size = ${pgSize(t.maxWalSizeKiB)}`,
+    `checkpoint_completion_target = ${t.checkpointCompletionTarget}`,
+    `wal_compression = ${t.walCompression}`,
+    "",
+    "# Planner.",
+    `random_page_cost = ${t.randomPageCost}`,
+    `effective_io_concurrency = ${t.effectiveIoConcurrency}`,
+    `default_statistics_target = ${t.defaultStatisticsTarget}`,
+    `jit = ${t.jit}`,
+    "",
+    "# Parallel query: workers come from max_worker_processes (below); primary and standbys render the same.",
+    `max_parallel_workers = ${t.maxParallelWorkers}`,
+    `max_parallel_workers_per_gather = ${t.maxParallelWorkersPerGather}`,
+    `max_parallel_maintenance_workers = ${t.maxParallelMaintenanceWorkers}`,
     "",
     "# Replication. WAL senders have their own slots (not in max_connections) since PostgreSQL 12.",
     "wal_level = replica",

@@ -30,19 +30,39 @@ export const databaseSchema = z
     maxWalSenders: nonNegativeInt.optional(),
     /** `max_replication_slots`. @default replicas + 1 */
     maxReplicationSlots: nonNegativeInt.optional(),
-    /** `max_worker_processes`. @default 8 */
-    maxWorkerProcesses: positiveInt.default(8),
+    /**
+     * `max_worker_processes`, the pool parallel workers come from; standbys render the same value.
+     * @default cpus from 4 CPUs up (pgtune), else 8 (PostgreSQL's default)
+     */
+    maxWorkerProcesses: positiveInt.optional(),
     /** `max_prepared_transactions`. @default 0 */
     maxPreparedTransactions: nonNegativeInt.default(0),
     /** `max_locks_per_transaction`. @default 64 */
     maxLocksPerTransaction: positiveInt.default(64),
     /** Settings a replica renders differently from the primary (for a deliberate test only). @default none */
     standbyOverrides: standbyOverrides.optional(),
-    /** Memory limit of each PostgreSQL container; memory settings derive from it. @default 2048 */
-    memoryMiB: memoryMiB.min(256).default(2048),
-    /** `shared_buffers`, MiB. @default 25% of memoryMiB */
+    /**
+     * Memory limit of each PostgreSQL container; the memory settings derive from it as pgtune does
+     * (README "How the PostgreSQL settings are derived"). @default 2560 (200 connections with
+     * their backends, parallel workers and pgtune's shared memory, below WS-DB-MEMORY's 90 % warning)
+     */
+    memoryMiB: memoryMiB.min(256).default(2560),
+    /**
+     * CPUs of each PostgreSQL container: the parallel-worker settings (and pgtune's work_mem) derive from
+     * it. When set, it is also the container's CPU limit (Docker `--cpus`), so both agree. @default 2 for
+     * the settings; no CPU limit on the container
+     */
+    cpus: positiveInt.max(256).optional(),
+    /** What the data volume sits on: sets random_page_cost and effective_io_concurrency as pgtune does. @default "ssd" */
+    storage: z.enum(["ssd", "hdd", "san"]).default("ssd"),
+    /** `shared_buffers`, MiB. @default 25% of memoryMiB (pgtune) */
     sharedBuffersMiB: positiveInt.optional(),
-    /** `work_mem`, MiB. @default what fits: half the memory left after shared_buffers and maintenance, over max_connections */
+    /**
+     * `work_mem`, MiB. @default pgtune's, (memory - shared_buffers) / ((max_connections +
+     * max_worker_processes) x 3), at least 4 MB; lowered to what fits when the memory budget is smaller:
+     * half the memory left after shared memory, maintenance and the backends' overhead, over
+     * max_connections + max_parallel_workers, in 0.25 MiB steps, at least 1 MiB
+     */
     workMemMiB: z.number().positive().optional(),
     /** Memory one backend uses beyond work_mem, MiB, for the memory budget. @default 6 */
     backendOverheadMiB: z.number().positive().default(6),

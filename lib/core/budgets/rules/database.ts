@@ -75,7 +75,7 @@ export const DB_STANDBY_SETTINGS: Rule = {
   severity: "error",
   warnAt: null,
   rationale:
-    "A hot standby refuses to start when max_connections, max_worker_processes, max_wal_senders, max_prepared_transactions or max_locks_per_transaction is lower than on its primary.",
+    "A hot standby refuses to start when max_connections, max_worker_processes, max_wal_senders, max_prepared_transactions or max_locks_per_transaction is lower than on its primary. max_worker_processes and the parallel-worker settings derive from cpus, which primary and replicas share, so they render the same; only standbyOverrides can lower one.",
   measure: (t) =>
     componentsOf(t, "database")
       .filter((db) => db.settings.replicas > 0)

@@ -20,24 +20,29 @@ export const DB_MEMORY: Rule = {
   title: "PostgreSQL memory fits the container",
   severity: "error",
   warnAt: 0.9,
-  rationale: "shared_buffers, maintenance work and every backend's private memory (its overhead plus one work_mem) must fit the memory limit, or the kernel kills the postmaster's children.",
+  rationale:
+    "Shared memory (shared_buffers and wal_buffers), maintenance work, and the private memory of every backend (its overhead plus one work_mem) must fit the memory limit, or the kernel kills the postmaster's children. Backends are the connections and the parallel workers, which run parts of their queries.",
   measure: (t) =>
     componentsOf(t, "database").map((db) => {
       const s = db.settings;
       const tu = databaseTuning(s);
       const perBackend = tu.workMemMiB + s.backendOverheadMiB;
-      const used = Math.ceil(tu.sharedBuffersMiB + tu.maintenanceWorkMemMiB + s.maxConnections * perBackend);
+      const perBackendText = `(work_mem ${+tu.workMemMiB.toFixed(2)} MiB + backend ${s.backendOverheadMiB} MiB)`;
+      const connections = s.maxConnections * perBackend;
+      const workers = tu.maxParallelWorkers * perBackend;
+      const used = Math.ceil(tu.sharedBuffersMiB + tu.walBuffersMiB + tu.maintenanceWorkMemMiB + connections + workers);
       return measured(db, "memory", {
         used,
         limit: s.memoryMiB,
         unit: "MiB",
         lines: [
-          `shared_buffers ${mib(tu.sharedBuffersMiB)}`,
+          `shared_buffers ${mib(tu.sharedBuffersMiB)} + wal_buffers ${mib(tu.walBuffersMiB)}`,
           `+ maintenance_work_mem ${mib(tu.maintenanceWorkMemMiB)}`,
-          `+ max_connections ${s.maxConnections} x (work_mem ${tu.workMemMiB} MiB + backend ${s.backendOverheadMiB} MiB) = ${mib(s.maxConnections * perBackend)}`,
+          `+ max_connections ${s.maxConnections} x ${perBackendText} = ${mib(connections)}`,
+          `+ max_parallel_workers ${tu.maxParallelWorkers} x ${perBackendText} = ${mib(workers)}`,
           `= ${mib(used)} against memoryMiB ${mib(s.memoryMiB)}`,
         ],
-        fix: `raise memoryMiB of ${db.path}, or lower maxConnections (see WS-DB-CONNECTIONS) or workMemMiB`,
+        fix: `raise memoryMiB of ${db.path}, or lower maxConnections (see WS-DB-CONNECTIONS), cpus or workMemMiB`,
       });
     }),
 };
