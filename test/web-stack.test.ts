@@ -208,3 +208,147 @@ test("Flower on its own image runs without the app; beat's health check reaches 
   expect(beat.healthcheck.test[1]).toContain("kombu.Connection(os.environ['CELERY_BROKER_URL']");
   expect(() => new WorkerTier(newStack(), "w", { image: IMAGE, celeryApp: "a", queue: mq, beatScheduler: "not a class" })).toThrow(/beatScheduler: must be a Python class path/);
 });
+
+describe("HTTPS: TLS profile, HSTS and the private key", () => {
+  const fs = require("node:fs") as typeof import("node:fs");
+  const path = require("node:path") as typeof import("node:path");
+  const { execFileSync } = require("node:child_process") as typeof import("node:child_process");
+  const { WebStack } = require("../lib") as typeof import("../lib");
+  const { synthApp, readTree } = require("./helpers") as typeof import("./helpers");
+  const dirs: string[] = [];
+  afterAll(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+
+  /** A real self-signed certificate and key, made by openssl now (no key is committed). */
+  function certificate(): { cert: string; key: string; bundle: string } {
+    const dir = fs.mkdtempSync(path.join(require("node:os").tmpdir(), "webstack-tls-"));
+    dirs.push(dir);
+    const cert = path.join(dir, "cert.pem");
+    const key = path.join(dir, "key.pem");
+    execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost", "-keyout", key, "-out", cert], { stdio: "ignore" });
+    const bundle = path.join(dir, "bundle.pem");
+    fs.writeFileSync(bundle, fs.readFileSync(cert, "utf8") + fs.readFileSync(key, "utf8"));
+    return { cert, key, bundle };
+  }
+
+  const propsErrorOf = (fn: () => unknown): Error => {
+    try {
+      fn();
+    } catch (e) {
+      expect((e as Error).name).toBe("PropsError");
+      return e as Error;
+    }
+    throw new Error("expected a PropsError");
+  };
+
+  test("cdk.tf.json and configs/ of an HTTPS stack hold no private key: the key is a sensitive variable uploaded beside the certificate", () => {
+    const { cert, key } = certificate();
+    const { dir } = synthApp((app) => {
+      const stack = new WebStack(app, "tls");
+      const web = new WebTier(stack, "web", { image: IMAGE, wsgiModule: WSGI });
+      new LoadBalancer(stack, "lb", { defaultTarget: web, https: { certificateFile: cert } });
+      return stack;
+    });
+    const tree = readTree(dir);
+    const written = Object.entries(tree).filter(([p]) => p === "cdk.tf.json" || p.startsWith("configs/"));
+    expect(written.length).toBeGreaterThan(3);
+    expect(written.filter(([, content]) => content.includes("PRIVATE KEY")).map(([p]) => p)).toEqual([]);
+    const keyBody = fs.readFileSync(key, "utf8").split("\n")[1];
+    expect(written.filter(([, content]) => content.includes(keyBody)).map(([p]) => p)).toEqual([]);
+
+    const json = JSON.parse(tree["cdk.tf.json"]);
+    expect(json.variable.lb_tls_key).toMatchObject({ sensitive: true, type: "string" });
+    expect(json.variable.lb_tls_key.default).toBeUndefined();
+    const uploads = json.resource.docker_container["container-lb"].upload;
+    expect(uploads.find((u: any) => u.file === "/usr/local/etc/haproxy/certs/site.pem.key").content).toBe("${var.lb_tls_key}");
+    expect(uploads.find((u: any) => u.file === "/usr/local/etc/haproxy/certs/site.pem").content).toBe(fs.readFileSync(cert, "utf8"));
+    expect(tree["configs/lb/usr/local/etc/haproxy/certs/site.pem.key"]).toBe("@@secret:lb_tls_key@@");
+    const cfg = tree["configs/lb/usr/local/etc/haproxy/haproxy.cfg"];
+    expect(cfg).toContain("ssl-default-bind-options prefer-client-ciphers ssl-min-ver TLSv1.2 no-tls-tickets");
+    expect(cfg).toContain('Strict-Transport-Security "max-age=63072000; includeSubDomains"');
+    expect(cfg).toContain("redirect scheme https code 308");
+  });
+
+  test("a certificateFile holding a private key is refused, saying where the key goes instead", () => {
+    const { bundle } = certificate();
+    const stack = newStack();
+    const web = new WebTier(stack, "web", { image: IMAGE, wsgiModule: WSGI });
+    const e = propsErrorOf(() => new LoadBalancer(stack, "front", { defaultTarget: web, https: { certificateFile: bundle } }));
+    expect(e.message).toContain(`https.certificateFile: ${bundle} holds a private key (-----BEGIN PRIVATE KEY-----)`);
+    expect(e.message).toContain("copied into cdk.tf.json and configs/");
+    expect(e.message).toContain("sensitive variable front_tls_key");
+    expect(e.message).toContain('TF_VAR_front_tls_key="$(cat site.key)"');
+    const named = propsErrorOf(() => new LoadBalancer(stack, "lb", { defaultTarget: web, https: { certificateFile: bundle, keyVariable: "site_key" } }));
+    expect(named.message).toContain('sensitive variable site_key at apply, e.g. TF_VAR_site_key="$(cat site.key)"');
+  });
+
+  test("a certificateFile that is missing or holds no certificate is a props error", () => {
+    const stack = newStack();
+    const web = new WebTier(stack, "web", { image: IMAGE, wsgiModule: WSGI });
+    expect(propsErrorOf(() => new LoadBalancer(stack, "a", { defaultTarget: web, https: { certificateFile: "/nonexistent/site.pem" } })).message).toContain(
+      "https.certificateFile: cannot read /nonexistent/site.pem (ENOENT)",
+    );
+    const { key } = certificate();
+    const onlyKey = key.replace(/key\.pem$/, "only.pem");
+    fs.writeFileSync(onlyKey, "not a certificate\n");
+    expect(propsErrorOf(() => new LoadBalancer(stack, "b", { defaultTarget: web, https: { certificateFile: onlyKey } })).message).toContain("holds no PEM certificate");
+  });
+
+  test("keyVariable names the key's variable; with certificateVariable the bundle holds the key unless keyVariable is set", () => {
+    const { cert } = certificate();
+    const stack = newStack();
+    const web = new WebTier(stack, "web", { image: IMAGE, wsgiModule: WSGI });
+    new LoadBalancer(stack, "lb", { defaultTarget: web, https: { certificateFile: cert, keyVariable: "site_key" } });
+    const json = synthJson(stack);
+    expect(json.variable.site_key).toMatchObject({ sensitive: true });
+    expect(json.variable.lb_tls_key).toBeUndefined();
+    expect(json.resource.docker_container["container-lb"].upload.find((u: any) => u.file.endsWith("site.pem.key")).content).toBe("${var.site_key}");
+
+    const split = newStack();
+    new LoadBalancer(split, "lb", { defaultTarget: new WebTier(split, "web", { image: IMAGE, wsgiModule: WSGI }), https: { certificateVariable: "site_crt", keyVariable: "site_key" } });
+    const splitJson = synthJson(split);
+    expect(splitJson.variable.site_crt.description).toContain("certificate and chain");
+    const files = splitJson.resource.docker_container["container-lb"].upload.map((u: any) => [u.file, u.content]);
+    expect(files).toContainEqual(["/usr/local/etc/haproxy/certs/site.pem", "${var.site_crt}"]);
+    expect(files).toContainEqual(["/usr/local/etc/haproxy/certs/site.pem.key", "${var.site_key}"]);
+
+    const bundleOnly = newStack();
+    new LoadBalancer(bundleOnly, "lb", { defaultTarget: new WebTier(bundleOnly, "web", { image: IMAGE, wsgiModule: WSGI }), https: { certificateVariable: "site_pem" } });
+    const uploads = synthJson(bundleOnly).resource.docker_container["container-lb"].upload.map((u: any) => u.file);
+    expect(uploads).not.toContain("/usr/local/etc/haproxy/certs/site.pem.key");
+  });
+
+  test("tlsProfile: modern renders TLS 1.3 only; HSTS opts out of includeSubDomains or into preload", () => {
+    const stack = newStack();
+    const web = new WebTier(stack, "web", { image: IMAGE, wsgiModule: WSGI });
+    new LoadBalancer(stack, "lb", { defaultTarget: web, https: { certificateVariable: "site_pem", tlsProfile: "modern", hsts: { includeSubDomains: false } } });
+    const cfg = stack.cluster().plan.containers.find((c) => c.key === "lb")!.files.find((f) => f.path.endsWith("haproxy.cfg"))!.content;
+    expect(cfg).toContain("ssl-min-ver TLSv1.3");
+    expect(cfg).toContain('Strict-Transport-Security "max-age=63072000"');
+
+    const preload = newStack();
+    new LoadBalancer(preload, "lb", { defaultTarget: new WebTier(preload, "web", { image: IMAGE, wsgiModule: WSGI }), https: { certificateVariable: "site_pem", hsts: { preload: true } } });
+    expect(preload.cluster().plan.containers.find((c) => c.key === "lb")!.files[0].content).toContain('"max-age=63072000; includeSubDomains; preload"');
+  });
+
+  test("a custom tlsProfile and HSTS are validated", () => {
+    const stack = newStack();
+    const web = new WebTier(stack, "web", { image: IMAGE, wsgiModule: WSGI });
+    const lb = (id: string, https: object) => propsErrorOf(() => new LoadBalancer(stack, id, { defaultTarget: web, https: { certificateVariable: "site_pem", ...https } as any })).message;
+    expect(lb("a", { tlsProfile: { protocols: ["TLSv1.1"], groups: ["X25519"] } })).toMatch(/https\.tlsProfile/);
+    const problems = lb("b", {
+      tlsProfile: { protocols: ["TLSv1.2", "TLSv1.3"], ciphers: ["RC4-SHA", "HIGH", "ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256"], groups: ["X25519", "brainpool"] },
+    });
+    expect(problems).toContain("https.tlsProfile.ciphers.0: is a broken cipher");
+    expect(problems).toContain("https.tlsProfile.ciphers.1: must be an OpenSSL TLS 1.2 cipher name");
+    expect(problems).toMatch(/https\.tlsProfile\.groups\.1: Invalid option: expected one of "X25519"\|/);
+    const lists = lb("b2", { tlsProfile: { protocols: ["TLSv1.2", "TLSv1.3"], ciphers: ["ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256"], groups: ["X25519"] } });
+    expect(lists).toContain("https.tlsProfile.ciphers: lists 'ECDHE-RSA-AES128-GCM-SHA256' twice");
+    expect(lists).toContain("https.tlsProfile.ciphersuites: must list at least one cipher suite when protocols has TLSv1.3");
+    expect(lb("b3", { tlsProfile: "old" })).toContain('https.tlsProfile: must be "intermediate", "modern" or lists of your own');
+    expect(lb("c", { tlsProfile: { protocols: ["TLSv1.3"], ciphers: ["ECDHE-RSA-AES128-GCM-SHA256"], ciphersuites: ["TLS_AES_128_GCM_SHA256"], groups: ["X25519"] } })).toContain(
+      "https.tlsProfile.ciphers: are TLS 1.2 ciphers, and protocols leaves TLSv1.2 out: remove them",
+    );
+    expect(lb("d", { hsts: { includeSubDomains: false, preload: true } })).toContain("https.hsts.preload: needs includeSubDomains");
+    expect(lb("e", { certificateVariable: "site_pem", keyVariable: "site_pem" })).toContain("https.keyVariable: keyVariable and certificateVariable must be two variables");
+  });
+});

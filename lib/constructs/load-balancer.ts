@@ -2,6 +2,7 @@ import { Construct } from "constructs";
 import { z } from "zod";
 import { PropsError } from "../core/errors";
 import { loadBalancerSchema, type LoadBalancerSettings } from "../core/schemas";
+import { tlsKeyVariable } from "../core/plan/load-balancer";
 import { secretRef } from "../core/secrets";
 import type { LoadBalancerModel, LoadBalancerRoute, WebTierModel } from "../core/topology";
 import { readTextFile } from "../docker/io";
@@ -44,17 +45,50 @@ const routeSchema = z
   })
   .passthrough();
 
+const PRIVATE_KEY = /-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----/;
+
+/**
+ * The certificate file's text, or a PropsError: it is written into cdk.tf.json and configs/, where
+ * reviewers and snapshots read it, so it must hold the certificate and chain and nothing secret.
+ */
+function readCertificateFile(constructPath: string, file: string, keyVariable: string): string {
+  let pem: string;
+  try {
+    pem = readTextFile(file);
+  } catch (e) {
+    throw new PropsError(constructPath, [`https.certificateFile: cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`]);
+  }
+  const key = PRIVATE_KEY.exec(pem);
+  if (key) {
+    throw new PropsError(constructPath, [
+      `https.certificateFile: ${file} holds a private key (-----BEGIN ${key[1]}PRIVATE KEY-----), and this file is copied into cdk.tf.json and configs/. ` +
+        `Keep only the certificate and its chain in it (the CERTIFICATE blocks), and give the key to Terraform as the sensitive variable ${keyVariable} ` +
+        `at apply, e.g. TF_VAR_${keyVariable}="$(cat site.key)" cdktf deploy; HAProxy reads it from the certificate's .key file, which the provider uploads.`,
+    ]);
+  }
+  if (!pem.includes("-----BEGIN CERTIFICATE-----")) {
+    throw new PropsError(constructPath, [`https.certificateFile: ${file} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`]);
+  }
+  return pem;
+}
+
 /** HAProxy in front of the web tiers: the only container that publishes host ports. */
 export class LoadBalancer extends WebstackComponent {
   public readonly settings: LoadBalancerSettings;
   private readonly defaultTarget: WebTier;
   private readonly defaultBackup?: WebTier;
   private readonly routeProps: readonly (LoadBalancerRouteProps & { name: string; pathPrefixes: string[]; serves: "app" | "static" })[];
+  /** The text of `https.certificateFile`, checked to hold no private key. */
+  private readonly certificateFilePem?: string;
 
   constructor(scope: Construct, id: string, props: LoadBalancerProps) {
     super(scope, id);
     const { defaultTarget, defaultBackup, routes = [], ...rest } = props ?? ({} as LoadBalancerProps);
     this.settings = parseProps(this, loadBalancerSchema, rest);
+    const https = this.settings.https;
+    if (https?.certificateFile !== undefined) {
+      this.certificateFilePem = readCertificateFile(this.node.path, https.certificateFile, tlsKeyVariable(id, https)!);
+    }
     if (!defaultTarget) throw new PropsError(this.node.path, ["defaultTarget: required, the WebTier of every request no route matches"]);
     checkReference(this, "defaultTarget", defaultTarget, "WebTier", WebTier.isWebTier);
     checkReference(this, "defaultBackup", defaultBackup, "WebTier", WebTier.isWebTier);
@@ -90,11 +124,7 @@ export class LoadBalancer extends WebstackComponent {
       { name: "app", pathPrefixes: [], target: tier(this.defaultTarget)!, serves: "app", backup: tier(this.defaultBackup) },
     ];
     const https = this.settings.https;
-    const certificatePem = https?.certificateFile
-      ? readTextFile(https.certificateFile)
-      : https?.certificateVariable
-        ? secretRef(https.certificateVariable)
-        : undefined;
+    const certificatePem = this.certificateFilePem ?? (https?.certificateVariable ? secretRef(https.certificateVariable) : undefined);
     return { kind: "loadBalancer", id: this.node.id, path: this.node.path, settings: this.settings, routes, certificatePem };
   }
 }

@@ -42,7 +42,10 @@ export interface LoadBalancerModel extends ComponentBase {
   readonly kind: "loadBalancer";
   readonly settings: LoadBalancerSettings;
   readonly routes: readonly LoadBalancerRoute[];
-  /** Certificate PEM content read from `https.certificateFile`, or a secret placeholder. */
+  /**
+   * The certificate and chain (PEM) read from `https.certificateFile`, checked to hold no private
+   * key (that comes from a sensitive variable), or the placeholder of `https.certificateVariable`.
+   */
   readonly certificatePem?: string;
 }
 

@@ -5,7 +5,7 @@ import * as path from "node:path";
 import { LoadBalancer, WebStack, WebTier, Database } from "../../lib";
 import { buildInvenioStack } from "../../examples/invenio/stack";
 import { buildSmallSiteStack } from "../../examples/small-site/stack";
-import { Sandbox, container, containersOf, secretValue, testWith, type Container } from "./harness";
+import { Sandbox, container, containersOf, fileIn, secretValue, testWith, type Container } from "./harness";
 
 const CFG = "/usr/local/etc/haproxy/haproxy.cfg";
 const it = testWith(["haproxy", "unshare", "nsenter", "curl", "openssl", "ip"]);
@@ -13,25 +13,28 @@ const it = testWith(["haproxy", "unshare", "nsenter", "curl", "openssl", "ip"]);
 const certDirs: string[] = [];
 afterAll(() => certDirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
 
-function selfSignedPem(): string {
+/** A self-signed certificate (its file holds no key) and its private key. */
+function selfSigned(): { certificateFile: string; keyPem: string } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "webstack-cert-"));
   certDirs.push(dir);
   execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
     "-keyout", path.join(dir, "key.pem"), "-out", path.join(dir, "cert.pem")], { stdio: "ignore" });
-  const pem = path.join(dir, "site.pem");
-  fs.writeFileSync(pem, fs.readFileSync(path.join(dir, "cert.pem"), "utf8") + fs.readFileSync(path.join(dir, "key.pem"), "utf8"));
-  return pem;
+  return { certificateFile: path.join(dir, "cert.pem"), keyPem: fs.readFileSync(path.join(dir, "key.pem"), "utf8") };
 }
 
-function httpsStack(pemFile: string): Container[] {
-  return containersOf((scope) => {
+/** An HTTPS stack; the key file gets the key, as the provider uploads the sensitive variable's value at apply. */
+function httpsStack(cert: { certificateFile: string; keyPem: string }): Container[] {
+  const cs = containersOf((scope) => {
     // Not loopback: the backends must be unreachable, else their checks would hit HAProxy itself.
     const stack = new WebStack(scope, "tls", { subnet: "10.99.0.0/16" });
     const db = new Database(stack, "db", { replicas: 0 });
     const web = new WebTier(stack, "web", { image: "webstack-example-app:0.1", wsgiModule: "webstack_example.wsgi:application", database: db });
-    new LoadBalancer(stack, "lb", { defaultTarget: web, https: { certificateFile: pemFile } });
+    new LoadBalancer(stack, "lb", { defaultTarget: web, https: { certificateFile: cert.certificateFile } });
     return stack;
   });
+  const key = "/usr/local/etc/haproxy/certs/site.pem.key";
+  expect(fileIn(container(cs, "lb"), key)).toBe(secretValue("lb_tls_key"));
+  return cs.map((c) => (c.key === "lb" ? { ...c, files: c.files.map((f) => (f.path === key ? { ...f, content: cert.keyPem } : f)) } : c));
 }
 
 /** A sandbox holding the lb container's files, with the container's sysctls applied. */
@@ -46,7 +49,7 @@ describe("HAProxy 2.6 accepts and serves the rendered haproxy.cfg", () => {
   const variants: [string, () => Container[]][] = [
     ["invenio", () => containersOf((s) => buildInvenioStack(s))],
     ["small-site", () => containersOf((s) => buildSmallSiteStack(s))],
-    ["https (self-signed certificateFile)", () => httpsStack(selfSignedPem())],
+    ["https (self-signed certificateFile, key variable)", () => httpsStack(selfSigned())],
   ];
 
   for (const [name, build] of variants) {
@@ -79,9 +82,9 @@ describe("HAProxy 2.6 accepts and serves the rendered haproxy.cfg", () => {
         expect(await code()).toBe("401");
         expect(await code("-u", "admin:wrong")).toBe("401");
         expect(await code("-u", `admin:${secretValue("lb_stats_password")}`)).toBe("200");
-        // The HTTP frontend is up too (no backend is running: 503 from the rendered errorfile, or 301 to HTTPS).
+        // The HTTP frontend is up too (no backend is running: 503 from the rendered errorfile, or 308 to HTTPS).
         const front = (await box.exec(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "3", "http://127.0.0.1:80/"])).stdout;
-        expect(["503", "301"]).toContain(front);
+        expect(front).toBe(name.startsWith("https") ? "308" : "503");
         if (name.startsWith("https")) {
           const tls = await box.exec(["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "3", "https://127.0.0.1:443/"]);
           expect(tls.stdout).toBe("503");

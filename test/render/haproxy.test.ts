@@ -1,4 +1,4 @@
-import { renderHaproxyConfig, renderHaproxyErrorPage, type HaproxyConfig } from "../../lib";
+import { TLS_PROFILES, hstsHeaderValue, renderHaproxyConfig, renderHaproxyErrorPage, resolveTlsProfile, type HaproxyConfig } from "../../lib";
 
 const base: HaproxyConfig = {
   maxconn: 4000,
@@ -56,11 +56,61 @@ test("the stats page needs the password from the environment", () => {
   expect(renderHaproxyConfig(base)).toContain('stats auth admin:"${HAPROXY_STATS_PASSWORD}"');
 });
 
-test("HTTPS: TLS frontend and a redirect from HTTP", () => {
-  const cfg = renderHaproxyConfig({ ...base, https: { port: 443, certificatePath: "/c/site.pem", redirectHttp: true } });
+const https = (tls = resolveTlsProfile("intermediate"), hsts = "max-age=63072000; includeSubDomains") =>
+  ({ port: 443, certificatePath: "/c/site.pem", redirectHttp: true, tls, hsts }) as const;
+
+test("HTTPS: TLS frontend and a 308 redirect from HTTP", () => {
+  const cfg = renderHaproxyConfig({ ...base, https: https() });
   expect(cfg).toContain("bind :443 ssl crt /c/site.pem alpn h2,http/1.1");
-  expect(cfg).toContain("http-request redirect scheme https code 301");
+  expect(cfg).toContain("http-request redirect scheme https code 308");
+  expect(cfg).not.toContain("code 301");
+  expect(cfg).toContain('http-after-response set-header Strict-Transport-Security "max-age=63072000; includeSubDomains"');
   expect(cfg.match(/default_backend app/g)).toHaveLength(1);
+});
+
+test("HTTPS: Mozilla's intermediate profile (6.0) in the global section", () => {
+  const global = renderHaproxyConfig({ ...base, https: https() }).split("\n\n")[0];
+  expect(global).toContain("# TLS of every ssl bind line: Mozilla's Server Side TLS guidelines 6.0, intermediate profile.");
+  expect(global).toContain("ssl-default-bind-curves X25519:prime256v1:secp384r1\n");
+  expect(global).toContain(
+    "ssl-default-bind-ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305\n",
+  );
+  expect(global).toContain("ssl-default-bind-ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256\n");
+  expect(global).toContain("ssl-default-bind-options prefer-client-ciphers ssl-min-ver TLSv1.2 no-tls-tickets\n");
+  expect(global).toContain("ssl-load-extra-files key");
+});
+
+test("HTTPS: the modern profile is TLS 1.3 only, without TLS 1.2 ciphers", () => {
+  const global = renderHaproxyConfig({ ...base, https: https(TLS_PROFILES.modern) }).split("\n\n")[0];
+  expect(global).toContain("ssl-default-bind-options prefer-client-ciphers ssl-min-ver TLSv1.3 no-tls-tickets\n");
+  expect(global).not.toMatch(/ssl-default-bind-ciphers /);
+  expect(global).toContain("ssl-default-bind-curves X25519:prime256v1:secp384r1\n");
+});
+
+test("HTTPS: a custom profile renders its own lists, a TLS 1.2 ceiling and server cipher order", () => {
+  const tls = resolveTlsProfile({ protocols: ["TLSv1.2"], ciphers: ["ECDHE-RSA-AES256-GCM-SHA384"], ciphersuites: [], groups: ["secp384r1"], preferClientCiphers: false });
+  const global = renderHaproxyConfig({ ...base, https: https(tls) }).split("\n\n")[0];
+  expect(global).toContain("# TLS of every ssl bind line: a custom TLS profile.");
+  expect(global).toContain("ssl-default-bind-curves secp384r1\n");
+  expect(global).toContain("ssl-default-bind-ciphers ECDHE-RSA-AES256-GCM-SHA384\n");
+  expect(global).not.toContain("ssl-default-bind-ciphersuites");
+  expect(global).toContain("ssl-default-bind-options ssl-min-ver TLSv1.2 ssl-max-ver TLSv1.2 no-tls-tickets\n");
+});
+
+test("HSTS: the profile's two years with includeSubDomains; preload only when asked", () => {
+  const tls = TLS_PROFILES.intermediate;
+  expect(hstsHeaderValue(tls, { includeSubDomains: true, preload: false })).toBe("max-age=63072000; includeSubDomains");
+  expect(hstsHeaderValue(tls, { includeSubDomains: true, preload: true })).toBe("max-age=63072000; includeSubDomains; preload");
+  expect(hstsHeaderValue(tls, { includeSubDomains: false, preload: false })).toBe("max-age=63072000");
+});
+
+test("without HTTPS the global section keeps its two earlier ssl lines and nothing of a profile", () => {
+  const global = renderHaproxyConfig(base).split("\n\n")[0];
+  expect(global.split("\n").filter((l) => l.includes("ssl"))).toEqual([
+    "    ssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets",
+    "    ssl-default-bind-ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256",
+  ]);
+  expect(renderHaproxyConfig(base)).not.toContain("Strict-Transport-Security");
 });
 
 test("the 503 page is a whole HTTP response", () => {

@@ -2,12 +2,24 @@
 import { haproxyNofile, haproxyServerTimeoutMs, routeMaxconn } from "../derive";
 import { webNodeSlots } from "../layout";
 import { DEFAULT_MAINTENANCE_HTML, renderHaproxyConfig, renderHaproxyErrorPage, type HaproxyBackend, type HaproxyServer } from "../render/haproxy";
+import { hstsHeaderValue, resolveTlsProfile } from "../render/tls-profiles";
+import type { LoadBalancerSettings } from "../schemas";
 import type { LoadBalancerModel, WebTierModel } from "../topology";
 import { ENV, secretNames } from "./clients";
-import { cmd, file, nofile, type PlanContext, type Planner } from "./context";
+import { cmd, file, nofile, snake, type PlanContext, type Planner } from "./context";
 import { NGINX_PORT } from "./web-tier";
 
 export const HAPROXY_DIR = "/usr/local/etc/haproxy";
+/** The certificate (and chain) HAProxy binds with; its private key, when not inside, is `<path>.key`. */
+export const HAPROXY_CERTIFICATE = `${HAPROXY_DIR}/certs/site.pem`;
+
+/**
+ * The sensitive variable holding the private key of a load balancer's certificate: `keyVariable`,
+ * else `<id>_tls_key` for a certificate file; none when `certificateVariable` holds the whole bundle.
+ */
+export function tlsKeyVariable(id: string, https: NonNullable<LoadBalancerSettings["https"]>): string | undefined {
+  return https.keyVariable ?? (https.certificateFile !== undefined ? `${snake(id)}_tls_key` : undefined);
+}
 
 function servers(ctx: PlanContext, tier: WebTierModel, maxconn: number, backup: boolean): (HaproxyServer & { container: string })[] {
   return Array.from({ length: tier.settings.nodes }, (_, n) => {
@@ -34,14 +46,21 @@ export const loadBalancerPlanner: Planner<"loadBalancer"> = {
         servers: routeServers.map(({ container: _, ...server }) => server),
       };
     });
-    const certificatePath = `${HAPROXY_DIR}/certs/site.pem`;
+    const certificatePath = HAPROXY_CERTIFICATE;
+    const tls = s.https ? resolveTlsProfile(s.https.tlsProfile) : undefined;
+    const keyVariable = s.https ? tlsKeyVariable(lb.id, s.https) : undefined;
+    // Only the placeholder is written: the value travels as a sensitive variable, uploaded at apply.
+    const keyPlaceholder = keyVariable ? ctx.pemSecret(keyVariable, `PEM private key of the HTTPS certificate of ${lb.path}`) : undefined;
     const files = [
       file(
         `${HAPROXY_DIR}/haproxy.cfg`,
         renderHaproxyConfig({
           maxconn: s.maxconn,
           httpPort: 80,
-          https: s.https ? { port: 443, certificatePath, redirectHttp: s.https.redirectHttp } : undefined,
+          https:
+            s.https && tls
+              ? { port: 443, certificatePath, redirectHttp: s.https.redirectHttp, tls, hsts: hstsHeaderValue(tls, s.https.hsts) }
+              : undefined,
           health: s.healthCheck,
           timeouts: s.timeouts,
           statsPort: s.statsPort,
@@ -53,10 +72,12 @@ export const loadBalancerPlanner: Planner<"loadBalancer"> = {
       ),
       file(`${HAPROXY_DIR}/errors/503.http`, renderHaproxyErrorPage(s.maintenanceHtml ?? DEFAULT_MAINTENANCE_HTML)),
       ...(lb.certificatePem ? [file(certificatePath, lb.certificatePem)] : []),
+      ...(keyPlaceholder ? [file(`${certificatePath}.key`, keyPlaceholder)] : []),
     ];
     const statsPassword = ctx.secret(secretNames.statsPassword(lb), `password of the HAProxy stats page of ${lb.path}`);
     if (s.https?.certificateVariable) {
-      ctx.pemSecret(s.https.certificateVariable, `PEM bundle (certificate, chain, key) of ${lb.path}`);
+      const holds = keyVariable ? "certificate and chain" : "certificate, chain, key";
+      ctx.pemSecret(s.https.certificateVariable, `PEM bundle (${holds}) of ${lb.path}`);
     }
     ctx.container({
       key: lb.id,

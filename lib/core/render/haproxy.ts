@@ -2,7 +2,11 @@
  * haproxy.cfg for HAProxy 2.6, after the CERN setup: path routing to app, static and files
  * backends, leastconn with per-server maxconn, HEAD /ping health checks, X-Forwarded-For, a request
  * id made here when the client sent none, a password-protected stats page, and a 503 page.
+ * HTTPS follows a TLS profile (Mozilla's intermediate by default, see tls-profiles.ts).
  */
+import { MOZILLA_GUIDELINES_VERSION, type TlsProfile } from "./tls-profiles";
+
+export * from "./tls-profiles";
 
 export interface HaproxyServer {
   readonly name: string;
@@ -26,7 +30,17 @@ export interface HaproxyBackend {
 export interface HaproxyConfig {
   readonly maxconn: number;
   readonly httpPort: number;
-  readonly https?: { readonly port: number; readonly certificatePath: string; readonly redirectHttp: boolean };
+  readonly https?: {
+    readonly port: number;
+    /** The certificate and chain; without a key in it, HAProxy reads the key from `<certificatePath>.key`. */
+    readonly certificatePath: string;
+    /** Answer plain HTTP with a 308 to HTTPS (keeps the method and body, as Mozilla's example does). */
+    readonly redirectHttp: boolean;
+    /** Protocols, ciphers and groups of every `ssl` bind line, set once in the global section. */
+    readonly tls: TlsProfile;
+    /** Strict-Transport-Security value of every HTTPS response. */
+    readonly hsts: string;
+  };
   readonly health: { readonly path: string; readonly interMs: number; readonly fastInterMs: number; readonly fall: number; readonly rise: number };
   readonly timeouts: { readonly connect: number; readonly check: number; readonly client: number; readonly queue: number; readonly httpRequest: number };
   readonly statsPort: number;
@@ -38,6 +52,37 @@ export interface HaproxyConfig {
 }
 
 const indent = (lines: string[]) => lines.map((l) => (l === "" ? l : `    ${l}`));
+
+/**
+ * Without HTTPS no line binds with `ssl`, so these bind nothing; they are the lines every
+ * HTTP-only haproxy.cfg has always had, left as they were so those files do not change.
+ */
+const NO_TLS_GLOBAL = [
+  "ssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets",
+  "ssl-default-bind-ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256",
+];
+
+/** The profile as HAProxy's defaults for every `ssl` bind line, as Mozilla's generator writes them for HAProxy 2.6. */
+function tlsGlobal(tls: TlsProfile): string[] {
+  const min = tls.protocols[0];
+  const max = tls.protocols[tls.protocols.length - 1];
+  const source = tls.name === "custom" ? "a custom TLS profile" : `Mozilla's Server Side TLS guidelines ${MOZILLA_GUIDELINES_VERSION}, ${tls.name} profile`;
+  return [
+    `# TLS of every ssl bind line: ${source}.`,
+    `ssl-default-bind-curves ${tls.groups.join(":")}`,
+    ...(tls.ciphers.length > 0 ? [`ssl-default-bind-ciphers ${tls.ciphers.join(":")}`] : []),
+    ...(tls.ciphersuites.length > 0 ? [`ssl-default-bind-ciphersuites ${tls.ciphersuites.join(":")}`] : []),
+    [
+      "ssl-default-bind-options",
+      ...(tls.preferClientCiphers ? ["prefer-client-ciphers"] : []),
+      `ssl-min-ver ${min}`,
+      ...(max !== "TLSv1.3" ? [`ssl-max-ver ${max}`] : []),
+      "no-tls-tickets",
+    ].join(" "),
+    "# A certificate file without its private key gets it from <file>.key beside it (uploaded from a sensitive variable).",
+    "ssl-load-extra-files key",
+  ];
+}
 
 export function renderHaproxyConfig(c: HaproxyConfig): string {
   const routed = c.backends.filter((b) => b.pathPrefixes.length > 0);
@@ -60,7 +105,7 @@ export function renderHaproxyConfig(c: HaproxyConfig): string {
   frontends.push("frontend http_in", ...indent([`bind :${c.httpPort}`, ...requestId]));
   if (c.https) {
     if (c.https.redirectHttp) {
-      frontends.push(...indent(["http-request redirect scheme https code 301"]));
+      frontends.push(...indent(["http-request redirect scheme https code 308"]));
     } else {
       frontends.push(...indent(["http-request set-header X-Forwarded-Proto http", ...frontendRouting]));
     }
@@ -71,7 +116,8 @@ export function renderHaproxyConfig(c: HaproxyConfig): string {
         `bind :${c.https.port} ssl crt ${c.https.certificatePath} alpn h2,http/1.1`,
         ...requestId,
         "http-request set-header X-Forwarded-Proto https",
-        'http-response set-header Strict-Transport-Security "max-age=31536000"',
+        "# After-response: also on the responses HAProxy makes itself (the 503 page, errors).",
+        `http-after-response set-header Strict-Transport-Security "${c.https.hsts}"`,
         ...frontendRouting,
       ]),
     );
@@ -105,8 +151,7 @@ export function renderHaproxyConfig(c: HaproxyConfig): string {
     ...indent([
       "log stdout format raw local0",
       `maxconn ${c.maxconn}`,
-      "ssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets",
-      "ssl-default-bind-ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256",
+      ...(c.https ? tlsGlobal(c.https.tls) : NO_TLS_GLOBAL),
     ]),
     "",
     "defaults",

@@ -1,6 +1,7 @@
 /** LoadBalancer props (routes and targets are typed in the construct layer). */
 import { z } from "zod";
 import { positiveInt, memoryMiB, dockerImage, urlPath, identifier } from "./common";
+import { BROKEN_TLS12_CIPHER, TLS12_CIPHER_NAME, TLS13_CIPHERSUITES, TLS_GROUPS, TLS_PROTOCOLS } from "../render/tls-profiles";
 
 export const healthCheckSchema = z
   .object({
@@ -17,6 +18,72 @@ export const healthCheckSchema = z
   })
   .strict();
 
+const duplicates = (list: readonly string[]) => list.filter((x, i) => list.indexOf(x) !== i);
+
+/** TLS settings of your own, for clients Mozilla's profiles do not fit; validated, never passed through unchecked. */
+export const customTlsProfileSchema = z
+  .object({
+    /**
+     * Protocol versions to accept: "TLSv1.2", "TLSv1.3". TLS 1.0 and 1.1 are refused: Mozilla's
+     * current profiles dropped them and OpenSSL 3 allows them only at security level 0.
+     */
+    protocols: z.array(z.enum(TLS_PROTOCOLS)).min(1),
+    /**
+     * TLS 1.2 cipher suites by OpenSSL name (`openssl ciphers -v`), e.g. "ECDHE-RSA-AES128-GCM-SHA256";
+     * required with TLSv1.2, empty without it. Broken ones (NULL, RC4, DES, MD5, export, anonymous,
+     * PSK, SRP) are refused. @default []
+     */
+    ciphers: z
+      .array(
+        z
+          .string()
+          .regex(TLS12_CIPHER_NAME, "must be an OpenSSL TLS 1.2 cipher name like ECDHE-RSA-AES128-GCM-SHA256, not a cipher-string keyword")
+          .refine((c) => !BROKEN_TLS12_CIPHER.test(c), "is a broken cipher (no encryption or authentication, RC4, DES, MD5, export grade, PSK or SRP)"),
+      )
+      .default([]),
+    /** TLS 1.3 cipher suites, e.g. "TLS_AES_128_GCM_SHA256"; required with TLSv1.3, empty without it. @default [] */
+    ciphersuites: z.array(z.enum(TLS13_CIPHERSUITES)).default([]),
+    /**
+     * Key exchange groups in preference order, e.g. ["X25519", "prime256v1", "secp384r1"]. The
+     * ML-KEM hybrids need OpenSSL 3.5 in the image (haproxy:2.6 has 3.0).
+     */
+    groups: z.array(z.enum(TLS_GROUPS)).min(1),
+    /** Let the client's cipher order win, as Mozilla's profiles do (`prefer-client-ciphers`). @default true */
+    preferClientCiphers: z.boolean().default(true),
+  })
+  .strict()
+  .superRefine((p, ctx) => {
+    for (const field of ["protocols", "ciphers", "ciphersuites", "groups"] as const) {
+      for (const d of new Set(duplicates(p[field]))) ctx.addIssue({ code: "custom", path: [field], message: `lists '${d}' twice` });
+    }
+    const tls12 = p.protocols.includes("TLSv1.2");
+    const tls13 = p.protocols.includes("TLSv1.3");
+    if (tls12 && p.ciphers.length === 0) ctx.addIssue({ code: "custom", path: ["ciphers"], message: "must list at least one cipher when protocols has TLSv1.2" });
+    if (!tls12 && p.ciphers.length > 0) ctx.addIssue({ code: "custom", path: ["ciphers"], message: "are TLS 1.2 ciphers, and protocols leaves TLSv1.2 out: remove them" });
+    if (tls13 && p.ciphersuites.length === 0) ctx.addIssue({ code: "custom", path: ["ciphersuites"], message: "must list at least one cipher suite when protocols has TLSv1.3" });
+    if (!tls13 && p.ciphersuites.length > 0) ctx.addIssue({ code: "custom", path: ["ciphersuites"], message: "are TLS 1.3 cipher suites, and protocols leaves TLSv1.3 out: remove them" });
+  });
+
+type CustomTlsProfileInput = z.input<typeof customTlsProfileSchema>;
+
+/**
+ * A profile name or custom lists. Parsed in two steps rather than as a z.union, whose failure would
+ * say only "Invalid input": a bad custom list is reported field by field.
+ */
+const tlsProfileSchema = z.custom<"intermediate" | "modern" | CustomTlsProfileInput>().transform((v, ctx) => {
+  if (v === "intermediate" || v === "modern") return v;
+  if (typeof v !== "object" || v === null || Array.isArray(v)) {
+    ctx.addIssue({ code: "custom", message: 'must be "intermediate", "modern" or lists of your own: { protocols, ciphers, ciphersuites, groups }' });
+    return z.NEVER;
+  }
+  const custom = customTlsProfileSchema.safeParse(v);
+  if (!custom.success) {
+    for (const issue of custom.error.issues) ctx.addIssue({ code: "custom", message: issue.message, path: issue.path });
+    return z.NEVER;
+  }
+  return custom.data;
+});
+
 export const loadBalancerSchema = z
   .object({
     /** Balancing algorithm; `source` hashes the client address (sticky sessions). @default "leastconn" */
@@ -30,16 +97,50 @@ export const loadBalancerSchema = z
       .object({
         /** Host port published for HTTPS. @default 443 */
         port: z.number().int().min(1).max(65535).default(443),
-        /** PEM bundle (certificate, chain, key) read at synth time. Exactly one of this and `certificateVariable`. */
+        /**
+         * PEM file of the certificate and its chain, without the private key, read when the
+         * construct is created; its text goes into cdk.tf.json and configs/. A file holding a private
+         * key is refused: the key comes from `keyVariable`. Exactly one of this and `certificateVariable`.
+         */
         certificateFile: z.string().optional(),
-        /** Name of a sensitive Terraform variable holding the PEM bundle. */
+        /** Name of a sensitive Terraform variable holding the PEM certificate and chain, and the key too unless `keyVariable` is set. */
         certificateVariable: identifier.optional(),
-        /** Redirect plain HTTP to HTTPS with a 301. @default true */
+        /**
+         * Name of the sensitive Terraform variable (no default) holding the PEM private key, uploaded
+         * at apply beside the certificate, where HAProxy reads it at start; cdk.tf.json holds only
+         * `${var.<name>}`. @default "<id>_tls_key" with `certificateFile`; none with `certificateVariable` (the bundle holds the key)
+         */
+        keyVariable: identifier.optional(),
+        /** Redirect plain HTTP to HTTPS with a 308 (keeps the method and body). @default true */
         redirectHttp: z.boolean().default(true),
+        /**
+         * Protocols, ciphers and key exchange groups: Mozilla's Server Side TLS 6.0 "intermediate"
+         * (TLS 1.2 and 1.3) or "modern" (TLS 1.3 only; Mozilla wants an ECDSA certificate), or lists of
+         * your own. @default "intermediate"
+         */
+        tlsProfile: tlsProfileSchema.default("intermediate"),
+        /** Strict-Transport-Security, with the profile's max-age (two years). @default { includeSubDomains: true, preload: false } */
+        hsts: z
+          .object({
+            /** Add `includeSubDomains`, as Mozilla's profiles do: every subdomain must serve HTTPS too. @default true */
+            includeSubDomains: z.boolean().default(true),
+            /**
+             * Add `preload`: consent to being built into browsers (hstspreload.org), which is slow to
+             * undo. Needs `includeSubDomains`. @default false
+             */
+            preload: z.boolean().default(false),
+          })
+          .strict()
+          .refine((h) => !h.preload || h.includeSubDomains, { message: "needs includeSubDomains: browsers' preload lists require it", path: ["preload"] })
+          .default({ includeSubDomains: true, preload: false }),
       })
       .strict()
       .refine((h) => (h.certificateFile === undefined) !== (h.certificateVariable === undefined), {
         message: "set exactly one of certificateFile and certificateVariable",
+      })
+      .refine((h) => h.keyVariable === undefined || h.keyVariable !== h.certificateVariable, {
+        message: "keyVariable and certificateVariable must be two variables (leave keyVariable out when the certificate variable holds the key)",
+        path: ["keyVariable"],
       })
       .optional(),
     /**
