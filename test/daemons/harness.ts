@@ -14,8 +14,9 @@ import * as path from "node:path";
 import type { Construct } from "constructs";
 import type { WebStack } from "../../lib";
 import { substituteSecrets } from "../../lib/core/secrets";
+import { CI } from "../ci";
 
-export const CI = process.env.CI === "true" || process.env.CI === "1";
+export { CI };
 
 /** Test passwords for every secret placeholder; deterministic, no shell metacharacters. */
 export function secretValue(name: string): string {

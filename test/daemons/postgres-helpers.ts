@@ -1,4 +1,5 @@
 /** What the PostgreSQL daemon tests share: a small stack, a sandbox running start.sh, psql and readiness. */
+import * as path from "node:path";
 import { Database, LoadBalancer, WebStack, WebTier } from "../../lib";
 import { Sandbox, containersOf, testWith, type Container } from "./harness";
 
@@ -41,4 +42,31 @@ export const psqlSocket = (box: Sandbox, sql: string, timeoutMs?: number) =>
 
 export async function waitReady(box: Sandbox, host = "/var/run/postgresql", timeoutMs = 120_000): Promise<void> {
   await box.waitFor(`postgres ready on ${host}`, async () => (await box.exec(["pg_isready", "-q", "-U", "postgres", "-d", "postgres", "-h", host, "-p", "5432"], { user: "postgres" })).code === 0, timeoutMs);
+}
+
+/**
+ * One sandbox running a rendered primary and, beside it, the example app under the rendered
+ * gunicorn command with its rendered environment. `body` gets the box; on failure the gunicorn and
+ * PostgreSQL logs are added to the error; the sandbox always stops.
+ */
+export async function withPrimaryAndApp(name: string, primary: Container, web: Container, body: (box: Sandbox) => Promise<void>): Promise<void> {
+  const box = new Sandbox(name, {
+    files: [...primary.files, ...web.files],
+    copies: { [path.resolve(__dirname, "../../examples/app/webstack_example")]: "/srv/app/webstack_example" },
+    setup: "mkdir -p /var/lib/postgresql/data /var/run/postgresql && chown postgres:postgres /var/lib/postgresql/data /var/run/postgresql",
+  });
+  try {
+    await box.start({ user: "postgres", argv: primary.command, env: primary.env });
+    await waitReady(box, primary.address);
+    const env = Object.entries({ ...web.env, PYTHONPATH: "/srv/app" }).map(([k, v]) => `${k}='${v}'`).join(" ");
+    const started = await box.sh(`cd /srv/app && env ${env} ${web.command.join(" ")} >/tmp/gunicorn.log 2>&1 &`, { user: "nobody" });
+    if (started.code !== 0) throw new Error(`gunicorn did not start: ${started.stderr}`);
+    await box.waitFor("gunicorn /ping", async () => (await box.exec(["curl", "-sf", "--max-time", "5", "http://127.0.0.1:8000/ping"])).code === 0, 60_000);
+    await body(box);
+  } catch (e) {
+    const logs = (await box.sh("tail -n 40 /tmp/gunicorn.log").catch(() => ({ stdout: "" }))).stdout;
+    throw new Error(`${(e as Error).message}\n--- gunicorn log ---\n${logs}\n--- postgres log ---\n${box.log()}`);
+  } finally {
+    await box.stop();
+  }
 }

@@ -1,7 +1,6 @@
-import * as path from "node:path";
 import { Database, LoadBalancer, WebStack, WebTier } from "../../lib";
 import { Sandbox, confValue, container, containersOf, fileIn, link, secretValue } from "./harness";
-import { CONF, PGTUNE_SETTINGS, dbStack, itWithPostgres, psqlSocket, startPostgres, waitReady } from "./postgres-helpers";
+import { CONF, PGTUNE_SETTINGS, dbStack, itWithPostgres, psqlSocket, startPostgres, waitReady, withPrimaryAndApp } from "./postgres-helpers";
 
 const it = itWithPostgres;
 
@@ -140,22 +139,12 @@ describe("PostgreSQL 15 runs the rendered primary (and replica)", () => {
     });
     const primary = container(cs, "db-primary");
     const web = container(cs, "web-1-app");
-    const box = new Sandbox("pg-app", {
-      files: [...primary.files, ...web.files],
-      copies: { [path.resolve(__dirname, "../../examples/app/webstack_example")]: "/srv/app/webstack_example" },
-      setup: "mkdir -p /var/lib/postgresql/data /var/run/postgresql && chown postgres:postgres /var/lib/postgresql/data /var/run/postgresql",
-    });
-    try {
-      await box.start({ user: "postgres", argv: primary.command, env: primary.env });
-      await waitReady(box, primary.address);
-      const env = Object.entries({ ...web.env, PYTHONPATH: "/srv/app" }).map(([k, v]) => `${k}='${v}'`).join(" ");
-      expect((await box.sh(`cd /srv/app && env ${env} ${web.command.join(" ")} >/tmp/gunicorn.log 2>&1 &`, { user: "nobody" })).code).toBe(0);
+    await withPrimaryAndApp("pg-app", primary, web, async (box) => {
       const curl = async (url: string, ...extra: string[]) => {
         const r = await box.exec(["curl", "-s", "--max-time", "10", "-w", "\n%{http_code}", ...extra, `http://127.0.0.1:8000${url}`]);
         const i = r.stdout.lastIndexOf("\n");
         return { code: r.stdout.slice(i + 1), body: r.stdout.slice(0, i) };
       };
-      await box.waitFor("gunicorn /ping", async () => (await curl("/ping")).code === "200", 60_000);
       const created = await curl("/hits", "-X", "POST");
       expect(created).toMatchObject({ code: "201" });
       const hit = JSON.parse(created.body);
@@ -163,11 +152,6 @@ describe("PostgreSQL 15 runs the rendered primary (and replica)", () => {
       expect((await curl(`/hits/${hit.id}`)).code).toBe("200");
       const pool = JSON.parse((await curl("/pool/fill")).body);
       expect(pool).toMatchObject({ checked_out: 4, pool_size: 4 });
-    } catch (e) {
-      const logs = (await box.sh("tail -n 40 /tmp/gunicorn.log").catch(() => ({ stdout: "" }))).stdout;
-      throw new Error(`${(e as Error).message}\n--- gunicorn log ---\n${logs}\n--- postgres log ---\n${box.log()}`);
-    } finally {
-      await box.stop();
-    }
+    });
   });
 });
