@@ -29,7 +29,8 @@ import {
   waitHealthy,
 } from "./applier";
 import { call, request, tar } from "./docker-api";
-import { BUDGET_PROBE_PY, figure, logLines, psql, PSQL, req, settled, sleep, startContainer, startLoad, startMemorySampler, stopContainer, waitLog, wrk, type Res } from "./scenarios";
+import { figure, logLines, psql, PSQL, req, settled, sleep, startContainer, startLoad, startMemorySampler, stopContainer, waitLog, wrk, type Res } from "./scenarios";
+import { expectConnectionBudget, expectRequestIdTraced } from "./shared-scenarios";
 import { closeSession, describeE2e, newSession, openSession } from "./session";
 
 const LB_PORT = 8080; // small-site's LoadBalancer httpPort
@@ -155,39 +156,7 @@ describeE2e("e2e cluster: examples/small-site behaviour on a real Docker engine"
   });
 
   test("3. one X-Request-ID is in the HAProxy, nginx and app logs; a request without one gets one", async () => {
-    const since = Date.now() - 1000;
-    const chosen = `e2e-${randomBytes(8).toString("hex")}`;
-    const a = await req(LB_PORT, "GET", "/ping", { "X-Request-ID": chosen });
-    expect(a.status).toBe(200);
-    expect(a.headers["x-request-id"]).toBe(chosen);
-    const b = await req(LB_PORT, "GET", "/ping");
-    expect(b.status).toBe(200);
-    const made = String(b.headers["x-request-id"] ?? "");
-    expect(made).toMatch(/^[0-9a-f-]{36}$/); // HAProxy's unique-id (uuid), kept by nginx and echoed by the app
-    expect(made).not.toBe(chosen);
-
-    const where = async (id: string) => {
-      const found: Record<string, string[]> = { haproxy: [], nginx: [], app: [] };
-      for (let i = 0; i < 20; i++) {
-        for (const s of specs) {
-          const kind = s.role === "haproxy" ? "haproxy" : s.role === "nginx" ? "nginx" : s.role === "gunicorn" ? "app" : undefined;
-          if (!kind || found[kind].includes(s.name)) continue;
-          if ((await logLines(s.name, since)).some((l) => l.line.includes(`request_id=${id}`))) found[kind].push(s.name);
-        }
-        if (found.haproxy.length && found.nginx.length && found.app.length) break;
-        await sleep(250);
-      }
-      return found;
-    };
-    for (const id of [chosen, made]) {
-      const found = await where(id);
-      log(`request_id=${id} found in ${JSON.stringify(found)}`);
-      expect(found.haproxy).toEqual(["small-site-lb"]);
-      expect(found.nginx).toHaveLength(1);
-      expect(found.app).toHaveLength(1);
-      // The same node served it: web-N-nginx and web-N-app.
-      expect(found.app[0].replace(/-app$/, "")).toBe(found.nginx[0].replace(/-nginx$/, ""));
-    }
+    await expectRequestIdTraced({ port: LB_PORT, containers: specs, appRole: "gunicorn", lbName: "small-site-lb", log });
   });
 
   test("4. a row committed on the primary is visible on the standby within 1 s; the standby refuses writes", async () => {
@@ -219,32 +188,14 @@ describeE2e("e2e cluster: examples/small-site behaviour on a real Docker engine"
   });
 
   test("5. the WS-DB-CONNECTIONS budget is PostgreSQL's own limit; every app process fills its pool", async () => {
-    const f = cluster.findings.find((x) => x.ruleId === "WS-DB-CONNECTIONS");
-    expect(f).toBeDefined();
-    const N = f!.used;
-    const limit = f!.limit;
-    figure("db_connections_budget_used", N);
-    figure("db_connections_budget_limit", limit);
-    const db = dbName();
-    // Connections other non-superuser clients (the app pools from earlier scenarios) hold right now.
-    const others = Number(
-      await psql(PRIMARY.name, db, "select count(*) from pg_stat_activity a join pg_roles r on r.oid = a.usesysid where a.backend_type = 'client backend' and not r.rolsuper"),
-    );
-    log(`non-superuser client connections already open on the primary: ${others}`);
-    expect(others).toBeLessThan(limit);
-    const py = BUDGET_PROBE_PY;
-    const want = limit - others;
-    const r = await exec(spec("web-1-app").name, ["python3", "-c", py, PRIMARY.address, String(want)]);
-    log(`budget probe (exit ${r.exitCode}): ${r.output.trim()}`);
-    expect(r.exitCode).toBe(0);
-    const out = JSON.parse(r.output.trim().split("\n").pop()!) as { user: string; opened: number; error: string | null; extra: string; held_by_non_superusers: number };
-    expect(out.user).not.toBe("postgres");
-    expect(out.error).toBeNull();
-    expect(out.opened).toBe(want);
-    // While they were held, exactly `limit` non-superuser connections were open: the budget's limit.
-    expect(out.held_by_non_superusers).toBe(limit);
-    expect(out.extra).toMatch(/too many clients already|remaining connection slots are reserved/);
-    figure("db_connection_refused_at", limit + 1);
+    const { used: N } = await expectConnectionBudget({
+      findings: cluster.findings,
+      primary: PRIMARY,
+      app: spec("web-1-app").name,
+      db: dbName(),
+      figures: { used: "db_connections_budget_used", limit: "db_connections_budget_limit", refusedAt: "db_connection_refused_at" },
+      log,
+    });
 
     // N concurrent /pool/fill: each process checks out pool + overflow at once. Up to 3 rounds until
     // every process (N / (pool + overflow) of them) has answered.

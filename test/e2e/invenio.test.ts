@@ -13,7 +13,8 @@ import { Testing } from "cdktf";
 import { buildInvenioStack } from "../../examples/invenio/stack";
 import { apply, destroy, engineNofileHardLimit, exec, generateVariables, waitHealthy } from "./applier";
 import { call, request } from "./docker-api";
-import { BUDGET_PROBE_PY, figure, logLines, psql, PSQL, req, sleep } from "./scenarios";
+import { figure, psql, PSQL, req, sleep } from "./scenarios";
+import { expectConnectionBudget, expectRequestIdTraced } from "./shared-scenarios";
 import { closeSession, describeE2e, newSession, openSession } from "./session";
 
 const LB_PORT = 80; // invenio's LoadBalancer httpPort
@@ -89,41 +90,7 @@ describeE2e("e2e: examples/invenio on a real Docker engine (elasticsearch is a S
 
   test("one X-Request-ID is in the HAProxy, an nginx and a uWSGI app log", async () => {
     expect(serving).toBe(true);
-    const since = Date.now() - 1000;
-    const chosen = `e2e-${randomBytes(8).toString("hex")}`;
-    const a = await req(LB_PORT, "GET", "/ping", { "X-Request-ID": chosen });
-    expect(a.status).toBe(200);
-    expect(a.headers["x-request-id"]).toBe(chosen);
-    const b = await req(LB_PORT, "GET", "/ping");
-    expect(b.status).toBe(200);
-    const made = String(b.headers["x-request-id"] ?? "");
-    expect(made).toMatch(/^[0-9a-f-]{36}$/); // HAProxy's unique-id (uuid), kept by nginx and echoed by the app
-    expect(made).not.toBe(chosen);
-
-    const kinds: Record<string, string> = { haproxy: "haproxy", nginx: "nginx", uwsgi: "app" };
-    const where = async (id: string) => {
-      const found: Record<string, string[]> = { haproxy: [], nginx: [], app: [] };
-      // At most 20 rounds 250 ms apart: HAProxy logs a request when it ends.
-      for (let i = 0; i < 20; i++) {
-        for (const s of cluster.plan.containers) {
-          const kind = kinds[s.role];
-          if (!kind || found[kind].includes(s.name)) continue;
-          if ((await logLines(s.name, since)).some((l) => l.line.includes(`request_id=${id}`))) found[kind].push(s.name);
-        }
-        if (found.haproxy.length && found.nginx.length && found.app.length) break;
-        await sleep(250);
-      }
-      return found;
-    };
-    for (const id of [chosen, made]) {
-      const found = await where(id);
-      log(`request_id=${id} found in ${JSON.stringify(found)}`);
-      expect(found.haproxy).toEqual([spec("lb").name]);
-      expect(found.nginx).toHaveLength(1);
-      expect(found.app).toHaveLength(1);
-      // The same node served it: <tier>-N-nginx and <tier>-N-app.
-      expect(found.app[0].replace(/-app$/, "")).toBe(found.nginx[0].replace(/-nginx$/, ""));
-    }
+    await expectRequestIdTraced({ port: LB_PORT, containers: cluster.plan.containers, appRole: "uwsgi", lbName: spec("lb").name, log });
   });
 
   test("a row committed on the primary is visible on the asynchronous replica; the replica refuses writes", async () => {
@@ -162,31 +129,19 @@ describeE2e("e2e: examples/invenio on a real Docker engine (elasticsearch is a S
 
   test("the WS-DB-CONNECTIONS limit is PostgreSQL's own: that many app-role connections fit, one more is refused", async () => {
     expect(serving).toBe(true);
-    const f = cluster.findings.find((x) => x.ruleId === "WS-DB-CONNECTIONS");
-    expect(f).toBeDefined();
-    const limit = f!.limit;
-    figure("invenio_db_connections_budget_used", f!.used);
-    figure("invenio_db_connections_budget_limit", limit);
-    const PRIMARY = spec("db-primary");
-    const db = dbName();
-    const nonSuper = "select count(*) from pg_stat_activity a join pg_roles r on r.oid = a.usesysid where a.backend_type = 'client backend' and not r.rolsuper";
-    // Connections other non-superuser clients (app processes, Celery workers and beat) hold right now.
-    const others = Number(await psql(PRIMARY.name, db, nonSuper));
-    log(`non-superuser client connections already open on the primary: ${others}`);
-    expect(others).toBeLessThan(limit);
-    const want = limit - others;
-    const r = await exec(spec("web-1-app").name, ["python3", "-c", BUDGET_PROBE_PY, PRIMARY.address, String(want)]);
-    log(`budget probe (exit ${r.exitCode}): ${r.output.trim()}`);
-    expect(r.exitCode).toBe(0);
-    const out = JSON.parse(r.output.trim().split("\n").pop()!) as { user: string; opened: number; error: string | null; extra: string; held_by_non_superusers: number };
-    figure("invenio_db_connections_opened_by_probe", out.opened);
-    expect(out.user).not.toBe("postgres");
-    expect(out.error).toBeNull();
-    expect(out.opened).toBe(want);
-    // While they were held, exactly `limit` non-superuser connections were open: the budget's limit.
-    expect(out.held_by_non_superusers).toBe(limit);
-    expect(out.extra).toMatch(/too many clients already|remaining connection slots are reserved/);
-    figure("invenio_db_connection_refused_at", limit + 1);
+    await expectConnectionBudget({
+      findings: cluster.findings,
+      primary: spec("db-primary"),
+      app: spec("web-1-app").name,
+      db: dbName(),
+      figures: {
+        used: "invenio_db_connections_budget_used",
+        limit: "invenio_db_connections_budget_limit",
+        opened: "invenio_db_connections_opened_by_probe",
+        refusedAt: "invenio_db_connection_refused_at",
+      },
+      log,
+    });
     // The probe closed its connections: the app serves again (at most 10 tries, 1 s apart).
     let status = 0;
     for (let i = 0; i < 10 && status !== 201; i++) {

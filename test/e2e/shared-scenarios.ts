@@ -1,0 +1,101 @@
+/**
+ * Scenario bodies that cluster.test.ts (small-site) and invenio.test.ts run alike, with jest
+ * expectations inside, so that a fix to one scenario reaches both stacks. What differs between the
+ * stacks (app server role, names of the FIGURE lines) is passed in, so the figures stay greppable in
+ * the test files.
+ */
+import { randomBytes } from "node:crypto";
+import { exec } from "./applier";
+import { BUDGET_PROBE_PY, figure, logLines, psql, req, sleep } from "./scenarios";
+
+type Log = (...a: unknown[]) => void;
+
+const NON_SUPERUSER_CLIENTS =
+  "select count(*) from pg_stat_activity a join pg_roles r on r.oid = a.usesysid where a.backend_type = 'client backend' and not r.rolsuper";
+
+/**
+ * One X-Request-ID chosen by the client and one made by HAProxy are each found in the HAProxy log,
+ * exactly one nginx log and exactly one app log, of the same node.
+ */
+export async function expectRequestIdTraced(o: {
+  port: number;
+  containers: ReadonlyArray<{ name: string; role: string }>;
+  /** The role of the app server containers, whose logs count as the app's. */
+  appRole: string;
+  lbName: string;
+  log: Log;
+}): Promise<void> {
+  const since = Date.now() - 1000;
+  const chosen = `e2e-${randomBytes(8).toString("hex")}`;
+  const a = await req(o.port, "GET", "/ping", { "X-Request-ID": chosen });
+  expect(a.status).toBe(200);
+  expect(a.headers["x-request-id"]).toBe(chosen);
+  const b = await req(o.port, "GET", "/ping");
+  expect(b.status).toBe(200);
+  const made = String(b.headers["x-request-id"] ?? "");
+  expect(made).toMatch(/^[0-9a-f-]{36}$/); // HAProxy's unique-id (uuid), kept by nginx and echoed by the app
+  expect(made).not.toBe(chosen);
+
+  const kinds: Record<string, string> = { haproxy: "haproxy", nginx: "nginx", [o.appRole]: "app" };
+  const where = async (id: string) => {
+    const found: Record<string, string[]> = { haproxy: [], nginx: [], app: [] };
+    // At most 20 rounds 250 ms apart: HAProxy logs a request when it ends.
+    for (let i = 0; i < 20; i++) {
+      for (const s of o.containers) {
+        const kind = kinds[s.role];
+        if (!kind || found[kind].includes(s.name)) continue;
+        if ((await logLines(s.name, since)).some((l) => l.line.includes(`request_id=${id}`))) found[kind].push(s.name);
+      }
+      if (found.haproxy.length && found.nginx.length && found.app.length) break;
+      await sleep(250);
+    }
+    return found;
+  };
+  for (const id of [chosen, made]) {
+    const found = await where(id);
+    o.log(`request_id=${id} found in ${JSON.stringify(found)}`);
+    expect(found.haproxy).toEqual([o.lbName]);
+    expect(found.nginx).toHaveLength(1);
+    expect(found.app).toHaveLength(1);
+    // The same node served it: <tier>-N-nginx and <tier>-N-app.
+    expect(found.app[0].replace(/-app$/, "")).toBe(found.nginx[0].replace(/-nginx$/, ""));
+  }
+}
+
+/**
+ * The WS-DB-CONNECTIONS limit is PostgreSQL's own: the probe (BUDGET_PROBE_PY, as the app's role) tops
+ * the non-superuser connections up to `limit`, all fit, and one more is refused. Returns the finding.
+ */
+export async function expectConnectionBudget(o: {
+  findings: ReadonlyArray<{ ruleId: string; used: number; limit: number }>;
+  primary: { name: string; address: string };
+  /** The app container the probe runs in (its DATABASE_URL, so its role). */
+  app: string;
+  db: string;
+  figures: { used: string; limit: string; opened?: string; refusedAt: string };
+  log: Log;
+}): Promise<{ used: number; limit: number }> {
+  const f = o.findings.find((x) => x.ruleId === "WS-DB-CONNECTIONS");
+  expect(f).toBeDefined();
+  const limit = f!.limit;
+  figure(o.figures.used, f!.used);
+  figure(o.figures.limit, limit);
+  // Connections other non-superuser clients (app pools, workers, earlier scenarios) hold right now.
+  const others = Number(await psql(o.primary.name, o.db, NON_SUPERUSER_CLIENTS));
+  o.log(`non-superuser client connections already open on the primary: ${others}`);
+  expect(others).toBeLessThan(limit);
+  const want = limit - others;
+  const r = await exec(o.app, ["python3", "-c", BUDGET_PROBE_PY, o.primary.address, String(want)]);
+  o.log(`budget probe (exit ${r.exitCode}): ${r.output.trim()}`);
+  expect(r.exitCode).toBe(0);
+  const out = JSON.parse(r.output.trim().split("\n").pop()!) as { user: string; opened: number; error: string | null; extra: string; held_by_non_superusers: number };
+  if (o.figures.opened) figure(o.figures.opened, out.opened);
+  expect(out.user).not.toBe("postgres");
+  expect(out.error).toBeNull();
+  expect(out.opened).toBe(want);
+  // While they were held, exactly `limit` non-superuser connections were open: the budget's limit.
+  expect(out.held_by_non_superusers).toBe(limit);
+  expect(out.extra).toMatch(/too many clients already|remaining connection slots are reserved/);
+  figure(o.figures.refusedAt, limit + 1);
+  return { used: f!.used, limit };
+}

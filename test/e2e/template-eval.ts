@@ -1,0 +1,105 @@
+/**
+ * Strings in a cdk.tf.json are Terraform templates, so the applier evaluates them as Terraform would:
+ * the references the library emits (`${var.X}`, `${docker_network.X.name}`, `${docker_image.X.image_id}`,
+ * `${docker_volume.X.name}`) resolve, `$${` and `%%{` unescape. Any other `${...}` or `%{...}` would be
+ * an expression or directive to Terraform, which would reject the file; it is reported as a template
+ * problem instead of being passed through silently.
+ */
+import { readTfJson, type Block, type Json } from "./tf-json";
+
+export interface TemplateProblem {
+  resource: string;
+  attribute: string;
+  text: string;
+  reason: string;
+}
+
+/** Values of the references a template may use, by resource name. */
+export interface Refs {
+  vars: Record<string, string>;
+  networks: Record<string, string>;
+  images: Record<string, string>;
+  volumes: Record<string, string>;
+}
+
+/**
+ * Renders one Terraform string template. Unknown interpolations/directives are reported through
+ * `problem` and kept literally (what the author evidently meant).
+ */
+export function renderTemplate(s: string, refs: Refs, problem: (text: string, reason: string) => void): string {
+  let out = "";
+  let i = 0;
+  while (i < s.length) {
+    if (s.startsWith("$${", i)) {
+      out += "${";
+      i += 3;
+    } else if (s.startsWith("%%{", i)) {
+      out += "%{";
+      i += 3;
+    } else if (s.startsWith("${", i) || s.startsWith("%{", i)) {
+      const end = s.indexOf("}", i);
+      const whole = end < 0 ? s.slice(i) : s.slice(i, end + 1);
+      const expr = (end < 0 ? s.slice(i + 2) : s.slice(i + 2, end)).trim().replace(/^~|~$/g, "").trim();
+      if (s[i] === "%") {
+        problem(whole, "Terraform parses `%{` as a template directive (escape it as `%%{`)");
+        out += whole;
+      } else {
+        const v = resolveRef(expr, refs);
+        if (v === undefined) {
+          problem(whole, "Terraform parses `${` as an interpolation; this is not a reference the stack declares (escape it as `$${`)");
+          out += whole;
+        } else out += v;
+      }
+      i += whole.length;
+    } else {
+      out += s[i];
+      i += 1;
+    }
+  }
+  return out;
+}
+
+function resolveRef(expr: string, refs: Refs): string | undefined {
+  let m = /^var\.([A-Za-z_][A-Za-z0-9_-]*)$/.exec(expr);
+  if (m) return refs.vars[m[1]];
+  m = /^docker_network\.([A-Za-z_][A-Za-z0-9_-]*)\.name$/.exec(expr);
+  if (m) return refs.networks[m[1]];
+  m = /^docker_image\.([A-Za-z_][A-Za-z0-9_-]*)\.(image_id|name)$/.exec(expr);
+  if (m) return refs.images[m[1]];
+  m = /^docker_volume\.([A-Za-z_][A-Za-z0-9_-]*)\.name$/.exec(expr);
+  if (m) return refs.volumes[m[1]];
+  return undefined;
+}
+
+/** Deep-renders every string of a value. */
+function renderDeep(v: Json, refs: Refs, problem: (attr: string, text: string, reason: string) => void, attr: string): Json {
+  if (typeof v === "string") return renderTemplate(v, refs, (t, r) => problem(attr, t, r));
+  if (Array.isArray(v)) return v.map((x, i) => renderDeep(x, refs, problem, `${attr}[${i}]`));
+  if (v && typeof v === "object") {
+    const o: Record<string, Json> = {};
+    for (const [k, x] of Object.entries(v)) o[k] = k === "//" ? x : renderDeep(x, refs, problem, attr ? `${attr}.${k}` : k);
+    return o;
+  }
+  return v;
+}
+
+/** Every template problem in a cdk.tf.json (all resources, with placeholder reference values). */
+
+/** Deep-renders one resource, adding each problem with the resource's address and attribute path. */
+export function renderResource(type: string, name: string, r: Block, refs: Refs, problems: TemplateProblem[]): Block {
+  return renderDeep(r, refs, (attribute, text, reason) => problems.push({ resource: `${type}.${name}`, attribute, text, reason }), "") as Block;
+}
+
+/** Every template problem in a cdk.tf.json (all resources, with placeholder reference values). */
+export function templateProblems(tfJsonPath: string): TemplateProblem[] {
+  const doc = readTfJson(tfJsonPath);
+  const problems: TemplateProblem[] = [];
+  const any = new Proxy({}, { get: () => "x" }) as Record<string, string>;
+  const refs: Refs = { vars: any, networks: any, images: any, volumes: any };
+  for (const [type, rs] of Object.entries(doc.resource ?? {})) {
+    for (const [name, r] of Object.entries(rs)) renderResource(type, name, r, refs, problems);
+  }
+  return problems;
+}
+
+export const fmtProblem = (p: TemplateProblem) => `${p.resource} ${p.attribute}: ${JSON.stringify(p.text)} — ${p.reason}`;
