@@ -7,7 +7,7 @@
  *  2. write on the primary, read it back from the replica, no cache/queue on small-site (503)
  *  3. one X-Request-ID followed through HAProxy, nginx and the app logs
  *  4. synchronous streaming replication: visible on the standby within 1 s; the standby refuses writes
- *  5. the WS-DB-CONNECTIONS budget is PostgreSQL's real limit; every app process fills its pool
+ *  5. the WS-DB-CONNECTIONS budget is PostgreSQL's real limit; the app holds what the connection model counts
  *  6. losing a web node under load: HAProxy marks it DOWN, few failed requests, it rejoins
  *  7. losing the primary: promote the standby, measure write downtime, no acknowledged write lost
  *  8. memory peaks (sampled during 6-7) stay under each container's limit
@@ -187,7 +187,7 @@ describeE2e("e2e cluster: examples/small-site behaviour on a real Docker engine"
     expect(write.output).toMatch(/cannot execute INSERT in a read-only transaction/);
   });
 
-  test("5. the WS-DB-CONNECTIONS budget is PostgreSQL's own limit; every app process fills its pool", async () => {
+  test("5. the WS-DB-CONNECTIONS budget is PostgreSQL's own limit, and the app holds what the connection model counts", async () => {
     const { used: N } = await expectConnectionBudget({
       findings: cluster.findings,
       primary: PRIMARY,
@@ -197,33 +197,32 @@ describeE2e("e2e cluster: examples/small-site behaviour on a real Docker engine"
       log,
     });
 
-    // N concurrent /pool/fill: each process checks out pool + overflow at once. Up to 3 rounds until
-    // every process (N / (pool + overflow) of them) has answered.
-    const perProcess = Number(spec("web-1-app").env.DB_POOL_SIZE) + Number(spec("web-1-app").env.DB_MAX_OVERFLOW ?? 0);
-    const processes = N / perProcess;
-    const pools = new Set<string>();
-    let ok = 0;
-    let sent = 0;
-    const bad: string[] = [];
-    for (let round = 0; round < 3 && pools.size < processes; round++) {
-      const rs = await Promise.all(Array.from({ length: N }, () => req(LB_PORT, "GET", "/pool/fill", {}, 30_000).catch((e: Error) => ({ status: 0, body: e.message, headers: {} }))));
-      for (const x of rs) {
-        sent++;
-        if (x.status !== 200) {
-          bad.push(`${x.status} ${x.body.trim().slice(0, 200)}`);
-          continue;
-        }
-        const b = JSON.parse(x.body) as { checked_out: number; backend_pids: number[] };
-        if (b.checked_out === perProcess) ok++;
-        else bad.push(`checked_out ${b.checked_out} != ${perProcess}`);
-        pools.add(JSON.stringify(b.backend_pids));
-      }
+    // The connection model's bound, live: twice the concurrency the tier serves, each request holding
+    // one connection for 2 s through HAProxy, while pg_stat_activity is sampled per app process
+    // (client address + application_name webstack_example/<pid>). No process may hold more than its
+    // threads, and the tier never more than the model's count.
+    const web = cluster.topology.components.find((c) => c.kind === "webTier")!;
+    const { nodes, processes, threads } = web.settings as { nodes: number; processes: number; threads: number };
+    const requests = 2 * nodes * processes * threads;
+    const held = Promise.all(Array.from({ length: requests }, () => req(LB_PORT, "GET", "/db/hold?s=2", {}, 30_000).catch((e: Error) => ({ status: 0, body: e.message, headers: {} }))));
+    const PER_PROCESS = "select coalesce(host(client_addr), 'local') || ' ' || application_name, count(*) from pg_stat_activity where application_name like 'webstack_example/%' group by 1";
+    let peakTotal = 0;
+    let peakProcess = 0;
+    const started = Date.now();
+    while (Date.now() - started < 5_000) {
+      const rows = (await psql(PRIMARY.name, dbName(), PER_PROCESS)).split("\n").filter(Boolean).map((l) => Number(l.split("|")[1]));
+      peakTotal = Math.max(peakTotal, rows.reduce((a, b) => a + b, 0));
+      peakProcess = Math.max(peakProcess, ...rows, 0);
+      await sleep(100);
     }
-    figure("pool_fill_ok", `${ok}/${sent}`);
-    figure("pool_fill_distinct_processes", `${pools.size}/${processes}`);
-    expect(bad).toEqual([]);
-    expect(ok).toBe(sent);
-    expect(pools.size).toBe(processes);
+    const answers = await held;
+    figure("db_hold_requests_ok", `${answers.filter((a) => a.status === 200).length}/${requests}`);
+    figure("db_connections_peak_per_process", `${peakProcess} (threads ${threads})`);
+    figure("db_connections_peak_tier", `${peakTotal} (model ${N})`);
+    expect(answers.filter((a) => a.status !== 200)).toEqual([]);
+    expect(peakProcess).toBe(threads);
+    expect(peakTotal).toBeLessThanOrEqual(N);
+    expect(peakTotal).toBeGreaterThan(0);
   });
 
   test("6. losing web-1: HAProxy marks it DOWN, few requests fail, it rejoins", async () => {
