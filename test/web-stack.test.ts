@@ -2,7 +2,7 @@ import { Testing } from "cdktf";
 import { Container } from "@cdktf/provider-docker/lib/container";
 import { Network } from "@cdktf/provider-docker/lib/network";
 import { Volume } from "@cdktf/provider-docker/lib/volume";
-import { Cache, Database, LoadBalancer, Queue, WebTier, WorkerTier } from "../lib";
+import { Budgets, Cache, Database, LoadBalancer, Queue, WebTier, WorkerTier } from "../lib";
 import { IMAGE, WSGI, newStack, synthJson } from "./helpers";
 
 function smallStack() {
@@ -351,4 +351,29 @@ describe("HTTPS: TLS profile, HSTS and the private key", () => {
     expect(lb("d", { hsts: { includeSubDomains: false, preload: true } })).toContain("https.hsts.preload: needs includeSubDomains");
     expect(lb("e", { certificateVariable: "site_pem", keyVariable: "site_pem" })).toContain("https.keyVariable: keyVariable and certificateVariable must be two variables");
   });
+});
+
+test("pre-start commands run in order before the app server, which then replaces the shell", () => {
+  const stack = newStack();
+  const web = new WebTier(stack, "web", { image: IMAGE, wsgiModule: WSGI, server: "gunicorn", preStart: ["python3 manage.py collectstatic --noinput", "echo ready"] });
+  new LoadBalancer(stack, "lb", { defaultTarget: web });
+  Budgets.of(web).acknowledge("WS-APP-DATABASE", "a test tier without a database");
+  const app = stack.cluster().plan.containers.find((c) => c.key === "web-1-app")!;
+  expect(app.command).toEqual(["/bin/sh", "-c", 'set -e\npython3 manage.py collectstatic --noinput\necho ready\nexec "$@"', "pre-start", "gunicorn", "--config", "/etc/webstack/gunicorn.conf.py"]);
+  expect(() => new WebTier(newStack(), "w", { image: IMAGE, wsgiModule: WSGI, preStart: ["a\nb"] })).toThrow(/preStart.0: one command per entry/);
+});
+
+test("the pre-start shell runs the commands, stops at the first failure, and execs the server with its arguments", () => {
+  const { spawnSync } = require("node:child_process") as typeof import("node:child_process");
+  const { withPreStart } = require("../lib/core/plan/web-tier") as typeof import("../lib/core/plan/web-tier");
+  const run = (preStart: string[]) => {
+    const [cmd, ...args] = withPreStart(preStart, ["sh", "-c", 'echo "server $$ $0"', "arg0"]);
+    return spawnSync(cmd, args, { encoding: "utf8" });
+  };
+  const ok = run(["echo first", "echo second"]);
+  expect(ok.status).toBe(0);
+  expect(ok.stdout).toMatch(/^first\nsecond\nserver \d+ arg0\n$/);
+  const failed = run(["echo first", "false", "echo never"]);
+  expect(failed.status).not.toBe(0);
+  expect(failed.stdout).toBe("first\n");
 });

@@ -12,6 +12,15 @@ export const NGINX_PORT = 80;
 export const UWSGI_STATS_PORT = 9191;
 export const STATIC_ROOT = "/srv/static";
 
+/**
+ * The app server's command behind the tier's pre-start commands: a shell runs them (stopping at the
+ * first failure) and then becomes the server (exec), so the server stays PID 1 and gets the signals.
+ */
+export function withPreStart(preStart: readonly string[], server: readonly string[]): string[] {
+  if (preStart.length === 0) return [...server];
+  return ["/bin/sh", "-c", ["set -e", ...preStart, 'exec "$@"'].join("\n"), "pre-start", ...server];
+}
+
 export const webTierPlanner: Planner<"webTier"> = {
   kind: "webTier",
   plan(ctx: PlanContext, tier: WebTierModel): void {
@@ -47,7 +56,7 @@ export const webTierPlanner: Planner<"webTier"> = {
         constructPath: tier.path,
         role: s.server,
         image: s.image,
-        command: s.server === "uwsgi" ? ["uwsgi", "--ini", appFile.path] : ["gunicorn", "--config", appFile.path],
+        command: withPreStart(s.preStart, s.server === "uwsgi" ? ["uwsgi", "--ini", appFile.path] : ["gunicorn", "--config", appFile.path]),
         env,
         address: appAddress,
         listens: [

@@ -60,6 +60,12 @@ export const webTierSchema = z
       .default([]),
     /** uWSGI plugins to load; set `[]` for a uWSGI built with Python inside (pip). @default ["python3"] */
     uwsgiPlugins: z.array(z.string().regex(/^[a-z0-9_]+$/)).default(["python3"]),
+    /**
+     * Shell commands each app container runs, in order, before its app server starts, with the app's
+     * environment: e.g. `python3 manage.py collectstatic --noinput` into `staticDir`, the volume nginx
+     * serves. A failing command stops the container (and its health check shows it). @default []
+     */
+    preStart: z.array(z.string().min(1).refine((c) => !c.includes("\n"), "one command per entry, no newline")).default([]),
     /** Extra environment variables for the app. @default {} */
     environment: appEnvironment.default({}),
     /** @default "nginx:1.22" */
