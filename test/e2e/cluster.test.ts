@@ -22,21 +22,19 @@ import { buildSmallSiteStack } from "../../examples/small-site/stack";
 import { containerFingerprint } from "../../lib/core/hash";
 import {
   apply,
-  E2E_LABEL,
   exec,
   generateVariables,
   inspect,
   waitHealthy,
 } from "./applier";
-import { call, request, tar } from "./docker-api";
-import { figure, logLines, psql, PSQL, req, settled, sleep, startContainer, startLoad, startMemorySampler, stopContainer, waitLog, wrk, type Res } from "./scenarios";
+import { call, request } from "./docker-api";
+import { DIRECT_APP, figure, logLines, psql, PSQL, req, settled, removeDirectApp, sleep, startContainer, startDirectApp, startLoad, startMemorySampler, stopContainer, waitLog, wrk, type Res } from "./scenarios";
 import { expectConnectionBudget, expectRequestIdTraced } from "./shared-scenarios";
 import { closeSession, describeE2e, newSession, openSession } from "./session";
 
 const LB_PORT = 8080; // small-site's LoadBalancer httpPort
-const DIRECT_PORT = 18000; // test-only container of scenario 9
-const DIRECT_NAME = "small-site-e2e-direct-app";
-const DIRECT_ADDRESS = "172.31.9.99"; // unused by the model (db 1.x, web 2.x, lb 3.x)
+const DIRECT_PORT = DIRECT_APP.port; // test-only container of scenario 9
+const DIRECT_NAME = DIRECT_APP.name;
 const HEALTH_BOUND_MS = 120_000;
 const MiB = 1024 * 1024;
 const log = (...a: unknown[]) => process.stdout.write(`[e2e cluster] ${a.join(" ")}\n`);
@@ -387,40 +385,11 @@ describeE2e("e2e cluster: examples/small-site behaviour on a real Docker engine"
   });
 
   test("9. throughput: GET /ping through the load balancer vs. one app container directly", async () => {
-    // TEST-ONLY: the model publishes only the load balancer. For a baseline, a second container from
-    // web-1-app's image, env, command and its deployed gunicorn.conf.py, on the stack network, is
-    // published on 127.0.0.1:18000. It is not part of the stack and is removed below (and in afterAll).
-    const app = (await inspect(spec("web-1-app").name)) as unknown as {
-      Image: string;
-      Config: { Env: string[]; Entrypoint: string[] | null; Cmd: string[] | null; User: string; WorkingDir: string };
-      HostConfig: { Memory: number; MemorySwap: number };
-    };
-    const conf = "/etc/webstack/gunicorn.conf.py";
-    const arch = await request("GET", `/containers/${spec("web-1-app").name}/archive?path=${encodeURIComponent(conf)}`);
-    expect(arch.status).toBe(200);
-    const size = parseInt(arch.body.subarray(124, 136).toString("ascii").replace(/\0.*$/, "").trim(), 8);
-    const content = arch.body.subarray(512, 512 + size);
-    expect(content.toString()).toMatch(/^bind = /m);
+    // TEST-ONLY baseline: web-1-app's image, env, command and deployed gunicorn.conf.py in a second
+    // container on 127.0.0.1:18000 (startDirectApp), removed below and in afterAll.
+    // `npm run bench:proxy` measures the same pair in several alternating rounds; this is one round.
     try {
-      const created = await call<{ Id: string }>("POST", `/containers/create?name=${DIRECT_NAME}`, {
-        Image: app.Image,
-        Env: app.Config.Env,
-        Entrypoint: app.Config.Entrypoint,
-        Cmd: app.Config.Cmd,
-        User: app.Config.User,
-        WorkingDir: app.Config.WorkingDir,
-        Labels: { [E2E_LABEL]: "1", "webstack.e2e.purpose": "test-only throughput baseline (cluster.test.ts scenario 9)" },
-        ExposedPorts: { "8000/tcp": {} },
-        HostConfig: {
-          Memory: app.HostConfig.Memory,
-          MemorySwap: app.HostConfig.MemorySwap,
-          PortBindings: { "8000/tcp": [{ HostIp: "127.0.0.1", HostPort: String(DIRECT_PORT) }] },
-          NetworkMode: NET,
-        },
-        NetworkingConfig: { EndpointsConfig: { [NET]: { IPAMConfig: { IPv4Address: DIRECT_ADDRESS } } } },
-      });
-      await call("PUT", `/containers/${created.Id}/archive?path=/`, undefined, { raw: tar([{ path: conf, content, mode: 0o644 }]) });
-      await call("POST", `/containers/${created.Id}/start`);
+      await startDirectApp(spec("web-1-app").name, NET, "cluster.test.ts scenario 9");
       const ping = await settled(DIRECT_PORT, "/ping", 200, 30);
       expect(ping.status).toBe(200);
       expect((await settled(LB_PORT, "/ping", 200)).status).toBe(200);
@@ -437,9 +406,14 @@ describeE2e("e2e cluster: examples/small-site behaviour on a real Docker engine"
         expect(r.non2xx).toBe(0);
         expect(Number.isFinite(r.p50ms) && Number.isFinite(r.p99ms)).toBe(true);
       }
-      figure("rps_ratio_lb_over_direct", (viaLb.rps / direct.rps).toFixed(2));
+      const ratio = viaLb.rps / direct.rps;
+      figure("rps_ratio_lb_over_direct", ratio.toFixed(2));
+      // A loose floor, one 5 s round on a shared 2-core machine: it catches a pathology (a proxy that
+      // closes every connection, logs synchronously to a full pipe, ...), not a regression of a few
+      // percent. The >= 0.85 target is measured by `npm run bench:proxy` (median of paired rounds).
+      expect(ratio).toBeGreaterThanOrEqual(0.5);
     } finally {
-      await call("DELETE", `/containers/${DIRECT_NAME}?force=1`, undefined, { allow: [404] });
+      await removeDirectApp();
     }
     expect((await request("GET", `/containers/${DIRECT_NAME}/json`)).status).toBe(404);
   });

@@ -1,12 +1,12 @@
 /**
  * Reusable helpers of the e2e scenarios (cluster.test.ts, invenio.test.ts): HTTP to 127.0.0.1, container
  * logs with timestamps, psql in a container, stop/start, bounded load, memory sampling, wrk, the
- * connection-budget probe, FIGURE lines. Every loop is bounded in count and time.
+ * direct app container (throughput baseline), the connection-budget probe, FIGURE lines. Every loop is bounded in count and time.
  */
 import { spawnSync } from "node:child_process";
 import * as http from "node:http";
-import { exec } from "./applier";
-import { call, demux, request } from "./docker-api";
+import { E2E_LABEL, exec, inspect } from "./applier";
+import { call, demux, request, tar } from "./docker-api";
 
 export const figure = (name: string, value: string | number) => console.log(`FIGURE ${name}: ${value}`);
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -171,8 +171,21 @@ export interface WrkResult {
   raw: string;
 }
 
-export function wrk(url: string): WrkResult {
-  const r = spawnSync("wrk", ["-t2", "-c8", "-d5s", "--latency", url], { encoding: "utf8", timeout: 30_000 });
+export interface WrkOptions {
+  /** wrk -t: client threads (default 2). */
+  threads?: number;
+  /** wrk -c: open connections, shared by the threads (default 8). */
+  connections?: number;
+  /** wrk -d: seconds of load (default 5). */
+  durationS?: number;
+}
+
+/** A bounded wrk run (keep-alive HTTP/1.1 GETs) against a 127.0.0.1 URL. */
+export function wrk(url: string, o: WrkOptions = {}): WrkResult {
+  const { threads = 2, connections = 8, durationS = 5 } = o;
+  if (!/^http:\/\/127\.0\.0\.1:\d+\//.test(url)) throw new Error(`wrk: only http://127.0.0.1 targets, not ${url}`);
+  const args = [`-t${threads}`, `-c${connections}`, `-d${durationS}s`, "--latency", url];
+  const r = spawnSync("wrk", args, { encoding: "utf8", timeout: durationS * 1000 + 25_000 });
   const raw = `${r.stdout ?? ""}${r.stderr ?? ""}`;
   if (r.status !== 0) throw new Error(`wrk ${url} exited ${r.status}: ${raw}`);
   const ms = (v: string, unit: string) => Number(v) * ({ us: 0.001, ms: 1, s: 1000, m: 60_000 }[unit] ?? NaN);
@@ -189,6 +202,52 @@ export function wrk(url: string): WrkResult {
     socketErrors: /Socket errors:.*$/m.exec(raw)?.[0] ?? "none",
     raw,
   };
+}
+
+/**
+ * TEST-ONLY throughput baseline (cluster.test.ts scenario 9, bench/proxy-chain.ts): the model publishes
+ * only the load balancer, so a second container from an app container's image, env, command, user and
+ * its deployed gunicorn.conf.py, on the stack network, is published on 127.0.0.1:18000. It is not part
+ * of the stack; removeDirectApp removes it.
+ */
+export const DIRECT_APP = { name: "small-site-e2e-direct-app", port: 18000, address: "172.31.9.99" } as const; // address unused by the model (db 1.x, web 2.x, lb 3.x)
+
+export async function startDirectApp(appContainer: string, network: string, purpose: string): Promise<void> {
+  const app = (await inspect(appContainer)) as unknown as {
+    Image: string;
+    Config: { Env: string[]; Entrypoint: string[] | null; Cmd: string[] | null; User: string; WorkingDir: string };
+    HostConfig: { Memory: number; MemorySwap: number };
+  };
+  const conf = "/etc/webstack/gunicorn.conf.py";
+  const arch = await request("GET", `/containers/${appContainer}/archive?path=${encodeURIComponent(conf)}`);
+  if (arch.status !== 200) throw new Error(`${conf} of ${appContainer}: ${arch.status} ${arch.body.toString().slice(0, 200)}`);
+  const size = parseInt(arch.body.subarray(124, 136).toString("ascii").replace(/\0.*$/, "").trim(), 8);
+  const content = arch.body.subarray(512, 512 + size);
+  if (!/^bind = /m.test(content.toString())) throw new Error(`${conf} of ${appContainer} has no bind line`);
+  await call("DELETE", `/containers/${DIRECT_APP.name}?force=1`, undefined, { allow: [404] });
+  const created = await call<{ Id: string }>("POST", `/containers/create?name=${DIRECT_APP.name}`, {
+    Image: app.Image,
+    Env: app.Config.Env,
+    Entrypoint: app.Config.Entrypoint,
+    Cmd: app.Config.Cmd,
+    User: app.Config.User,
+    WorkingDir: app.Config.WorkingDir,
+    Labels: { [E2E_LABEL]: "1", "webstack.e2e.purpose": `test-only throughput baseline (${purpose})` },
+    ExposedPorts: { "8000/tcp": {} },
+    HostConfig: {
+      Memory: app.HostConfig.Memory,
+      MemorySwap: app.HostConfig.MemorySwap,
+      PortBindings: { "8000/tcp": [{ HostIp: "127.0.0.1", HostPort: String(DIRECT_APP.port) }] },
+      NetworkMode: network,
+    },
+    NetworkingConfig: { EndpointsConfig: { [network]: { IPAMConfig: { IPv4Address: DIRECT_APP.address } } } },
+  });
+  await call("PUT", `/containers/${created.Id}/archive?path=/`, undefined, { raw: tar([{ path: conf, content, mode: 0o644 }]) });
+  await call("POST", `/containers/${created.Id}/start`);
+}
+
+export async function removeDirectApp(): Promise<void> {
+  await call("DELETE", `/containers/${DIRECT_APP.name}?force=1`, undefined, { allow: [404] });
 }
 
 /**

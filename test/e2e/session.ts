@@ -25,8 +25,12 @@ const ROOT = path.resolve(__dirname, "../..");
 const IN_E2E_RUN = process.env.WEBSTACK_E2E_SUITE === "1";
 const gone = IN_E2E_RUN ? missingPrerequisites() : [];
 
-/** `describe` when the suite can run (or must fail in CI), `describe.skip` otherwise. */
-export const describeE2e: jest.Describe = !IN_E2E_RUN || (gone.length && !CI) ? describe.skip : describe;
+/**
+ * `describe` when the suite can run (or must fail in CI), `describe.skip` otherwise. Outside jest
+ * (bench/proxy-chain.ts imports this module) there is no `describe`: undefined there.
+ */
+export const describeE2e: jest.Describe =
+  typeof describe === "undefined" ? (undefined as unknown as jest.Describe) : !IN_E2E_RUN || (gone.length && !CI) ? describe.skip : describe;
 
 export interface Session {
   /** Synth output folder of the example (temporary). */
@@ -45,7 +49,9 @@ export function newSession(): Session {
 
 /** Takes the suite lock, synthesizes `examples/<example>`, starts the engine and builds or finds the images. */
 export async function openSession(session: Session, example: string, log: (line: string) => void): Promise<void> {
-  if (gone.length) throw new Error(`missing: ${gone.join(", ")} (CI=true: the e2e suite never skips; install docker.io and debootstrap, run as root)`);
+  // Outside the e2e jest run (a bench command) the prerequisites were not checked at load: check now.
+  const missing = IN_E2E_RUN ? gone : missingPrerequisites();
+  if (missing.length) throw new Error(`missing: ${missing.join(", ")} (CI=true: the e2e suite never skips; install docker.io and debootstrap, run as root)`);
   await acquireSuiteLock();
   session.locked = true;
   session.outdir = fs.mkdtempSync(path.join(os.tmpdir(), "webstack-e2e-synth-"));
