@@ -5,8 +5,8 @@
  * knob (recorded once, as the rules run) and renders nothing.
  */
 import { databaseClients, sumClients } from "./clients";
-import { acknowledgementIndex, evaluateRule, type Finding } from "./budgets/evaluate";
-import type { Rule } from "./budgets/rule";
+import { ackKey, acknowledgementIndex, evaluateRule } from "./budgets/evaluate";
+import type { Measurement, Rule } from "./budgets/rule";
 import { RULES } from "./budgets/rules";
 import { componentsOf, mapSettings, withSettings, type DatabaseModel, type Topology } from "./topology";
 
@@ -89,11 +89,21 @@ class Prober {
     this.reads = reads;
   }
 
-  /** Failing findings with `field` of `path` set to `value`, from the rules that read that field. */
-  failures(path: string, field: string, value: number): Finding[] {
+  /**
+   * Failing measurements with `field` of `path` set to `value`, from the rules that read that field
+   * (an error rule over its limit and not acknowledged: the status evaluateRule would call "fail").
+   */
+  failures(path: string, field: string, value: number): (Measurement & { readonly ruleId: string })[] {
     const key = readKey(path, field);
     const probe = withSettings(this.t, path, { [field]: value });
-    return this.rules.filter((r) => this.reads.get(r)!.has(key)).flatMap((r) => evaluateRule(r, probe, this.acks).filter((f) => f.status === "fail"));
+    const failed: (Measurement & { readonly ruleId: string })[] = [];
+    for (const rule of this.rules) {
+      if (rule.severity !== "error" || !this.reads.get(rule)!.has(key)) continue;
+      for (const m of rule.measure(probe)) {
+        if (m.used > m.limit && !this.acks.has(ackKey(m.constructPath, rule.id))) failed.push({ ...m, ruleId: rule.id });
+      }
+    }
+    return failed;
   }
 
   /** Largest value of `field` on `path` that keeps every rule passing, by binary search (rules are monotone in these knobs). */
@@ -112,7 +122,7 @@ class Prober {
     }
     let lo = current;
     let hi = current + 1;
-    let fail: Finding[] = [];
+    let fail: (Measurement & { readonly ruleId: string })[] = [];
     while (hi <= ceiling) {
       fail = failsAt(hi);
       if (fail.length > 0) break;

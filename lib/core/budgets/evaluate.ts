@@ -23,7 +23,7 @@ export interface Finding extends Measurement {
 /** Id of the finding raised for an acknowledgement that matches no failing or warning finding. */
 export const STALE_ACKNOWLEDGEMENT = "WS-ACK-UNUSED";
 
-const ackKey = (path: string, rule: string) => `${path}\u0000${rule}`;
+export const ackKey = (path: string, rule: string) => `${path}\u0000${rule}`;
 
 /** Acknowledgements by construct path and rule id. */
 export function acknowledgementIndex(acks: readonly Acknowledgement[]): ReadonlyMap<string, Acknowledgement> {

@@ -1,6 +1,6 @@
 /** Network rules: container names, addresses and host ports are unique, and every address fits the subnet. */
-import { addressBlocks, componentSlots, slotAddress } from "../../layout";
-import { HOSTS_PER_BLOCK, componentBlocks } from "../../network";
+import { addressBlocks, componentSlots } from "../../layout";
+import { HOSTS_PER_BLOCK, addressesIn, componentBlocks } from "../../network";
 import { componentsOf, type Topology } from "../../topology";
 import type { Rule } from "../rule";
 
@@ -28,10 +28,14 @@ export const NET_COLLISIONS: Rule = {
     const available = componentBlocks(t.settings.subnet);
     const perComponent = t.components.map((c) => ({ c, slots: componentSlots(c) }));
     const names = duplicates(perComponent.flatMap(({ slots }) => slots.map((s) => `${t.prefix}-${s.key}`)));
-    const addresses = duplicates(perComponent.flatMap(({ c, slots }) => slots.map((s) => slotAddress(t, blocks, c, s.index))));
     const ports = duplicates(publishedPorts(t));
     const crowded = perComponent.filter(({ slots }) => slots.length > HOSTS_PER_BLOCK);
     const tooMany = Math.max(0, t.components.length - available);
+    // Each component has a block of its own and its slots distinct indexes in it, so addresses can only
+    // collide when a block overflows or the blocks run out; only then are they all worked out.
+    const address = addressesIn(t.settings.subnet);
+    const addresses =
+      crowded.length > 0 || tooMany > 0 ? duplicates(perComponent.flatMap(({ c, slots }) => slots.map((s) => address(blocks.get(c.path)!, s.index)))) : [];
     const used = names.length + addresses.length + ports.length + crowded.length + tooMany;
     return [
       {
