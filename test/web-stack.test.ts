@@ -377,3 +377,25 @@ test("the pre-start shell runs the commands, stops at the first failure, and exe
   expect(failed.status).not.toBe(0);
   expect(failed.stdout).toBe("first\n");
 });
+
+test("health checks send the site's host name, and a backend may probe its own path, Host and interval", () => {
+  const stack = newStack();
+  const db = new Database(stack, "db");
+  const web = new WebTier(stack, "web", { image: IMAGE, wsgiModule: WSGI, database: db });
+  const api = new WebTier(stack, "api", { image: IMAGE, wsgiModule: WSGI, database: db });
+  new LoadBalancer(stack, "lb", {
+    siteHost: "www.example.com",
+    defaultTarget: web,
+    routes: [{ name: "api", pathPrefix: "/api", target: api, healthCheck: { path: "/api/health", host: "api.example.com", interMs: 2000 } }],
+  });
+  const cfg = stack.cluster().plan.containers.find((c) => c.key === "lb")!.files[0].content;
+  const backend = (name: string) => {
+    const start = cfg.indexOf(`\nbackend ${name}\n`);
+    return cfg.slice(start, cfg.indexOf("\n\n", start + 1));
+  };
+  expect(backend("app")).toContain("http-check send meth HEAD uri /ping ver HTTP/1.1 hdr Host www.example.com");
+  expect(backend("app")).toContain("default-server check inter 5000 fastinter 1000");
+  expect(backend("api")).toContain("http-check send meth HEAD uri /api/health ver HTTP/1.1 hdr Host api.example.com");
+  expect(backend("api")).toContain("default-server check inter 2000 fastinter 1000");
+  expect(() => new LoadBalancer(newStack(), "lb", { siteHost: "not a host", defaultTarget: web })).toThrow(/siteHost: must be a host name/);
+});

@@ -1,7 +1,7 @@
 import { Construct } from "constructs";
 import { z } from "zod";
 import { PropsError } from "../core/errors";
-import { loadBalancerSchema, type LoadBalancerSettings } from "../core/schemas";
+import { loadBalancerSchema, type LoadBalancerSettings, routeHealthCheckSchema } from "../core/schemas";
 import { tlsKeyVariable } from "../core/plan/load-balancer";
 import { secretRef } from "../core/secrets";
 import type { LoadBalancerModel, LoadBalancerRoute, WebTierModel } from "../core/topology";
@@ -24,6 +24,8 @@ export interface LoadBalancerRouteProps {
   readonly maxconnPerServer?: number;
   /** Largest request body this route must accept, e.g. "50g"; checked against the target tier (WS-BODY-SIZE). @default none */
   readonly maxBodySize?: string;
+  /** This backend's own health check: path, Host, interval. @default the load balancer's healthCheck */
+  readonly healthCheck?: z.input<typeof routeHealthCheckSchema>;
 }
 
 export type LoadBalancerProps = z.input<typeof loadBalancerSchema> & {
@@ -42,6 +44,7 @@ const routeSchema = z
     serves: z.enum(["app", "static"]).default("app"),
     maxconnPerServer: z.number().int().min(1).optional(),
     maxBodySize: z.string().regex(/^[0-9]+[kmgKMG]?$/, "must be a size like '10m', '50g' or '512k'").optional(),
+    healthCheck: routeHealthCheckSchema.optional(),
   })
   .passthrough();
 
@@ -105,7 +108,7 @@ export class LoadBalancer extends WebstackComponent {
       const name = parsed.data.name ?? (parsed.data.serves === "static" ? "static" : `route${i + 1}`);
       if (names.has(name)) throw new PropsError(this.node.path, [`routes.${i}.name: '${name}' is used twice; backend names must be unique ('app' is the default backend)`]);
       names.add(name);
-      return { ...r, name, pathPrefixes: parsed.data.pathPrefix, serves: parsed.data.serves, maxconnPerServer: parsed.data.maxconnPerServer, maxBodySize: parsed.data.maxBodySize };
+      return { ...r, name, pathPrefixes: parsed.data.pathPrefix, serves: parsed.data.serves, maxconnPerServer: parsed.data.maxconnPerServer, maxBodySize: parsed.data.maxBodySize, healthCheck: parsed.data.healthCheck };
     });
   }
 
@@ -120,6 +123,7 @@ export class LoadBalancer extends WebstackComponent {
         backup: tier(r.backup),
         maxconnPerServer: r.maxconnPerServer,
         maxBodySize: r.maxBodySize,
+        healthCheck: r.healthCheck,
       })),
       { name: "app", pathPrefixes: [], target: tier(this.defaultTarget)!, serves: "app", backup: tier(this.defaultBackup) },
     ];

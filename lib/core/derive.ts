@@ -140,6 +140,13 @@ export function appSomaxconn(s: WebTierSettings): number {
 /** Per-server maxconn of static routes: nginx serves files itself, far beyond the app's concurrency (CERN uses 255). */
 export const STATIC_MAXCONN = 255;
 
+/** The health check of one backend: the route's own fields, else the load balancer's; Host the site's. */
+export function backendHealthCheck(lb: LoadBalancerModel, route: LoadBalancerRoute): LoadBalancerSettings["healthCheck"] & { readonly host: string } {
+  const h = lb.settings.healthCheck;
+  const own = route.healthCheck ?? {};
+  return { ...h, path: own.path ?? h.path, interMs: own.interMs ?? h.interMs, host: own.host ?? h.host ?? lb.settings.siteHost ?? "localhost" };
+}
+
 /** The app routes of every load balancer whose servers include the nodes of `tier` (as target or backup). */
 export function appRoutesTo(t: Topology, tier: WebTierModel): { readonly lb: LoadBalancerModel; readonly route: LoadBalancerRoute }[] {
   return t.components.flatMap((c) =>

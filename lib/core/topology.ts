@@ -36,6 +36,8 @@ export interface LoadBalancerRoute {
   readonly maxconnPerServer?: number;
   /** Largest request body the route must accept (nginx-style size), checked against the target tier. */
   readonly maxBodySize?: string;
+  /** This backend's own health check; unset fields follow the load balancer's. */
+  readonly healthCheck?: { readonly path?: string; readonly host?: string; readonly interMs?: number };
 }
 
 export interface LoadBalancerModel extends ComponentBase {

@@ -100,8 +100,11 @@ describe("uWSGI behind nginx", () => {
       expect((await curl(box, "http://127.0.0.1/ping")).body).toBe("pong");
       expect((await curl(box, "http://127.0.0.1/static/robots.txt")).code).toBe("200");
       // nginx logs the app's identity headers but hides them from clients.
-      const headers = (await box.exec(["curl", "-s", "-D", "-", "-o", "/dev/null", "http://127.0.0.1/ping"])).stdout;
-      expect(headers).toMatch(/^X-Request-ID:/im);
+      const headers = (await box.exec(["curl", "-s", "-D", "-", "-o", "/dev/null", "-H", "X-Request-ID: support-ticket-42", "http://127.0.0.1/ping"])).stdout;
+      // Exactly one X-Request-ID reaches the client, the one the request carried, on app and static responses alike.
+      expect(headers.match(/^X-Request-ID: .*$/gim)).toEqual(["X-Request-ID: support-ticket-42"]);
+      const staticHeaders = (await box.exec(["curl", "-s", "-D", "-", "-o", "/dev/null", "http://127.0.0.1/static/robots.txt"])).stdout;
+      expect(staticHeaders).toMatch(/^X-Request-ID: [0-9a-f]{32}$/im);
       expect(headers).not.toMatch(/X-Session-ID|X-User-ID/i);
       // Stats server (stats-http) on 9191.
       let stats: any;

@@ -1,5 +1,5 @@
 /** HAProxy: one backend per route over the target tiers' nginx nodes; the only container that publishes ports. */
-import { haproxyNofile, haproxyServerTimeoutMs, routeMaxconn } from "../derive";
+import { backendHealthCheck, haproxyNofile, haproxyServerTimeoutMs, routeMaxconn } from "../derive";
 import { webNodeSlots } from "../layout";
 import { DEFAULT_MAINTENANCE_HTML, renderHaproxyConfig, renderHaproxyErrorPage, type HaproxyBackend, type HaproxyServer } from "../render/haproxy";
 import { hstsHeaderValue, resolveTlsProfile } from "../render/tls-profiles";
@@ -43,6 +43,7 @@ export const loadBalancerPlanner: Planner<"loadBalancer"> = {
         balance: s.balance,
         maxqueue: s.maxqueue,
         serverTimeoutMs: haproxyServerTimeoutMs(s.timeouts.server, route.target.settings),
+        health: backendHealthCheck(lb, route),
         servers: routeServers.map(({ container: _, ...server }) => server),
       };
     });

@@ -25,6 +25,18 @@ export interface HaproxyBackend {
   readonly maxqueue: number;
   /** `timeout server` of this backend, ms. */
   readonly serverTimeoutMs: number;
+  /** This backend's health check. @default the config's `health`, with Host localhost */
+  readonly health?: HaproxyHealthCheck;
+}
+
+export interface HaproxyHealthCheck {
+  readonly path: string;
+  /** Host header of the check; an app that checks Host answers 400 to any other. @default "localhost" */
+  readonly host?: string;
+  readonly interMs: number;
+  readonly fastInterMs: number;
+  readonly fall: number;
+  readonly rise: number;
 }
 
 export interface HaproxyConfig {
@@ -46,7 +58,7 @@ export interface HaproxyConfig {
     /** Strict-Transport-Security value of every HTTPS response. */
     readonly hsts: string;
   };
-  readonly health: { readonly path: string; readonly interMs: number; readonly fastInterMs: number; readonly fall: number; readonly rise: number };
+  readonly health: HaproxyHealthCheck;
   readonly timeouts: { readonly connect: number; readonly check: number; readonly client: number; readonly queue: number; readonly httpRequest: number };
   readonly statsPort: number;
   readonly statsUser: string;
@@ -130,25 +142,28 @@ export function renderHaproxyConfig(c: HaproxyConfig): string {
     frontends.push(...indent(["http-request set-header X-Forwarded-Proto http", ...frontendRouting]));
   }
 
-  const backends = c.backends.flatMap((b) => [
-    "",
-    `backend ${b.name}`,
-    ...indent([
-      `balance ${b.balance}`,
-      ...(b.balance === "source" ? ["hash-type consistent"] : []),
-      "option forwardfor except 127.0.0.0/8",
-      "option httpchk",
-      `http-check send meth HEAD uri ${c.health.path} ver HTTP/1.1 hdr Host localhost`,
-      "http-check expect status 200",
-      "# A node answering 404 to the check drains: no new sessions, current ones finish.",
-      "http-check disable-on-404",
-      `timeout queue ${c.timeouts.queue}ms`,
-      "# Longer than nginx's read timeout, so nginx and the app give the error, not HAProxy.",
-      `timeout server ${b.serverTimeoutMs}ms`,
-      `default-server check inter ${c.health.interMs} fastinter ${c.health.fastInterMs} fall ${c.health.fall} rise ${c.health.rise} maxqueue ${b.maxqueue}`,
-      ...b.servers.map((s) => `server ${s.name} ${s.address}:${s.port} maxconn ${s.maxconn}${s.backup ? " backup" : ""}`),
-    ]),
-  ]);
+  const backends = c.backends.flatMap((b) => {
+    const health = b.health ?? c.health;
+    return [
+      "",
+      `backend ${b.name}`,
+      ...indent([
+        `balance ${b.balance}`,
+        ...(b.balance === "source" ? ["hash-type consistent"] : []),
+        "option forwardfor except 127.0.0.0/8",
+        "option httpchk",
+        `http-check send meth HEAD uri ${health.path} ver HTTP/1.1 hdr Host ${health.host ?? "localhost"}`,
+        "http-check expect status 200",
+        "# A node answering 404 to the check drains: no new sessions, current ones finish.",
+        "http-check disable-on-404",
+        `timeout queue ${c.timeouts.queue}ms`,
+        "# Longer than nginx's read timeout, so nginx and the app give the error, not HAProxy.",
+        `timeout server ${b.serverTimeoutMs}ms`,
+        `default-server check inter ${health.interMs} fastinter ${health.fastInterMs} fall ${health.fall} rise ${health.rise} maxqueue ${b.maxqueue}`,
+        ...b.servers.map((s) => `server ${s.name} ${s.address}:${s.port} maxconn ${s.maxconn}${s.backup ? " backup" : ""}`),
+      ]),
+    ];
+  });
 
   return [
     "# Rendered by cdktf-webstack. Edit the stack, not this file.",

@@ -34,6 +34,8 @@ function passLines(c: NginxConfig, streaming: boolean): string[] {
       "# X-Session-ID / X-User-ID are logged above but never shown to clients.",
       "uwsgi_hide_header X-Session-ID;",
       "uwsgi_hide_header X-User-ID;",
+      "# nginx returns the request id itself (add_header below); an app's own copy would make two.",
+      "uwsgi_hide_header X-Request-ID;",
       ...(streaming ? ["uwsgi_buffering off;", "uwsgi_request_buffering off;"] : []),
     ];
   }
@@ -50,6 +52,8 @@ function passLines(c: NginxConfig, streaming: boolean): string[] {
     "# X-Session-ID / X-User-ID are logged above but never shown to clients.",
     "proxy_hide_header X-Session-ID;",
     "proxy_hide_header X-User-ID;",
+    "# nginx returns the request id itself (add_header below); an app's own copy would make two.",
+    "proxy_hide_header X-Request-ID;",
     ...(streaming ? ["proxy_buffering off;", "proxy_request_buffering off;"] : []),
   ];
 }
@@ -73,6 +77,9 @@ export function renderNginxConfig(c: NginxConfig): string {
   const server = [
     "listen 80 default_server;",
     "server_name _;",
+    "# The request id goes back to the client, which can quote it to support; the logs of HAProxy,",
+    "# nginx and the app carry the same id. No location sets headers of its own, so every one inherits it.",
+    "add_header X-Request-ID $req_id always;",
     `client_max_body_size ${c.clientMaxBodySize};`,
     "",
     `location ${staticPath} {`,

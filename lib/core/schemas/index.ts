@@ -14,7 +14,7 @@ import type { webTierSchema } from "./web-tier";
 import type { workerTierSchema } from "./worker-tier";
 
 export { databaseSchema } from "./database";
-export { healthCheckSchema, loadBalancerSchema } from "./load-balancer";
+export { healthCheckSchema, loadBalancerSchema, routeHealthCheckSchema } from "./load-balancer";
 export { cacheSchema, queueSchema, searchClusterSchema } from "./services";
 export { stackSchema } from "./stack";
 export { webTierSchema } from "./web-tier";

@@ -3,6 +3,9 @@ import { z } from "zod";
 import { positiveInt, memoryMiB, dockerImage, urlPath, identifier } from "./common";
 import { BROKEN_TLS12_CIPHER, TLS12_CIPHER_NAME, TLS13_CIPHERSUITES, TLS_GROUPS, TLS_PROTOCOLS } from "../render/tls-profiles";
 
+/** A DNS host name as clients send it in Host, e.g. "www.example.com". */
+const hostName = z.string().regex(/^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/, "must be a host name like 'www.example.com'");
+
 export const healthCheckSchema = z
   .object({
     /** Path HAProxy probes with `HEAD`. @default "/ping" */
@@ -15,6 +18,24 @@ export const healthCheckSchema = z
     fall: positiveInt.default(2),
     /** Passed checks before a server is marked up again. @default 1 */
     rise: positiveInt.default(1),
+    /**
+     * Host header of the check. An app that checks Host (Django's ALLOWED_HOSTS, Flask's
+     * TRUSTED_HOSTS) answers 400 to any other, and every server would be marked down.
+     * @default the load balancer's siteHost, else "localhost"
+     */
+    host: hostName.optional(),
+  })
+  .strict();
+
+/** What one route may change of the load balancer's health check, for its backend alone. */
+export const routeHealthCheckSchema = z
+  .object({
+    /** @default the load balancer's healthCheck.path */
+    path: urlPath.optional(),
+    /** @default the load balancer's healthCheck.host, else its siteHost, else "localhost" */
+    host: hostName.optional(),
+    /** @default the load balancer's healthCheck.interMs */
+    interMs: positiveInt.optional(),
   })
   .strict();
 
@@ -86,6 +107,11 @@ const tlsProfileSchema = z.custom<"intermediate" | "modern" | CustomTlsProfileIn
 
 export const loadBalancerSchema = z
   .object({
+    /**
+     * The site's public host name, e.g. "www.example.com": the Host of every health check (unless a
+     * backend's own healthCheck.host says otherwise), so apps that check Host answer them. @default none
+     */
+    siteHost: hostName.optional(),
     /** Balancing algorithm; `source` hashes the client address (sticky sessions). @default "leastconn" */
     balance: z.enum(["leastconn", "roundrobin", "source"]).default("leastconn"),
     /** Host port published for HTTP, on `bindAddress`. @default 80 */
