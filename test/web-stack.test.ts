@@ -399,3 +399,11 @@ test("health checks send the site's host name, and a backend may probe its own p
   expect(backend("api")).toContain("default-server check inter 2000 fastinter 1000");
   expect(() => new LoadBalancer(newStack(), "lb", { siteHost: "not a host", defaultTarget: web })).toThrow(/siteHost: must be a host name/);
 });
+
+test("a variable named like another secret of the stack is refused, not merged into it", () => {
+  const stack = newStack();
+  const web = new WebTier(stack, "web", { image: IMAGE, wsgiModule: WSGI });
+  Budgets.of(web).acknowledge("WS-APP-DATABASE", "a test tier without a database");
+  new LoadBalancer(stack, "lb", { defaultTarget: web, https: { certificateVariable: "lb_stats_password" } });
+  expect(() => stack.cluster()).toThrow(/two secrets are named 'lb_stats_password': password of the HAProxy stats page of test\/lb/);
+});

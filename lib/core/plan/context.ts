@@ -5,6 +5,7 @@
  */
 import { slotAddress, addressBlocks, type Slot } from "../layout";
 import type { ContainerSpec, FileSpec, HealthCheckSpec, MountSpec, VolumeSpec } from "../model";
+import { PropsError } from "../errors";
 import { secretRef, type SecretSpec } from "../secrets";
 import type { ComponentModel, ComponentKind, ModelOf, Topology } from "../topology";
 
@@ -36,14 +37,27 @@ export class PlanContext {
 
   /** Declares a secret (a sensitive variable) and returns its placeholder. */
   secret(name: string, description: string): string {
-    this.secretSpecs.set(name, { name, description: `${description} (${SECRET_VALIDATION_NOTE})`, format: "password" });
-    return secretRef(name);
+    return this.declare({ name, description: `${description} (${SECRET_VALIDATION_NOTE})`, format: "password" });
   }
 
   /** Declares a secret holding a PEM bundle (certificate, chain, key) and returns its placeholder. */
   pemSecret(name: string, description: string): string {
-    this.secretSpecs.set(name, { name, description, format: "pem" });
-    return secretRef(name);
+    return this.declare({ name, description, format: "pem" });
+  }
+
+  /**
+   * The same secret may be declared by each of its users; two different secrets under one name
+   * (a certificateVariable named like a generated password, say) would silently become one.
+   */
+  private declare(spec: SecretSpec): string {
+    const known = this.secretSpecs.get(spec.name);
+    if (known && (known.description !== spec.description || known.format !== spec.format)) {
+      throw new PropsError(this.topology.stackPath, [
+        `two secrets are named '${spec.name}': ${known.description}, and ${spec.description}; give the variable you name (certificateVariable, keyVariable) another name`,
+      ]);
+    }
+    this.secretSpecs.set(spec.name, spec);
+    return secretRef(spec.name);
   }
 
   secrets(): SecretSpec[] {
