@@ -3,7 +3,7 @@
  * kind; the budget rules, the capacity report and the error messages all read these lines, so
  * the arithmetic exists once.
  */
-import { processConnections } from "./connection-model";
+import { nodeConnections } from "./connection-model";
 import { redisDatabasesUsed } from "./references";
 import { poolerDatabases, poolerMaxDbConnections, poolerServerConnections, poolerUsers, type PoolerDatabase } from "./derive";
 import { componentsOf, type CacheModel, type DatabaseModel, type QueueModel, type Topology } from "./topology";
@@ -48,17 +48,11 @@ export function poolerClients(db: DatabaseModel, server: PoolerDatabase["server"
 /** Connections the app and worker processes open to their database (or to its pooler). */
 export function applicationDatabaseClients(t: Topology, db: DatabaseModel): ClientLine[] {
   const lines: ClientLine[] = [];
-  for (const web of componentsOf(t, "webTier").filter((w) => w.database?.path === db.path)) {
-    const s = web.settings;
-    const per = processConnections(s, s.threads, s.threads === 1 ? "thread" : "threads");
-    lines.push({ source: web.path, formula: `${s.nodes} nodes x ${s.processes} processes x ${per.formula}`, count: s.nodes * s.processes * per.count });
-  }
-  for (const w of componentsOf(t, "workerTier").filter((w) => w.database?.path === db.path)) {
-    const s = w.settings;
-    // A prefork child runs one task at a time; the parent holds no database connection.
-    const per = processConnections(s, 1, "task");
-    lines.push({ source: w.path, formula: `${s.nodes} workers x ${s.concurrency} children x ${per.formula}`, count: s.nodes * s.concurrency * per.count });
-    if (s.beat) lines.push({ source: `${w.path} (beat)`, formula: `1 beat x ${per.formula}`, count: per.count });
+  for (const tier of [...componentsOf(t, "webTier"), ...componentsOf(t, "workerTier")].filter((c) => c.database?.path === db.path)) {
+    const { processes, unit, per } = nodeConnections(tier);
+    const nodes = `${tier.settings.nodes} ${tier.kind === "webTier" ? "nodes" : "workers"}`;
+    lines.push({ source: tier.path, formula: `${nodes} x ${processes} ${unit} x ${per.formula}`, count: tier.settings.nodes * processes * per.count });
+    if (tier.kind === "workerTier" && tier.settings.beat) lines.push({ source: `${tier.path} (beat)`, formula: `1 beat x ${per.formula}`, count: per.count });
   }
   return lines;
 }

@@ -5,6 +5,7 @@
  * a process without a pool opens one per request in flight. Checked against a real PostgreSQL in
  * the daemon suite (test/daemons/connection-model.test.ts).
  */
+import type { WebTierModel, WorkerTierModel } from "./topology";
 
 export interface PoolSettings {
   readonly poolSize: number;
@@ -33,4 +34,17 @@ export function processConnections(s: PoolSettings, concurrent: number, unit: st
   const poolText = `${s.poolSize} pool + ${s.maxOverflow} overflow`;
   const count = Math.min(inFlight, pool);
   return { count, formula: `${count} (the smaller of ${inFlightText} and ${poolText})` };
+}
+
+/**
+ * Database connections one node (web node or worker container) of a tier holds at most: its app
+ * processes, each running `threads` requests at once, or its Celery children, each one task.
+ */
+export function nodeConnections(tier: WebTierModel | WorkerTierModel): { readonly processes: number; readonly unit: string; readonly per: ProcessConnections } {
+  if (tier.kind === "webTier") {
+    const s = tier.settings;
+    return { processes: s.processes, unit: "processes", per: processConnections(s, s.threads, s.threads === 1 ? "thread" : "threads") };
+  }
+  // A prefork child runs one task at a time; the parent holds no database connection.
+  return { processes: tier.settings.concurrency, unit: "children", per: processConnections(tier.settings, 1, "task") };
 }

@@ -1,6 +1,6 @@
 /** Client-count rules: who connects to each server, against the server's connection limit. */
 import { applicationDatabaseClients, brokerClients, cacheClients, databaseClients, poolerClients, sumClients, type ClientLine } from "../../clients";
-import { processConnections } from "../../connection-model";
+import { nodeConnections } from "../../connection-model";
 import { componentsOf, type DatabaseModel, type Topology, type WebTierModel, type WorkerTierModel } from "../../topology";
 import { clientBudget, clientLines, measured, type Measurement, type Rule } from "../rule";
 
@@ -12,8 +12,10 @@ function connectionFix(t: Topology, db: DatabaseModel, used: number, limit: numb
   const s = db.settings;
   const options = [`raise maxConnections of ${db.path} to ${used + s.superuserReservedConnections} (check its memoryMiB, WS-DB-MEMORY)`];
   const excess = used - limit;
-  const perNode = (c: WebTierModel | WorkerTierModel) =>
-    c.kind === "webTier" ? c.settings.processes * processConnections(c.settings, c.settings.threads, "threads").count : c.settings.concurrency * processConnections(c.settings, 1, "task").count;
+  const perNode = (c: WebTierModel | WorkerTierModel) => {
+    const { processes, per } = nodeConnections(c);
+    return processes * per.count;
+  };
   const tiers = s.pooler ? [] : [...componentsOf(t, "webTier"), ...componentsOf(t, "workerTier")].filter((c) => c.database?.path === db.path && perNode(c) > 0);
   const smallest = tiers
     .map((c) => ({ c, nodes: c.settings.nodes - Math.ceil(excess / perNode(c)) }))
