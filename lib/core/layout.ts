@@ -4,7 +4,7 @@
  * these, and WS-NET-COLLISIONS checks them without planning, so a capacity probe that adds a node
  * sees its new containers at no cost.
  */
-import { HOSTS_PER_BLOCK, blockAddress } from "./network";
+import { HOSTS_PER_BLOCK } from "./network";
 import type { ComponentModel, DatabaseModel, Topology, WebTierModel, WorkerTierModel } from "./topology";
 
 export interface Slot {
@@ -62,10 +62,4 @@ export function componentSlots(c: ComponentModel): Slot[] {
 /** Address blocks in construct order: block 0 is the gateway's. */
 export function addressBlocks(t: Topology): Map<string, number> {
   return new Map(t.components.map((c, i) => [c.path, i + 1]));
-}
-
-export function slotAddress(t: Topology, blocks: ReadonlyMap<string, number>, c: ComponentModel, index: number): string {
-  const block = blocks.get(c.path);
-  if (block === undefined) throw new Error(`internal: no address block for ${c.path}`);
-  return blockAddress(t.settings.subnet, block, index);
 }

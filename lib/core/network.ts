@@ -23,12 +23,10 @@ export function gatewayAddress(subnet: string): string {
   return `${a}.${b}.0.1`;
 }
 
-/** Address of the `index`-th container (0-based) of the component in `block` (1-based). */
-export function blockAddress(subnet: string, block: number, index: number): string {
-  return addressesIn(subnet)(block, index);
-}
-
-/** blockAddress for one subnet, parsed once: the collision rule and the capacity probes call it per container. */
+/**
+ * The address of the `index`-th container (0-based) of the component in `block` (1-based), for one
+ * subnet, parsed once: the planner and the collision rule call it per container.
+ */
 export function addressesIn(subnet: string): (block: number, index: number) => string {
   const { a, b } = parseSubnet(subnet);
   return (block, index) => `${a}.${b + (block >> 8)}.${block & 255}.${FIRST_HOST + index}`;

@@ -124,13 +124,6 @@ export function componentsOf<K extends ComponentKind>(topology: Topology, kind: 
   return topology.components.filter((c): c is ModelOf<K> => c.kind === kind);
 }
 
-/** Tiers (web and worker) whose processes connect to `service`. */
-export function clientsOf(topology: Topology, service: ComponentModel, via: keyof Wiring): (WebTierModel | WorkerTierModel)[] {
-  return topology.components.filter(
-    (c): c is WebTierModel | WorkerTierModel => (c.kind === "webTier" || c.kind === "workerTier") && c[via]?.path === service.path,
-  );
-}
-
 /**
  * The same topology with each component's settings passed through `settingsFor`, and every
  * reference pointing at the new models, so no reader sees a stale copy of a referenced component.

@@ -3,7 +3,8 @@
  * and the containers, volumes and secrets planned so far. A planner adds to it through these
  * helpers only, so names, addresses and secrets follow one convention.
  */
-import { slotAddress, addressBlocks, type Slot } from "../layout";
+import { addressBlocks, type Slot } from "../layout";
+import { addressesIn } from "../network";
 import type { ContainerSpec, FileSpec, HealthCheckSpec, MountSpec, VolumeSpec } from "../model";
 import { PropsError } from "../errors";
 import { secretRef, type SecretSpec } from "../secrets";
@@ -25,14 +26,18 @@ export class PlanContext {
   readonly volumes: VolumeSpec[] = [];
   private readonly secretSpecs = new Map<string, SecretSpec>();
   private readonly blocks: ReadonlyMap<string, number>;
+  private readonly addressAt: (block: number, index: number) => string;
 
   constructor(readonly topology: Topology) {
     this.blocks = addressBlocks(topology);
+    this.addressAt = addressesIn(topology.settings.subnet);
   }
 
   /** Address of a component's container at `slot` (or at a bare index). */
   address(component: ComponentModel, slot: Slot | number): string {
-    return slotAddress(this.topology, this.blocks, component, typeof slot === "number" ? slot : slot.index);
+    const block = this.blocks.get(component.path);
+    if (block === undefined) throw new Error(`internal: no address block for ${component.path}`);
+    return this.addressAt(block, typeof slot === "number" ? slot : slot.index);
   }
 
   /** Declares a secret (a sensitive variable) and returns its placeholder. */
