@@ -11,7 +11,7 @@ import { RABBITMQ_PORT } from "../render/rabbitmq";
 import { REDIS_PORT } from "../render/redis";
 import { SEARCH_HTTP_PORT } from "../render/search";
 import { PropsError } from "../errors";
-import { substituteUrlReferences } from "../references";
+import { substituteUrlReferences, type ServiceUrl } from "../references";
 import type { CacheModel, DatabaseModel, LoadBalancerModel, QueueModel, SearchClusterModel, WebTierModel, Wiring, WorkerTierModel } from "../topology";
 import { snake, type PlanContext } from "./context";
 
@@ -99,6 +99,16 @@ export function clientEnv(ctx: PlanContext, wiring: Wiring, pool: PoolSettings):
   return env;
 }
 
+/** The wiring prop each URL reference needs set to its service. */
+const WIRING_FIELD: Readonly<Record<ServiceUrl, keyof Wiring>> = {
+  database: "database",
+  "database-replica": "database",
+  cache: "cache",
+  broker: "queue",
+  "result-backend": "queue",
+  search: "search",
+};
+
 /**
  * The tier's own environment with every URL reference replaced. A reference must name a service the
  * tier is wired to: that is what the budgets count.
@@ -107,9 +117,9 @@ export function resolveEnvironment(ctx: PlanContext, tier: WebTierModel | Worker
   const out: Record<string, string> = {};
   for (const [key, value] of Object.entries(environment)) {
     out[key] = substituteUrlReferences(value, (ref) => {
-      const wired = { database: tier.database, "database-replica": tier.database, cache: tier.cache, broker: tier.queue, "result-backend": tier.queue, search: tier.search }[ref.url];
+      const field = WIRING_FIELD[ref.url];
+      const wired = tier[field];
       if (!wired || wired.path !== ref.path) {
-        const field = { database: "database", "database-replica": "database", cache: "cache", broker: "queue", "result-backend": "queue", search: "search" }[ref.url];
         throw new PropsError(tier.path, [`environment.${key}: refers to ${ref.path}, but ${field} of this tier is ${wired ? wired.path : "not set"}; wire it (${field}: ...) so the budgets count it`]);
       }
       if (ref.url === "database-replica" && tier.database!.settings.replicas === 0) {
