@@ -36,7 +36,7 @@ test("servers carry maxconn, backups are marked, health checks as in the CERN se
   const cfg = renderHaproxyConfig(base);
   expect(cfg).toContain("server web-1 10.0.1.10:80 maxconn 16\n");
   expect(cfg).toContain("server spare-1 10.0.2.10:80 maxconn 16 backup");
-  expect(cfg).toContain("default-server check inter 5000 fastinter 1000 fall 2 rise 1 maxqueue 64");
+  expect(cfg).toContain("default-server check inter 5000 fastinter 1000 fall 2 rise 1 maxqueue 64 observe layer4 error-limit 10 on-error mark-down");
   expect(cfg).toContain("timeout check 2000ms");
   expect(cfg).toContain("http-check send meth HEAD uri /ping ver HTTP/1.1 hdr Host localhost");
   expect(cfg).toContain("option forwardfor except 127.0.0.0/8");

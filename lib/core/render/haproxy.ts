@@ -159,7 +159,10 @@ export function renderHaproxyConfig(c: HaproxyConfig): string {
         `timeout queue ${c.timeouts.queue}ms`,
         "# Longer than nginx's read timeout, so nginx and the app give the error, not HAProxy.",
         `timeout server ${b.serverTimeoutMs}ms`,
-        `default-server check inter ${health.interMs} fastinter ${health.fastInterMs} fall ${health.fall} rise ${health.rise} maxqueue ${b.maxqueue}`,
+        "# Real traffic marks a server down too: ten connection failures in a row (a stopped node refuses",
+        "# at once, so under load they come within milliseconds) take it out before the next check would,",
+        "# instead of every request to it failing until then. The checks bring it back (rise).",
+        `default-server check inter ${health.interMs} fastinter ${health.fastInterMs} fall ${health.fall} rise ${health.rise} maxqueue ${b.maxqueue} observe layer4 error-limit 10 on-error mark-down`,
         ...b.servers.map((s) => `server ${s.name} ${s.address}:${s.port} maxconn ${s.maxconn}${s.backup ? " backup" : ""}`),
       ]),
     ];
