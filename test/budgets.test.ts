@@ -1,5 +1,5 @@
 import { BudgetError, Budgets, Cache, Database, LoadBalancer, Queue, SearchCluster, WebTier, WorkerTier, RULES, type WebStack } from "../lib";
-import { IMAGE, WSGI, newStack } from "./helpers";
+import { IMAGE, WSGI, measurementFile, newStack } from "./helpers";
 
 /** A stack with one database, a web tier and optional extras; `tweak` changes it before synth. */
 function site(opts: { db?: object; web?: object; worker?: object; cache?: object; queue?: object; search?: object; lb?: object; route?: object } = {}): WebStack {
@@ -420,6 +420,17 @@ const overBudget: Record<string, { build: () => WebStack; on: string }> = {
     build: () => {
       const stack = newStack();
       const web = new WebTier(stack, "web", { image: IMAGE, wsgiModule: WSGI });
+      new LoadBalancer(stack, "lb", { defaultTarget: web });
+      return stack;
+    },
+    on: "web",
+  },
+  "WS-WEB-TARGET": {
+    build: () => {
+      const stack = newStack();
+      // Measured 80 req/s per node of 8 processes: 2 nodes serve 160, the target is 400.
+      const measurement = measurementFile("test/web", [[4, 40, 20, 0, 90], [8, 80, 60, 0, 95], [16, 82, 900, 0, 96]]);
+      const web = new WebTier(stack, "web", { image: IMAGE, wsgiModule: WSGI, nodes: 2, targetRps: 400, measurement });
       new LoadBalancer(stack, "lb", { defaultTarget: web });
       return stack;
     },

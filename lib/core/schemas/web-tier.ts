@@ -2,10 +2,30 @@
 import { z } from "zod";
 import { positiveInt, nonNegativeInt, memoryMiB, dockerImage, urlPath, bodySize, appEnvironment, refinePool } from "./common";
 
+/** Web nodes one tier may run (its containers fit one address block). */
+export const MAX_WEB_NODES = 250;
+
 export const webTierSchema = z
   .object({
-    /** Number of web nodes (one nginx and one app server container each). @default 2 */
-    nodes: positiveInt.max(250).default(2),
+    /**
+     * Number of web nodes (one nginx and one app server container each).
+     * @default 2, or with `targetRps` and a `measurement`, the nodes the target needs at the measured rate
+     */
+    nodes: positiveInt.max(MAX_WEB_NODES).default(2),
+    /**
+     * Requests per second the tier must serve within `latencyObjectiveMs`. With a `measurement`,
+     * rule WS-WEB-TARGET checks it and an unset `nodes` follows from it; without one the capacity
+     * report says the figures are assumptions. @default none
+     */
+    targetRps: z.number().positive().optional(),
+    /** p99 latency the tier must meet, ms: the objective of `targetRps` and of `cdktf-webstack measure`. @default 300 */
+    latencyObjectiveMs: positiveInt.max(60_000).default(300),
+    /**
+     * The file `cdktf-webstack measure` wrote for this tier (a path from the working directory).
+     * Its requests per second per process at the latency objective size the tier for `targetRps`,
+     * and its resident memory per process replaces `processRssMiB` unless you set that. @default none
+     */
+    measurement: z.string().min(1).optional(),
     /** Application server. @default "uwsgi" */
     server: z.enum(["uwsgi", "gunicorn"]).default("uwsgi"),
     /** Application image, built by you (see examples/app/Dockerfile). */

@@ -8,7 +8,7 @@ import { DB_WAL_SENDERS, DB_REPLICATION_SLOTS, DB_SYNCHRONOUS_REPLICAS, DB_STAND
 import { LB_SERVER_MAXCONN, TIMEOUT_CHAIN, BODY_SIZE } from "./load-balancer";
 import { DB_MEMORY, LB_MEMORY, APP_MEMORY, WORKER_MEMORY, CACHE_MEMORY, SEARCH_HEAP } from "./memory";
 import { NET_COLLISIONS } from "./network";
-import { APP_BACKLOG, FILE_LIMITS } from "./web";
+import { APP_BACKLOG, FILE_LIMITS, WEB_TARGET } from "./web";
 
 export const RULES: readonly Rule[] = [
   DB_CONNECTIONS,
@@ -24,6 +24,7 @@ export const RULES: readonly Rule[] = [
   LB_SERVER_MAXCONN,
   APP_BACKLOG,
   FILE_LIMITS,
+  WEB_TARGET,
   TIMEOUT_CHAIN,
   BODY_SIZE,
   LB_MEMORY,
