@@ -18,6 +18,19 @@ export function exportCapacityIfAsked(stack: string, answer: () => string): void
   if (file) fs.appendFileSync(file, `${JSON.stringify({ stack, answer: answer() })}\n`);
 }
 
+/** Environment variables of `cdktf-webstack measure`: the file each stack appends the tier's subset to, and the tier. */
+export const MEASURE_OUT_ENV = "CDKTF_WEBSTACK_MEASURE_OUT";
+export const MEASURE_TIER_ENV = "CDKTF_WEBSTACK_MEASURE_TIER";
+
+/** When the measure command runs the app, a stack with the tier asked for appends what to deploy (one JSON line). */
+export function exportMeasureSubsetIfAsked(stack: string, subset: (tier: string) => unknown): void {
+  const file = process.env[MEASURE_OUT_ENV];
+  const tier = process.env[MEASURE_TIER_ENV];
+  if (!file || !tier) return;
+  const found = subset(tier);
+  if (found !== undefined) fs.appendFileSync(file, `${JSON.stringify({ stack, subset: found })}\n`);
+}
+
 export function readTextFile(file: string): string {
   return fs.readFileSync(file, "utf8");
 }
