@@ -18,6 +18,9 @@ export interface ContainerInfo {
     ExitCode: number;
     Error: string;
     OOMKilled: boolean;
+    /** RFC 3339 times from the engine; FinishedAt is the zero time while it never stopped. */
+    StartedAt: string;
+    FinishedAt: string;
     Health?: { Status: string; FailingStreak: number; Log: Array<{ ExitCode: number; Output: string; Start: string }> };
   };
   Config: { Labels: Record<string, string>; Healthcheck?: unknown };
