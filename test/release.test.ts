@@ -132,3 +132,10 @@ test("a tier with release steps and 123 nodes no longer fits its address block (
   new LoadBalancer(over, "lb", { defaultTarget: big });
   expect(() => over.cluster()).toThrow(/test\/web: 247 containers > 245 addresses in its block/);
 });
+
+test("the release container's connection counts in WS-DB-CONNECTIONS (it may run beside the nodes)", () => {
+  const f = site().cluster().findings.find((x) => x.ruleId === "WS-DB-CONNECTIONS" && x.constructPath === "test/db")!;
+  expect(f.lines).toContain("test/web (release): 1 release container x 1 connection per command = 1");
+  const none = site([]).cluster().findings.find((x) => x.ruleId === "WS-DB-CONNECTIONS" && x.constructPath === "test/db")!;
+  expect(f.used).toBe(none.used + 1);
+});
