@@ -15,10 +15,11 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { Testing } from "cdktf";
 import { DJANGO_SITE_HOST, buildDjangoSiteStack } from "../../examples/django-site/stack";
-import { apply, destroy, exec, generateVariables, inspect, waitHealthy } from "./applier";
+import { apply, destroy, exec, fmtProblem, generateVariables, inspect, templateProblems, waitHealthy } from "./applier";
 import { call, request } from "./docker-api";
 import { figure, logLines, psql, req, sleep, type Res } from "./scenarios";
 import { closeSession, describeE2e, newSession, openSession } from "./session";
+import { hclTemplateErrors } from "./terraform-templates";
 
 const LB_PORT = 8080; // django-site's LoadBalancer httpPort
 const HOST = { Host: DJANGO_SITE_HOST };
@@ -68,19 +69,27 @@ describeE2e("e2e: examples/django-site (Django 3.2, Celery beat with DatabaseSch
 
   afterAll(() => closeSession(session, log));
 
+  test("every string of cdk.tf.json is a valid Terraform template, the release's postcondition included", async () => {
+    expect(templateProblems(session.tfJson).map(fmtProblem)).toEqual([]);
+    expect(await hclTemplateErrors(session.tfJson)).toEqual([]);
+    const release = JSON.parse(fs.readFileSync(session.tfJson, "utf8")).resource.docker_container["container-web-release"];
+    expect(release.lifecycle.postcondition[0].condition).toBe("${self.exit_code == 0}");
+  });
+
   test("a failing release command fails the apply with the release's message; no web node or worker is created", async () => {
     const doc = JSON.parse(fs.readFileSync(session.tfJson, "utf8"));
     const release = doc.resource.docker_container["container-web-release"];
     const script = release.upload.find((u: { file: string }) => u.file === "/etc/webstack/release.sh");
-    const good = "\npython3 manage.py migrate --noinput\n";
-    expect(script.content.split(good)).toHaveLength(2); // replaced exactly once
-    script.content = script.content.replace(good, "\npython3 manage.py migrate --noinput no_such_app\n");
+    const good = "python3 manage.py migrate --noinput";
+    expect(script.content.split(good)).toHaveLength(3); // the command and the line that prints it, nothing else
+    script.content = script.content.split(good).join("python3 manage.py migrate --noinput no_such_app");
     const broken = path.join(session.outdir, "broken-release.tf.json");
     fs.writeFileSync(broken, JSON.stringify(doc));
     const since = Date.now();
     const t0 = Date.now();
     const err = await apply(broken, generateVariables(broken), { replaceLeftovers: true }).then(
-      () => undefined,
+      // Had it been applied (it must not), nothing of it may stay behind.
+      async (h) => void (await destroy(h)),
       (e: Error) => e,
     );
     figure("django_failed_release_apply_ms", Date.now() - t0);
@@ -133,6 +142,10 @@ describeE2e("e2e: examples/django-site (Django 3.2, Celery beat with DatabaseSch
     const relLog = (await logLines(name("web-release"), relStart - 5000)).map((l) => l.line);
     log(`release log:\n  ${relLog.join("\n  ")}`);
     expect(relLog).toContain("release: python3 manage.py migrate --noinput");
+    // It started with PostgreSQL's first boot and waited until a login was possible.
+    const ready = (await logLines(name("web-release"), relStart - 5000)).find((l) => /^release: [\d.]+:5432 accepts connections$/.test(l.line));
+    expect(ready).toBeDefined();
+    figure("django_release_waited_for_postgres_ms", ready!.t - relStart);
     expect(relLog.filter((l) => /Applying pages\.0002_tick_schedule\.\.\. OK/.test(l))).toHaveLength(1);
     expect(relLog[relLog.length - 1]).toBe("release: done");
 
