@@ -33,7 +33,7 @@ export function planRelease(ctx: PlanContext, tier: WebTierModel, env: Readonly<
     // It runs to its end: no health check (not even one the image declares).
     healthcheck: { test: ["NONE"], intervalSeconds: 0, timeoutSeconds: 0, retries: 0, startPeriodSeconds: 0 },
     oneShot: {
-      failureMessage: `The release steps of ${tier.path} failed (the container ${ctx.topology.prefix}-${slot.key} exited non-zero; its log says which command). Its web nodes were not deployed. Every plan fails on this until the release container is replaced: fix the image or the commands and deploy again (either replaces it, and it runs again), or rerun it as it is with terraform apply -replace=docker_container.container-${slot.key}.`,
+      failureMessage: `The release steps of ${tier.path} failed (the container ${ctx.topology.prefix}-${slot.key} exited non-zero; its log says which command). Its web nodes, and the Celery containers on its database, were not created. Every plan fails on this until the release container is replaced: fix the image or the commands and deploy again (either replaces it, and it runs again), or rerun it as it is with terraform apply -replace=docker_container.container-${slot.key}.`,
     },
   });
   return slot.key;
