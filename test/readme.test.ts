@@ -11,7 +11,7 @@ function readmeProject(): string {
   fs.mkdirSync(path.join(root, ".scratch"), { recursive: true });
   const dir = fs.mkdtempSync(path.join(root, ".scratch", "readme-"));
   const written = execFileSync("node", [path.join(root, "scripts", "readme-files.js"), dir, "--import-from", path.join(root, "lib")], { encoding: "utf8" });
-  expect(written.trim().split("\n").sort()).toEqual(["__tests__/shop.test.ts", "main.ts", "measured.ts", "shop.ts"]);
+  expect(written.trim().split("\n").sort()).toEqual(["__tests__/shop.test.ts", "django-site.ts", "main.ts", "measured.ts", "shop.ts"]);
   return dir;
 }
 
@@ -23,6 +23,24 @@ test("the README's stack file synthesizes as printed", () => {
     const report = JSON.parse(fs.readFileSync(path.join(dir, "out", "stacks", "shop", "capacity.json"), "utf8"));
     expect(report.findings.filter((f: { status: string }) => f.status === "fail")).toEqual([]);
     expect(report.containers.map((c: { key: string }) => c.key)).toContain("web-2-app");
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}, 60000);
+
+test("the README's Django site (Wiring your app) synthesizes: its release container before the web nodes and workers", () => {
+  const dir = readmeProject();
+  try {
+    fs.writeFileSync(
+      path.join(dir, "django-main.ts"),
+      `import { synthOrExit } from ${JSON.stringify(path.join(root, "lib"))};\nimport { buildDjangoSite } from "./django-site";\nsynthOrExit(buildDjangoSite);\n`,
+    );
+    const out = execFileSync(bin("tsx"), [path.join(dir, "django-main.ts")], { cwd: dir, env: { ...process.env, CDKTF_OUTDIR: path.join(dir, "out") }, encoding: "utf8" });
+    expect(out).toMatch(/^django-site: 10 containers; budgets: \d+ passed, 0 warned, 0 acknowledged/);
+    const tf = JSON.parse(fs.readFileSync(path.join(dir, "out", "stacks", "django-site", "cdk.tf.json"), "utf8"));
+    const containers = tf.resource.docker_container;
+    expect(containers["container-web-release"]).toMatchObject({ attach: true, must_run: false, restart: "no" });
+    for (const key of ["web-1-app", "web-2-app", "worker-1", "worker-beat"]) expect(containers[`container-${key}`].depends_on).toContain("docker_container.container-web-release");
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -17,6 +17,7 @@ import { emitDockerResources, type EmittedResources } from "../docker/emit";
 import { exportCapacityIfAsked, exportMeasureSubsetIfAsked, writeRenderedFiles } from "../docker/io";
 import { withPlainStackTraces } from "../docker/stack-traces";
 import { PropsError } from "../core/errors";
+import { secretRef } from "../core/secrets";
 import { Budgets } from "./budgets";
 import { WebstackComponent, parseProps, type ModelResolver } from "./component";
 import { attachStackState, type StackState } from "./stack-state";
@@ -91,6 +92,18 @@ export class WebStack extends TerraformStack {
         this.writeOutputs(session);
       },
     };
+  }
+
+  /**
+   * A secret of `appSecrets` for a tier's `environment` (`DJANGO_SECRET_KEY: stack.secret("django_secret_key")`):
+   * the sensitive variable's value reaches the container, never the code or the rendered files.
+   */
+  secret(name: string): string {
+    if (!Object.hasOwn(this.settings.appSecrets, name)) {
+      const known = Object.keys(this.settings.appSecrets);
+      throw new PropsError(this.node.path, [`secret("${name}"): not in appSecrets; declare it there (appSecrets: { ${name}: "what it protects" })${known.length ? `; appSecrets has: ${known.join(", ")}` : ""}`]);
+    }
+    return secretRef(name);
   }
 
   /**

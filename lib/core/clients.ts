@@ -54,6 +54,11 @@ export function applicationDatabaseClients(t: Topology, db: DatabaseModel): Clie
     const nodes = tier.kind === "webTier" ? `${tier.settings.nodes} nodes${nodesNote(tier.settings)}` : `${tier.settings.nodes} workers`;
     lines.push({ source: tier.path, formula: `${nodes} x ${processes} ${unit} x ${per.formula}`, count: tier.settings.nodes * processes * per.count });
     if (tier.kind === "workerTier" && tier.settings.beat) lines.push({ source: `${tier.path} (beat)`, formula: `1 beat x ${per.formula}`, count: per.count });
+    // The release runs one process, one command at a time; when only its commands change it runs beside the nodes' connections.
+    const perRequest = tier.settings.connectionsPerRequest;
+    if (tier.kind === "webTier" && tier.settings.release.length > 0) {
+      lines.push({ source: `${tier.path} (release)`, formula: `1 release container x ${perRequest} connection${perRequest > 1 ? "s" : ""} per command`, count: perRequest });
+    }
   }
   return lines;
 }

@@ -1,6 +1,6 @@
 /** WebTier props. */
 import { z } from "zod";
-import { positiveInt, nonNegativeInt, memoryMiB, dockerImage, urlPath, bodySize, appEnvironment, refinePool } from "./common";
+import { shellCommands, positiveInt, nonNegativeInt, memoryMiB, dockerImage, urlPath, bodySize, appEnvironment, refinePool } from "./common";
 
 /** Web nodes one tier may run (its containers fit one address block). */
 export const MAX_WEB_NODES = 250;
@@ -85,7 +85,16 @@ export const webTierSchema = z
      * environment: e.g. `python3 manage.py collectstatic --noinput` into `staticDir`, the volume nginx
      * serves. A failing command stops the container (and its health check shows it). @default []
      */
-    preStart: z.array(z.string().min(1).refine((c) => !c.includes("\n"), "one command per entry, no newline")).default([]),
+    preStart: shellCommands.default([]),
+    /**
+     * Release steps: shell commands run once per deploy, in order, in a one-shot container of the app
+     * image with the app's environment, e.g. `python3 manage.py migrate --noinput`. It starts once the
+     * services the tier is wired to accept connections, and Terraform waits for it to exit: the app
+     * containers of this tier, and the Celery containers of every worker tier on the same database,
+     * are created only after it succeeded, and a failing command fails the deploy. It runs again
+     * whenever the image, the commands or the environment change. @default []
+     */
+    release: shellCommands.default([]),
     /** Extra environment variables for the app. @default {} */
     environment: appEnvironment.default({}),
     /** @default "nginx:1.22" */
