@@ -290,8 +290,14 @@ describe("WS-FILE-LIMITS", () => {
 describe("WS-TIMEOUT-CHAIN", () => {
   test("derived per-backend timeouts chain outward", () => {
     const [f] = findings(site({ web: { requestTimeoutSeconds: 120 } }), "WS-TIMEOUT-CHAIN");
-    expect(f.lines).toEqual(["test/web harakiri = 120 s, from the end of the body (route-run)", "< nginx uwsgi_read_timeout = 125 s", "< HAProxy timeout server = 135 s (must exceed nginx by at least 1 s)"]);
+    expect(f.lines).toEqual(["test/web harakiri = 120 s, from the end of the body (route-run); one timer per process (uWSGI 2.0): with 2 threads, only while no other thread finishes a request", "< nginx uwsgi_read_timeout = 125 s", "< HAProxy timeout server = 135 s (must exceed nginx by at least 1 s)"]);
     expect(f.status).toBe("pass");
+  });
+  test("the app server's timeout is per request with one thread per process only", () => {
+    const line = (web: object) => findings(site({ web }), "WS-TIMEOUT-CHAIN")[0].lines[0];
+    expect(line({ threads: 1 })).toBe("test/web harakiri = 60 s, from the end of the body (route-run)");
+    expect(line({ server: "gunicorn", threads: 1 })).toBe("test/web timeout = 60 s (sync worker: the whole request, body included)");
+    expect(line({ server: "gunicorn", threads: 4 })).toMatch(/not per request with gthread workers/);
   });
   test("an HAProxy timeout shorter than nginx's fails", () => {
     expect(failure(site({ web: { requestTimeoutSeconds: 120 }, lb: { timeouts: { server: 60000 } } }))).toContain("WS-TIMEOUT-CHAIN FAILED");

@@ -47,14 +47,14 @@ export const TIMEOUT_CHAIN: Rule = {
   warnAt: null,
   rationale:
     "The innermost layer must give up first, so its error (and log line) reaches the client. If HAProxy's timeout server is shorter than nginx's read timeout, HAProxy cuts slow requests with a bare 504 while the app still works on them. " +
-    "Each clock starts once the request body is in: nginx's read timeout starts when it has sent the body, HAProxy's server timeout restarts whenever data moves, and uWSGI's harakiri is set by its routing after post-buffering (the `harakiri` option would grow by itself for every piece of body read, and bound nothing).",
+    "Each clock starts once the request body is in: nginx's read timeout starts when it has sent the body, HAProxy's server timeout restarts whenever data moves, and uWSGI's harakiri is set by its routing after post-buffering (the `harakiri` option would grow by itself for every piece of body read, and bound nothing). " +
+    "The app server's own timeout is per request only with one thread per process: uWSGI 2.0 keeps one harakiri timer per process, which any thread finishing a request clears, and gunicorn's gthread workers never kill a long request (their timeout is the worker's heartbeat). There, nginx's read timeout is the first bound that holds, and the request may run on in the app after nginx's 504.",
   measure: (t) =>
     componentsOf(t, "loadBalancer").flatMap((lb) =>
       lb.routes
         .filter((r) => r.serves === "app")
         .map((r) => {
           const target = r.target;
-          const app = target.settings.requestTimeoutSeconds;
           const nginx = nginxReadTimeoutSeconds(target.settings);
           const haproxy = haproxyServerTimeoutMs(lb.settings.timeouts.server, target.settings) / 1000;
           return measured(lb, `backend ${r.name} timeouts`, {
@@ -62,7 +62,7 @@ export const TIMEOUT_CHAIN: Rule = {
             limit: haproxy - 1,
             unit: "seconds",
             lines: [
-              target.settings.server === "uwsgi" ? `${target.path} harakiri = ${app} s, from the end of the body (route-run)` : `${target.path} timeout = ${app} s`,
+              appTimeoutLine(target),
               `< nginx ${target.settings.server === "uwsgi" ? "uwsgi_read_timeout" : "proxy_read_timeout"} = ${nginx} s`,
               `< HAProxy timeout server = ${haproxy} s (must exceed nginx by at least 1 s)`,
             ],
@@ -71,6 +71,18 @@ export const TIMEOUT_CHAIN: Rule = {
         }),
     ),
 };
+
+/** What the app server's own timeout bounds, as the daemon suite measured it (test/daemons/app-timeouts.test.ts). */
+function appTimeoutLine(tier: WebTierModel): string {
+  const s = tier.settings;
+  if (s.server === "uwsgi") {
+    const line = `${tier.path} harakiri = ${s.requestTimeoutSeconds} s, from the end of the body (route-run)`;
+    return s.threads === 1 ? line : `${line}; one timer per process (uWSGI 2.0): with ${s.threads} threads, only while no other thread finishes a request`;
+  }
+  return s.threads === 1
+    ? `${tier.path} timeout = ${s.requestTimeoutSeconds} s (sync worker: the whole request, body included)`
+    : `${tier.path} timeout = ${s.requestTimeoutSeconds} s: not per request with gthread workers (their heartbeat); nginx's read timeout bounds the request`;
+}
 
 export const BODY_SIZE: Rule = {
   id: "WS-BODY-SIZE",
