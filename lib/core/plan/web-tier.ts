@@ -1,5 +1,5 @@
 /** A web tier: per node, the app server (uWSGI or gunicorn) and nginx in front of it. */
-import { NGINX_WORKER_PROCESSES, appRoutesTo, appSomaxconn, backendHealthCheck, nginxReadTimeoutSeconds, nodeConcurrency, webAppMemoryMiB } from "../derive";
+import { NGINX_WORKER_PROCESSES, appRoutesTo, appSocketTimeoutSeconds, appSomaxconn, backendHealthCheck, nginxReadTimeoutSeconds, nodeConcurrency, webAppMemoryMiB } from "../derive";
 import { webNodeSlots } from "../layout";
 import { renderGunicornConfig, renderUwsgiIni, type AppServerConfig } from "../render/appserver";
 import { renderNginxConfig } from "../render/nginx";
@@ -53,6 +53,7 @@ export const webTierPlanner: Planner<"webTier"> = {
         plugins: s.uwsgiPlugins,
         statsPort: UWSGI_STATS_PORT,
         forwardedAllowIps: nginxAddress,
+        socketTimeoutSeconds: appSocketTimeoutSeconds(s),
       };
       const appFile = s.server === "uwsgi" ? file("/etc/webstack/uwsgi.ini", renderUwsgiIni(app)) : file("/etc/webstack/gunicorn.conf.py", renderGunicornConfig(app));
       const probe =

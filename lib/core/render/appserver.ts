@@ -17,6 +17,12 @@ export interface AppServerConfig {
   readonly statsPort: number;
   /** Addresses allowed to set X-Forwarded-* (the node's nginx). */
   readonly forwardedAllowIps: string;
+  /**
+   * uWSGI `socket-timeout`: how long it waits for each piece of a request body (the longest pause
+   * of an upload route, plus a margin). Unset: uWSGI's 4 s. gunicorn has no such timeout: a gthread
+   * worker waits for the body as long as nginx does; a sync worker's whole request counts in `timeout`.
+   */
+  readonly socketTimeoutSeconds?: number;
 }
 
 export function renderUwsgiIni(c: AppServerConfig): string {
@@ -40,10 +46,16 @@ export function renderUwsgiIni(c: AppServerConfig): string {
     `socket = 0.0.0.0:${c.port}`,
     `listen = ${c.listenBacklog}`,
     `max-requests = ${c.maxRequests}`,
-    `harakiri = ${c.timeoutSeconds}`,
-    "# Bodies above 64 KiB go to a temporary file first, so a slow upload never holds a process under harakiri.",
+    "# Bodies above 64 KiB go to a temporary file before the app runs. uWSGI 2.0 adds the whole",
+    "# `harakiri` to a running timer for every piece of body it reads (a 1 MiB body: 16 times or more),",
+    "# so `harakiri` would no longer bound the app. Its routing sets the timer instead, once the body is in:",
+    "# a slow upload is bounded by socket-timeout per pause, the app by this many seconds.",
     "post-buffering = 65536",
+    `route-run = harakiri:${c.timeoutSeconds}`,
     "harakiri-verbose = true",
+    ...(c.socketTimeoutSeconds !== undefined
+      ? ["# Upload routes stream: the longest pause a client may make mid-body (nginx cuts it first).", `socket-timeout = ${c.socketTimeoutSeconds}`]
+      : []),
     ...(c.maxBodyBytes > 0 ? [`limit-post = ${c.maxBodyBytes}`] : []),
     "buffer-size = 16384",
     "# Stats server for uwsgitop and exporters, on the internal network only.",

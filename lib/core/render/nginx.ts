@@ -13,7 +13,7 @@ export interface NginxConfig {
   readonly staticUrlPath: string;
   readonly staticRoot: string;
   readonly clientMaxBodySize: string;
-  readonly uploadRoutes: readonly { readonly path: string; readonly maxBodySize: string }[];
+  readonly uploadRoutes: readonly { readonly path: string; readonly maxBodySize: string; readonly clientPauseSeconds: number }[];
   /** Seconds nginx waits for the app; must exceed the app's own timeout and stay below HAProxy's. */
   readonly readTimeoutSeconds: number;
   /** Address range of the load balancer, trusted for X-Forwarded-For. */
@@ -69,6 +69,8 @@ export function renderNginxConfig(c: NginxConfig): string {
       "# Large uploads stream to the app instead of being buffered to disk first.",
       "gzip off;",
       `client_max_body_size ${r.maxBodySize};`,
+      "# The longest pause of the client mid-body; the app server and HAProxy wait longer, so nginx cuts it.",
+      `client_body_timeout ${r.clientPauseSeconds}s;`,
       ...passLines(c, true),
     ]),
     "}",

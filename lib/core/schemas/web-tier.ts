@@ -62,7 +62,10 @@ export const webTierSchema = z
     nginxNofileLimit: positiveInt.default(4096),
     /** Requests served before a process is recycled (uWSGI `max-requests`, gunicorn `max_requests`). @default 5000 */
     maxRequests: positiveInt.default(5000),
-    /** Seconds before a stuck request's process is killed (uWSGI `harakiri`, gunicorn `timeout`). @default 60 */
+    /**
+     * Seconds a request may run in the app before its process is killed (uWSGI `harakiri`, counted
+     * from the end of the request body; gunicorn `timeout`). @default 60
+     */
     requestTimeoutSeconds: positiveInt.default(60),
     /** Listen backlog of the app server socket. @default 1024 */
     listenBacklog: positiveInt.max(65535).default(1024),
@@ -76,7 +79,21 @@ export const webTierSchema = z
     clientMaxBodySize: bodySize.default("10m"),
     /** Routes that take large uploads: streamed to the app (no request buffering) with their own body limit. @default none */
     uploadRoutes: z
-      .array(z.object({ path: urlPath, maxBodySize: bodySize }).strict())
+      .array(
+        z
+          .object({
+            path: urlPath,
+            maxBodySize: bodySize,
+            /**
+             * Longest pause, in seconds, of a client in the middle of its body (a phone between
+             * cells, a stalled proxy): every layer waits this long (nginx `client_body_timeout` of the
+             * location; uWSGI `socket-timeout`, HAProxy `timeout client` and `timeout server` longer),
+             * and nginx cuts a client that pauses longer. @default 30
+             */
+            clientPauseSeconds: positiveInt.max(3600).default(30),
+          })
+          .strict(),
+      )
       .default([]),
     /** uWSGI plugins to load; set `[]` for a uWSGI built with Python inside (pip). @default ["python3"] */
     uwsgiPlugins: z.array(z.string().regex(/^[a-z0-9_]+$/)).default(["python3"]),
