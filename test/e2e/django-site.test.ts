@@ -16,9 +16,10 @@ import * as path from "node:path";
 import { Testing } from "cdktf";
 import { DJANGO_SITE_HOST, buildDjangoSiteStack } from "../../examples/django-site/stack";
 import { apply, destroy, exec, fmtProblem, generateVariables, inspect, templateProblems, waitHealthy } from "./applier";
-import { call, request } from "./docker-api";
+import { request } from "./docker-api";
 import { figure, logLines, psql, req, sleep, type Res } from "./scenarios";
 import { closeSession, describeE2e, newSession, openSession } from "./session";
+import { expectDestroyed } from "./shared-scenarios";
 import { hclTemplateErrors } from "./terraform-templates";
 
 const LB_PORT = 8080; // django-site's LoadBalancer httpPort
@@ -235,16 +236,5 @@ describeE2e("e2e: examples/django-site (Django 3.2, Celery beat with DatabaseSch
     expect(found).toHaveLength(1);
   });
 
-  test("destroys: no container, network or volume of the stack is left", async () => {
-    expect(session.handle).toBeDefined();
-    const h = session.handle!;
-    const ids = h.containers.map((c) => c.id);
-    session.handle = undefined;
-    await destroy(h);
-    for (const id of ids) expect((await request("GET", `/containers/${id}/json`)).status).toBe(404);
-    const nets = await call<Array<{ Name: string }>>("GET", "/networks");
-    expect(nets.map((n) => n.Name)).not.toContain(cluster.plan.network.name);
-    const vols = await call<{ Volumes: Array<{ Name: string }> | null }>("GET", "/volumes");
-    expect((vols.Volumes ?? []).map((v) => v.Name).filter((n) => n.startsWith("django-site-"))).toEqual([]);
-  });
+  test("destroys: no container, network or volume of the stack is left", () => expectDestroyed(session, cluster.plan.network.name, "django-site-"));
 });

@@ -11,10 +11,9 @@
 import { randomBytes } from "node:crypto";
 import { Testing } from "cdktf";
 import { buildInvenioStack } from "../../examples/invenio/stack";
-import { apply, destroy, engineNofileHardLimit, exec, generateVariables, waitHealthy } from "./applier";
-import { call, request } from "./docker-api";
+import { apply, engineNofileHardLimit, exec, generateVariables, waitHealthy } from "./applier";
 import { figure, psql, PSQL, req, sleep } from "./scenarios";
-import { expectConnectionBudget, expectRequestIdTraced } from "./shared-scenarios";
+import { expectConnectionBudget, expectDestroyed, expectRequestIdTraced } from "./shared-scenarios";
 import { closeSession, describeE2e, newSession, openSession } from "./session";
 
 const LB_PORT = 80; // invenio's LoadBalancer httpPort
@@ -151,16 +150,5 @@ describeE2e("e2e: examples/invenio on a real Docker engine (elasticsearch is a S
     expect(status).toBe(201);
   });
 
-  test("destroys: no container, network or volume of the stack is left", async () => {
-    expect(session.handle).toBeDefined();
-    const h = session.handle!;
-    const ids = h.containers.map((c) => c.id);
-    session.handle = undefined;
-    await destroy(h);
-    for (const id of ids) expect((await request("GET", `/containers/${id}/json`)).status).toBe(404);
-    const nets = await call<Array<{ Name: string }>>("GET", "/networks");
-    expect(nets.map((n) => n.Name)).not.toContain(cluster.plan.network.name);
-    const vols = await call<{ Volumes: Array<{ Name: string }> | null }>("GET", "/volumes");
-    expect((vols.Volumes ?? []).map((v) => v.Name).filter((n) => n.startsWith("invenio-"))).toEqual([]);
-  });
+  test("destroys: no container, network or volume of the stack is left", () => expectDestroyed(session, cluster.plan.network.name, "invenio-"));
 });

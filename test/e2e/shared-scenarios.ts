@@ -5,7 +5,8 @@
  * the test files.
  */
 import { randomBytes } from "node:crypto";
-import { exec } from "./applier";
+import { destroy, exec, type Handle } from "./applier";
+import { call, request } from "./docker-api";
 import { BUDGET_PROBE_PY, figure, logLines, psql, req, sleep } from "./scenarios";
 
 type Log = (...a: unknown[]) => void;
@@ -98,4 +99,18 @@ export async function expectConnectionBudget(o: {
   expect(out.extra).toMatch(/too many clients already|remaining connection slots are reserved/);
   figure(o.figures.refusedAt, limit + 1);
   return { used: f!.used, limit };
+}
+
+/** Destroys the applied cluster and checks that none of its containers, its network or its volumes is left. */
+export async function expectDestroyed(session: { handle?: Handle }, network: string, volumePrefix: string): Promise<void> {
+  expect(session.handle).toBeDefined();
+  const h = session.handle!;
+  const ids = h.containers.map((c) => c.id);
+  session.handle = undefined;
+  await destroy(h);
+  for (const id of ids) expect((await request("GET", `/containers/${id}/json`)).status).toBe(404);
+  const nets = await call<Array<{ Name: string }>>("GET", "/networks");
+  expect(nets.map((n) => n.Name)).not.toContain(network);
+  const vols = await call<{ Volumes: Array<{ Name: string }> | null }>("GET", "/volumes");
+  expect((vols.Volumes ?? []).map((v) => v.Name).filter((n) => n.startsWith(volumePrefix))).toEqual([]);
 }
