@@ -45,6 +45,8 @@ export const webTierPlanner: Planner<"webTier"> = {
         plugins: s.uwsgiPlugins,
         statsPort: UWSGI_STATS_PORT,
         forwardedAllowIps: nginxAddress,
+        bufferSize: s.uwsgiBufferSize,
+        extraOptions: s.server === "uwsgi" ? s.uwsgiOptions : s.gunicornOptions,
       };
       const appFile = s.server === "uwsgi" ? file("/etc/webstack/uwsgi.ini", renderUwsgiIni(app)) : file("/etc/webstack/gunicorn.conf.py", renderGunicornConfig(app));
       const probe =

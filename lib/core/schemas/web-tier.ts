@@ -1,5 +1,6 @@
 /** WebTier props. */
 import { z } from "zod";
+import { gunicornOptionsSchema, uwsgiOptionsSchema } from "./daemon-options";
 import { positiveInt, nonNegativeInt, memoryMiB, dockerImage, urlPath, bodySize, appEnvironment, refinePool } from "./common";
 
 export const webTierSchema = z
@@ -60,6 +61,24 @@ export const webTierSchema = z
       .default([]),
     /** uWSGI plugins to load; set `[]` for a uWSGI built with Python inside (pip). @default ["python3"] */
     uwsgiPlugins: z.array(z.string().regex(/^[a-z0-9_]+$/)).default(["python3"]),
+    /** uWSGI `buffer-size`, bytes: the largest request header block uWSGI accepts (uWSGI tiers only). @default 16384 */
+    uwsgiBufferSize: z.number().int().min(4096).max(65535).optional(),
+    /**
+     * Options of uwsgi.ini the library has no prop for, e.g. `{ "reload-on-rss": 512, mount:
+     * ["/api=rest.wsgi:application"], "manage-script-name": true }`; a list renders the option once per
+     * entry. Options uwsgi.ini already sets (processes, listen, harakiri, ...), their aliases, and
+     * options that change what the budgets count (async, gevent, mules, another config file) are
+     * refused, naming the prop to set instead; uWSGI's strict mode refuses a name it does not know.
+     * uWSGI tiers only. @default {}
+     */
+    uwsgiOptions: uwsgiOptionsSchema.default({}),
+    /**
+     * Settings of gunicorn.conf.py the library has no prop for, e.g. `{ limit_request_line: 8190 }`.
+     * Settings the file already sets (workers, threads, backlog, timeout, ...) and ones that bypass a
+     * budget (raw_env, config) are refused; the file checks the names against gunicorn's own list at
+     * start (gunicorn would ignore an unknown one). gunicorn tiers only. @default {}
+     */
+    gunicornOptions: gunicornOptionsSchema.default({}),
     /**
      * Shell commands each app container runs, in order, before its app server starts, with the app's
      * environment: e.g. `python3 manage.py collectstatic --noinput` into `staticDir`, the volume nginx
@@ -72,4 +91,12 @@ export const webTierSchema = z
     nginxImage: dockerImage.default("nginx:1.22"),
   })
   .strict()
-  .superRefine(refinePool);
+  .superRefine(refinePool)
+  .superRefine((s, ctx) => {
+    // Options of the server the tier does not run would be silently dropped.
+    const other = s.server === "uwsgi" ? "gunicorn" : "uwsgi";
+    const unused = (field: string) => ctx.addIssue({ code: "custom", path: [field], message: `the tier runs ${s.server} (server), which does not read ${field}` });
+    if (other === "uwsgi" && Object.keys(s.uwsgiOptions).length > 0) unused("uwsgiOptions");
+    if (other === "uwsgi" && s.uwsgiBufferSize !== undefined) unused("uwsgiBufferSize");
+    if (other === "gunicorn" && Object.keys(s.gunicornOptions).length > 0) unused("gunicornOptions");
+  });
