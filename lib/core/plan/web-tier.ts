@@ -94,6 +94,7 @@ export const webTierPlanner: Planner<"webTier"> = {
               staticRoot: STATIC_ROOT,
               clientMaxBodySize: s.clientMaxBodySize,
               uploadRoutes: s.uploadRoutes,
+              locations: s.locations,
               readTimeoutSeconds: nginxReadTimeoutSeconds(s),
               trustedProxies: ctx.topology.settings.subnet,
             }),

@@ -1,6 +1,7 @@
 /** WebTier props. */
 import { z } from "zod";
 import { gunicornOptionsSchema, uwsgiOptionsSchema } from "./daemon-options";
+import { locationSchema, refineLocations, uploadRouteSchema } from "./locations";
 import { positiveInt, nonNegativeInt, memoryMiB, dockerImage, urlPath, bodySize, appEnvironment, refinePool } from "./common";
 
 export const webTierSchema = z
@@ -55,10 +56,19 @@ export const webTierSchema = z
     staticUrlPath: urlPath.default("/static"),
     /** Largest request body nginx accepts on ordinary routes. @default "10m" */
     clientMaxBodySize: bodySize.default("10m"),
-    /** Routes that take large uploads: streamed to the app (no request buffering) with their own body limit. @default none */
-    uploadRoutes: z
-      .array(z.object({ path: urlPath, maxBodySize: bodySize }).strict())
-      .default([]),
+    /**
+     * Routes that take large uploads: streamed to the app (no request buffering) with their own body
+     * limit; a prefix, an exact path or a regex (`match`), e.g. InvenioRDM's file content alone:
+     * `{ path: "^/api/records/[^/]+/draft/files/[^/]+/content$", match: "regex", maxBodySize: "50g" }`.
+     * nginx tries regex locations in order, these first. @default none
+     */
+    uploadRoutes: z.array(uploadRouteSchema).default([]),
+    /**
+     * Caching and response headers by location, e.g. hashed assets for a year and the other static
+     * files revalidated: `[{ path: "/static", serves: "static", cache: { maxAge: "0", mustRevalidate: true } },
+     * { path: "/static/dist", serves: "static", cache: { maxAge: "1y", immutable: true } }]`. @default none
+     */
+    locations: z.array(locationSchema).default([]),
     /** uWSGI plugins to load; set `[]` for a uWSGI built with Python inside (pip). @default ["python3"] */
     uwsgiPlugins: z.array(z.string().regex(/^[a-z0-9_]+$/)).default(["python3"]),
     /** uWSGI `buffer-size`, bytes: the largest request header block uWSGI accepts (uWSGI tiers only). @default 16384 */
@@ -92,6 +102,7 @@ export const webTierSchema = z
   })
   .strict()
   .superRefine(refinePool)
+  .superRefine(refineLocations)
   .superRefine((s, ctx) => {
     // Options of the server the tier does not run would be silently dropped.
     const other = s.server === "uwsgi" ? "gunicorn" : "uwsgi";
