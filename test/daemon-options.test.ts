@@ -1,5 +1,5 @@
-import { GUNICORN_SETTINGS, PropsError, UWSGI_SETTINGS, WebTier, type WebTierProps } from "../lib";
-import { GUNICORN_BUDGET_KEYS, UWSGI_ALIASES, UWSGI_BUDGET_KEYS } from "../lib/core/schemas/daemon-options";
+import { Cache, GUNICORN_SETTINGS, PropsError, Queue, REDIS_SETTINGS, UWSGI_SETTINGS, WebTier, type WebTierProps } from "../lib";
+import { GUNICORN_BUDGET_KEYS, REDIS_REFUSED, UWSGI_ALIASES, UWSGI_BUDGET_KEYS } from "../lib/core/schemas/daemon-options";
 import { IMAGE, WSGI, fileOf, newStack } from "./helpers";
 
 const INI = "/etc/webstack/uwsgi.ini";
@@ -97,4 +97,48 @@ test("environment cannot pass app server options around those checks", () => {
   expect(problems({ environment: { UWSGI_ASYNC: "100" } })).toMatch(/^environment\.UWSGI_ASYNC: uWSGI reads UWSGI_\* variables as options .*set uwsgiOptions instead/);
   expect(problems({ server: "gunicorn", environment: { GUNICORN_CMD_ARGS: "--workers 64" } })).toMatch(/^environment\.GUNICORN_CMD_ARGS: .*set gunicornOptions instead/);
   expect(() => tier({ environment: { APP_UWSGI_MODE: "1" } })).not.toThrow();
+});
+
+describe("redisDirectives", () => {
+  const CONF = "/usr/local/etc/redis/redis.conf";
+  function service(kind: "cache" | "queue", props: Record<string, unknown>): string {
+    const stack = newStack();
+    if (kind === "cache") new Cache(stack, "cache", props);
+    else new Queue(stack, "mq", { engine: "redis", ...props });
+    return fileOf(stack, kind === "cache" ? "cache" : "mq", CONF);
+  }
+  function refusedAs(kind: "cache" | "queue", props: Record<string, unknown>): string {
+    try {
+      service(kind, props);
+    } catch (e) {
+      expect(e).toBeInstanceOf(PropsError);
+      expect((e as PropsError).message).toContain(`[test/${kind === "cache" ? "cache" : "mq"}] invalid props:`);
+      return (e as PropsError).problems.join("\n");
+    }
+    throw new Error("expected a PropsError");
+  }
+
+  test("extra directives render after the library's; a list repeats the directive; booleans are yes/no", () => {
+    const conf = service("cache", { redisDirectives: { "notify-keyspace-events": "Ex", "lazyfree-lazy-eviction": true, "client-output-buffer-limit": ["normal 0 0 0", "pubsub 32mb 8mb 60"] } });
+    expect(conf).toMatch(/rename-command DEBUG ""\n# redisDirectives of the component; [^\n]*\nnotify-keyspace-events Ex\nlazyfree-lazy-eviction yes\nclient-output-buffer-limit normal 0 0 0\nclient-output-buffer-limit pubsub 32mb 8mb 60\n$/);
+    expect(service("queue", { redisDirectives: { hz: 20 } })).toContain("\nhz 20\n");
+  });
+
+  test("every directive redis.conf sets is refused, naming each construct's own prop", () => {
+    for (const key of Object.keys(REDIS_SETTINGS)) {
+      expect(refusedAs("cache", { redisDirectives: { [key]: "1" } })).toMatch(new RegExp(`^redisDirectives\\.${key}: redis\\.conf sets`));
+    }
+    expect(refusedAs("cache", { redisDirectives: { maxclients: 10 } })).toContain("set maxClients instead");
+    expect(refusedAs("queue", { redisDirectives: { maxclients: 10 } })).toContain("set maxConnections instead");
+    expect(refusedAs("queue", { redisDirectives: { maxmemory: "1gb" } })).toContain("set memoryMiB instead");
+    expect(refusedAs("queue", { redisDirectives: { "maxmemory-policy": "allkeys-lru" } })).toContain("redis.conf sets itself; the library relies on its value");
+    for (const key of Object.keys(REDIS_REFUSED)) expect(refusedAs("cache", { redisDirectives: { [key]: "x" } })).toMatch(new RegExp(`^redisDirectives\\.${key}: .*; it cannot be an extra option$`));
+    expect(refusedAs("cache", { redisDirectives: { user: "default on nopass ~* +@all" } })).toContain("beside the password-protected default user");
+  });
+
+  test("no second line, no upper case (Redis ignores case), no other engine", () => {
+    expect(refusedAs("cache", { redisDirectives: { "notify-keyspace-events": "Ex\nmaxclients 100000" } })).toMatch(/^redisDirectives\.notify-keyspace-events: must be one line/);
+    expect(refusedAs("cache", { redisDirectives: { MAXCLIENTS: 10 } })).toContain('redisDirectives: "MAXCLIENTS" is not a Redis directive name');
+    expect(refusedAs("cache", { engine: "memcached", redisDirectives: { hz: 20 } })).toContain("redisDirectives: the engine is memcached, which does not read redisDirectives");
+  });
 });

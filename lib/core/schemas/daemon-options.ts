@@ -1,15 +1,17 @@
 /**
- * Escape hatches of the app servers: `uwsgiOptions` and `gunicornOptions`, options of the daemon the
- * library has no prop for (uWSGI `mount`, `reload-on-rss`, gunicorn `limit_request_line`...).
+ * Escape hatches of the daemons: `uwsgiOptions`, `gunicornOptions` and `redisDirectives`, options the
+ * library has no prop for (uWSGI `mount`, `reload-on-rss`, gunicorn `limit_request_line`, Redis
+ * `notify-keyspace-events`...).
  *
  * An extra option must never change what a budget counts behind its back. So a key is refused when
- * the renderer's table already sets it (the tables in render/appserver.ts are the one list; a new
+ * the renderer's table already sets it (the tables in render/appserver.ts and render/redis.ts are the one list; a new
  * rendered setting is refused here with no edit), when it is another name for such a key, or when it
  * changes what the budgets count without being rendered (more concurrency per process, more
  * processes, another config file). The error names the prop to set instead.
  */
 import { z } from "zod";
-import { GUNICORN_SETTINGS, UWSGI_SETTINGS, type AppServerConfig, type AppServerSetting } from "../render/appserver";
+import { GUNICORN_SETTINGS, UWSGI_SETTINGS, type AppServerConfig } from "../render/appserver";
+import { REDIS_SETTINGS } from "../render/redis";
 
 /** The web tier prop each renderer input comes from, as the user spells it. */
 const PROP_OF: Readonly<Record<keyof AppServerConfig, string | undefined>> = {
@@ -78,38 +80,93 @@ const CONTROL = /[\x00-\x1f\x7f]/;
 const text = z.string().refine((s) => !CONTROL.test(s), "must be one line without control characters (a newline would add an option of its own)");
 const optionValue = z.union([z.boolean(), z.number().finite(), text, z.array(text).min(1)]);
 
-function owner(setting: AppServerSetting, file: string, key: string, name: string): string {
-  const prop = setting.from ? PROP_OF[setting.from] : undefined;
-  if (prop) return `${name === key ? "" : `an alias of ${key}, which `}${file} sets from the prop ${prop}, which the budgets and the rendered files follow; set ${prop} instead`;
-  const why = setting.comment ? ` (${setting.comment})` : "";
-  return `${name === key ? "" : `an alias of ${key}, which `}${file} sets itself${why}; the library relies on its value, so it cannot be overridden`;
+/** Where a rendered key's value comes from: a prop the user sets, or the library itself (and why). */
+interface Owned {
+  readonly prop?: string;
+  readonly why?: string;
+}
+
+/** A renderer's table as owners: each key with the prop its config field comes from. */
+function owners<C, S extends { readonly from?: keyof C }>(table: Readonly<Record<string, S>>, propOf: Readonly<Record<keyof C, string | undefined>>, why: (s: S) => string | undefined = () => undefined): Record<string, Owned> {
+  return Object.fromEntries(Object.entries(table).map(([key, s]) => [key, { prop: s.from === undefined ? undefined : propOf[s.from], why: why(s) }]));
+}
+
+interface OptionRules {
+  /** The rendered file, as the message names it. */
+  readonly file: string;
+  readonly rendered: Readonly<Record<string, Owned>>;
+  /** Other names of rendered keys: alias -> key. */
+  readonly aliases: Readonly<Record<string, string>>;
+  /** Keys refused for another reason: key -> why. */
+  readonly refused: Readonly<Record<string, string>>;
 }
 
 /** Refusal message for an option name, or undefined when it may be set. */
-function refusal(table: Readonly<Record<string, AppServerSetting>>, file: string, aliases: Readonly<Record<string, string>>, budgetKeys: Readonly<Record<string, string>>, name: string): string | undefined {
-  const key = Object.hasOwn(table, name) ? name : Object.hasOwn(aliases, name) ? aliases[name] : undefined;
-  if (key !== undefined) return owner(table[key], file, key, name);
-  if (Object.hasOwn(budgetKeys, name)) return `${budgetKeys[name]}; it cannot be an extra option`;
+function refusal(r: OptionRules, name: string): string | undefined {
+  const key = Object.hasOwn(r.rendered, name) ? name : Object.hasOwn(r.aliases, name) ? r.aliases[name] : undefined;
+  if (key !== undefined) {
+    const { prop, why } = r.rendered[key];
+    const subject = name === key ? "" : `an alias of ${key}, which `;
+    if (prop) return `${subject}${r.file} sets from the prop ${prop}, which the budgets and the rendered files follow; set ${prop} instead`;
+    return `${subject}${r.file} sets itself${why ? ` (${why})` : ""}; the library relies on its value, so it cannot be overridden`;
+  }
+  if (Object.hasOwn(r.refused, name)) return `${r.refused[name]}; it cannot be an extra option`;
   return undefined;
 }
 
-function optionsSchema(keyPattern: RegExp, keyHint: string, check: (name: string) => string | undefined) {
+function optionsSchema(keyPattern: RegExp, keyHint: string, rules: OptionRules) {
   return z.record(z.string(), optionValue).superRefine((opts, ctx) => {
     for (const name of Object.keys(opts)) {
       // Reported on the record, not under the name: a bad name may hold a newline.
       if (!keyPattern.test(name)) ctx.addIssue({ code: "custom", path: [], message: `${JSON.stringify(name)} ${keyHint}` });
-      const problem = keyPattern.test(name) ? check(name) : undefined;
+      const problem = keyPattern.test(name) ? refusal(rules, name) : undefined;
       if (problem) ctx.addIssue({ code: "custom", path: [name], message: problem });
     }
   });
 }
 
 /** uWSGI options as in uwsgi.ini, e.g. `{ "reload-on-rss": 512, mount: ["/api=rest.wsgi:app"] }`. */
-export const uwsgiOptionsSchema = optionsSchema(/^[a-z0-9][a-z0-9-]*$/, "is not a uWSGI option name like 'reload-on-rss'", (name) =>
-  refusal(UWSGI_SETTINGS, "uwsgi.ini", UWSGI_ALIASES, UWSGI_BUDGET_KEYS, name),
-);
+export const uwsgiOptionsSchema = optionsSchema(/^[a-z0-9][a-z0-9-]*$/, "is not a uWSGI option name like 'reload-on-rss'", {
+  file: "uwsgi.ini",
+  rendered: owners(UWSGI_SETTINGS, PROP_OF, (s) => s.comment),
+  aliases: UWSGI_ALIASES,
+  refused: UWSGI_BUDGET_KEYS,
+});
 
 /** gunicorn settings as in gunicorn.conf.py, e.g. `{ limit_request_line: 8190 }`. */
-export const gunicornOptionsSchema = optionsSchema(/^[a-z][a-z0-9_]*$/, "is not a gunicorn setting name like 'limit_request_line'", (name) =>
-  refusal(GUNICORN_SETTINGS, "gunicorn.conf.py", {}, GUNICORN_BUDGET_KEYS, name),
-);
+export const gunicornOptionsSchema = optionsSchema(/^[a-z][a-z0-9_]*$/, "is not a gunicorn setting name like 'limit_request_line'", {
+  file: "gunicorn.conf.py",
+  rendered: owners(GUNICORN_SETTINGS, PROP_OF, (s) => s.comment),
+  aliases: {},
+  refused: GUNICORN_BUDGET_KEYS,
+});
+
+/** Redis directives that are not in redis.conf's table but would bypass the password, a reference or the file. */
+export const REDIS_REFUSED: Readonly<Record<string, string>> = {
+  requirepass: "the password comes from the component's sensitive variable, fed to Redis at start",
+  user: "adds users beside the password-protected default user",
+  aclfile: "adds users beside the password-protected default user",
+  include: "reads another config file, whose directives nothing checks",
+  databases: "url({ db }) references are checked against Redis's 16 databases",
+  replicaof: "makes the server a read-only copy of another one",
+  slaveof: "makes the server a read-only copy of another one",
+};
+
+const REDIS_KEY = /^[a-z][a-z0-9-]*$/;
+const REDIS_HINT = "is not a Redis directive name like 'notify-keyspace-events' (lower case: Redis ignores case, the checks do not)";
+
+/** Redis directives of a Cache (engine "redis"), e.g. `{ "notify-keyspace-events": "Ex" }`. */
+export const cacheRedisDirectivesSchema = optionsSchema(REDIS_KEY, REDIS_HINT, {
+  file: "redis.conf",
+  rendered: owners(REDIS_SETTINGS, { maxClients: "maxClients", maxMemoryMiB: "memoryMiB", evictionPolicy: "evictionPolicy", purpose: undefined, extraDirectives: undefined }),
+  aliases: {},
+  refused: REDIS_REFUSED,
+});
+
+/** Redis directives of a Queue (engine "redis"). */
+export const queueRedisDirectivesSchema = optionsSchema(REDIS_KEY, REDIS_HINT, {
+  file: "redis.conf",
+  rendered: owners(REDIS_SETTINGS, { maxClients: "maxConnections", maxMemoryMiB: "memoryMiB", evictionPolicy: undefined, purpose: undefined, extraDirectives: undefined }),
+  aliases: {},
+  refused: REDIS_REFUSED,
+});
