@@ -7,7 +7,7 @@ import { spawnSync } from "node:child_process";
 import { PropsError, UWSGI_SETTINGS, WebTier } from "../../lib";
 import { UWSGI_ALIASES } from "../../lib/core/schemas/daemon-options";
 import { newStack } from "../helpers";
-import { container, fileIn, testWith } from "./harness";
+import { confValue as confValueOf, container, fileIn, testWith } from "./harness";
 import { appServerExit, curl, loopbackNode, withNode } from "./web-pair";
 
 /** Option name -> [short flag, description], as `uwsgi --help` lists them with the python3 plugin. */
@@ -50,6 +50,41 @@ describe("uwsgiOptions, checked by uWSGI", () => {
       const [a, k] = [help.get(alias), help.get(key)];
       expect([alias, a !== undefined && k !== undefined && (a[1] === k[1] || (k[0] !== undefined && a[0] === k[0]))]).toEqual([alias, true]);
     }
+  });
+
+  it("every option uWSGI describes as reading more config or setting options is refused, but for a few harmless ones", async () => {
+    // Options that match the description below and cannot set anything the budgets read.
+    const harmless: Record<string, string> = {
+      blacklist: "narrows which options a context may set",
+      whitelist: "narrows which options a context may set",
+      "sni-dir-ciphers": "TLS ciphers of an SNI directory",
+      "ssl-option": "a raw OpenSSL option number",
+      "cgroup-opt": "a cgroup value, outside uWSGI's options",
+      paste: "loads the app (a WSGI pipeline) from a paste.deploy file, no uWSGI option",
+      pecan: "loads the app from a pecan file, no uWSGI option",
+    };
+    const loaders = [...uwsgiHelp()].filter(([name, [, desc]]) => /(config|option)/i.test(desc) && /\b(load|include|set|declare|template|re-exec|inject)\b/i.test(desc) && !name.startsWith("vassal") && !name.startsWith("emperor"));
+    expect(loaders.length).toBeGreaterThan(10);
+    for (const [name] of loaders) expect([name, refused(name) || name in harmless]).toEqual([name, true]);
+  });
+
+  it("set = processes=3 would set processes around the checks: uWSGI obeys it, and the schema refuses set", async () => {
+    expect(refused("set")).toBe(true);
+    // What the refusal prevents, shown with the real uWSGI: the rendered file plus one `set` line.
+    const cs = loopbackNode({});
+    const app = container(cs, "web-1-app");
+    const ini = fileIn(app, "/etc/webstack/uwsgi.ini");
+    const bypass = { ...app, files: app.files.map((f) => (f.path === "/etc/webstack/uwsgi.ini" ? { ...f, content: `${ini}set = processes=3\n` } : f)) };
+    await withNode([bypass, ...cs.filter((c) => c.key !== "web-1-app")], async (box) => {
+      let stats: { workers: unknown[] } | undefined;
+      await box.waitFor("uwsgi stats", async () => {
+        const r = await curl(box, "http://127.0.0.1:9191/");
+        if (r.code === "200") stats = JSON.parse(r.body);
+        return stats !== undefined;
+      });
+      expect(confValueOf(ini, "processes")).toBe("2");
+      expect(stats!.workers).toHaveLength(3);
+    });
   });
 
   it("extra options take effect: mount + manage-script-name serve the app under /api; reload-on-rss and buffer-size are accepted by strict mode", async () => {

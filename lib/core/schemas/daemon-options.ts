@@ -50,6 +50,8 @@ export const UWSGI_BUDGET_KEYS: Readonly<Record<string, string>> = {
   greenlet: "runs several requests per thread, more than processes x threads hold connections",
   ugreen: "runs several requests per thread, more than processes x threads hold connections",
   coroae: "runs several requests per thread, more than processes x threads hold connections",
+  asyncio: "runs several requests per thread, more than processes x threads hold connections",
+  tornado: "runs several requests per thread, more than processes x threads hold connections",
   http: "starts an HTTP router process beside the workers, which the memory budget does not count",
   https: "starts an HTTPS router process beside the workers, which the memory budget does not count",
   mules: "starts mule processes beside the workers, which the memory budget does not count",
@@ -57,13 +59,16 @@ export const UWSGI_BUDGET_KEYS: Readonly<Record<string, string>> = {
   "spooler-processes": "starts spooler processes beside the workers, which the memory budget does not count",
   "attach-daemon": "starts other processes in the container, which the memory budget does not count",
   "smart-attach-daemon": "starts other processes in the container, which the memory budget does not count",
-  ini: "reads another config file, whose options nothing checks",
-  include: "reads another config file, whose options nothing checks",
-  inherit: "reads another config file, whose options nothing checks",
-  json: "reads another config file, whose options nothing checks",
-  yaml: "reads another config file, whose options nothing checks",
-  xml: "reads another config file, whose options nothing checks",
-  config: "reads another config file, whose options nothing checks",
+  ...Object.fromEntries(
+    ["ini", "include", "inherit", "json", "js", "yaml", "yml", "xml", "xmlconfig", "config", "ini-paste", "ini-paste-logged", "inject-before", "inject-after", "fallback-config"].map((k) => [k, "reads another config file, whose options nothing checks"]),
+  ),
+  // `set = processes=3` after `processes = 2` spawns 3 workers (the daemon suite shows it).
+  set: "sets any option by name (set = processes=64), around these checks",
+  "declare-option": "declares an option that expands to others, around these checks",
+  "declare-option2": "declares an option that expands to others, around these checks",
+  "need-plugin": "loads a plugin, which may bring its own concurrency model; set uwsgiPlugins",
+  "need-plugins": "loads plugins, which may bring their own concurrency model; set uwsgiPlugins",
+  autoload: "loads plugins for unknown options, which may bring their own concurrency model; set uwsgiPlugins",
 };
 
 /** gunicorn settings that are not rendered but would bypass a budget or stop the server. */
