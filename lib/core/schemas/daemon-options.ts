@@ -74,6 +74,7 @@ export const UWSGI_BUDGET_KEYS: Readonly<Record<string, string>> = {
 /** gunicorn settings that are not rendered but would bypass a budget or stop the server. */
 export const GUNICORN_BUDGET_KEYS: Readonly<Record<string, string>> = {
   config: "reads another config file, whose settings nothing checks",
+  paste: "loads a paste.deploy file, whose [server:main] section sets gunicorn settings nothing checks",
   raw_env: "sets environment variables around environment's checks (DATABASE_URL, pool sizes)",
   daemon: "detaches gunicorn, and the container ends with its first process",
   check_config: "makes gunicorn exit after checking its config, never serving",
