@@ -1,5 +1,5 @@
-import { Cache, GUNICORN_SETTINGS, PropsError, Queue, REDIS_SETTINGS, UWSGI_SETTINGS, WebTier, type WebTierProps } from "../lib";
-import { GUNICORN_BUDGET_KEYS, REDIS_REFUSED, UWSGI_ALIASES, UWSGI_BUDGET_KEYS } from "../lib/core/schemas/daemon-options";
+import { Cache, Database, GUNICORN_SETTINGS, POSTGRES_SETTINGS, PropsError, Queue, REDIS_SETTINGS, UWSGI_SETTINGS, WebTier, type WebTierProps } from "../lib";
+import { GUNICORN_BUDGET_KEYS, POSTGRES_REFUSED, REDIS_REFUSED, UWSGI_ALIASES, UWSGI_BUDGET_KEYS } from "../lib/core/schemas/daemon-options";
 import { IMAGE, WSGI, fileOf, newStack } from "./helpers";
 
 const INI = "/etc/webstack/uwsgi.ini";
@@ -140,5 +140,52 @@ describe("redisDirectives", () => {
     expect(refusedAs("cache", { redisDirectives: { "notify-keyspace-events": "Ex\nmaxclients 100000" } })).toMatch(/^redisDirectives\.notify-keyspace-events: must be one line/);
     expect(refusedAs("cache", { redisDirectives: { MAXCLIENTS: 10 } })).toContain('redisDirectives: "MAXCLIENTS" is not a Redis directive name');
     expect(refusedAs("cache", { engine: "memcached", redisDirectives: { hz: 20 } })).toContain("redisDirectives: the engine is memcached, which does not read redisDirectives");
+  });
+});
+
+describe("Database parameters", () => {
+  const CONF = "/etc/postgresql/postgresql.conf";
+  function db(props: Record<string, unknown>) {
+    const stack = newStack();
+    new Database(stack, "db", { replicas: 1, ...props });
+    return stack;
+  }
+  function refusedAs(props: Record<string, unknown>): string {
+    try {
+      db(props);
+    } catch (e) {
+      expect(e).toBeInstanceOf(PropsError);
+      expect((e as PropsError).message).toContain("[test/db] invalid props:");
+      return (e as PropsError).problems.join("\n");
+    }
+    throw new Error("expected a PropsError");
+  }
+
+  test("parameters render last on the primary and every replica: numbers bare, booleans on/off, strings quoted", () => {
+    const stack = db({ parameters: { idle_in_transaction_session_timeout: "5min", deadlock_timeout: 2000, log_connections: true, application_name: "it's" } });
+    for (const key of ["db-primary", "db-replica-1"]) {
+      expect(fileOf(stack, key, CONF)).toMatch(
+        /logging_collector = off\n\n# parameters of the Database, [^\n]*\nidle_in_transaction_session_timeout = '5min'\ndeadlock_timeout = 2000\nlog_connections = on\napplication_name = 'it''s'\n$/,
+      );
+    }
+  });
+
+  test("every parameter postgresql.conf sets is refused, naming the Database prop to use", () => {
+    for (const key of Object.keys(POSTGRES_SETTINGS)) expect(refusedAs({ parameters: { [key]: "1" } })).toMatch(new RegExp(`^parameters\\.${key.replace(".", "\\.")}: postgresql\\.conf sets`));
+    const props: Record<string, string> = {
+      max_connections: "maxConnections", max_worker_processes: "maxWorkerProcesses", max_wal_senders: "maxWalSenders", shared_buffers: "sharedBuffersMiB", work_mem: "workMemMiB",
+      max_replication_slots: "maxReplicationSlots", synchronous_standby_names: "synchronousReplicas", log_min_duration_statement: "slowQueryMs", max_parallel_workers: "memoryMiB, cpus or storage (pgtune derives it)",
+    };
+    for (const [key, prop] of Object.entries(props)) expect(refusedAs({ parameters: { [key]: 1 } })).toContain(`set ${prop} instead`);
+    expect(refusedAs({ parameters: { hba_file: "/tmp/hba" } })).toContain("postgresql.conf sets itself; the library relies on its value");
+    for (const key of Object.keys(POSTGRES_REFUSED)) expect(refusedAs({ parameters: { [key]: "x" } })).toMatch(new RegExp(`^parameters\\.${key}: .*; it cannot be an extra option$`));
+  });
+
+  test("no second line, no upper case, no list, no placeholder of a library that is not loaded", () => {
+    expect(refusedAs({ parameters: { statement_timeout: "30s'\nmax_connections = 5000" } })).toMatch(/^parameters\.statement_timeout: must be one line/);
+    expect(refusedAs({ parameters: { MAX_CONNECTIONS: 5000 } })).toContain('parameters: "MAX_CONNECTIONS" is not a PostgreSQL parameter name');
+    expect(refusedAs({ parameters: { search_path: ["a", "b"] } })).toMatch(/^parameters\.search_path:/);
+    expect(refusedAs({ parameters: { "auto_explain.log_min_duration": "1s" } })).toContain("parameters.auto_explain.log_min_duration: auto_explain is not a loaded library (pg_stat_statements)");
+    expect(() => db({ parameters: { "pg_stat_statements.max": 10000 } })).not.toThrow();
   });
 });

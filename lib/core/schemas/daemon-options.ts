@@ -11,6 +11,7 @@
  */
 import { z } from "zod";
 import { GUNICORN_SETTINGS, UWSGI_SETTINGS, type AppServerConfig } from "../render/appserver";
+import { PG_PRELOAD_LIBRARIES, POSTGRES_SETTINGS, type PgSource } from "../render/postgres";
 import { REDIS_SETTINGS } from "../render/redis";
 
 /** The web tier prop each renderer input comes from, as the user spells it. */
@@ -84,7 +85,8 @@ export const GUNICORN_BUDGET_KEYS: Readonly<Record<string, string>> = {
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\x00-\x1f\x7f]/;
 const text = z.string().refine((s) => !CONTROL.test(s), "must be one line without control characters (a newline would add an option of its own)");
-const optionValue = z.union([z.boolean(), z.number().finite(), text, z.array(text).min(1)]);
+const scalarValue = z.union([z.boolean(), z.number().finite(), text]);
+const optionValue = z.union([scalarValue, z.array(text).min(1)]);
 
 /** Where a rendered key's value comes from: a prop the user sets, or the library itself (and why). */
 interface Owned {
@@ -120,8 +122,8 @@ function refusal(r: OptionRules, name: string): string | undefined {
   return undefined;
 }
 
-function optionsSchema(keyPattern: RegExp, keyHint: string, rules: OptionRules) {
-  return z.record(z.string(), optionValue).superRefine((opts, ctx) => {
+function optionsSchema<V extends z.ZodType>(keyPattern: RegExp, keyHint: string, rules: OptionRules, value: V) {
+  return z.record(z.string(), value).superRefine((opts, ctx) => {
     for (const name of Object.keys(opts)) {
       // Reported on the record, not under the name: a bad name may hold a newline.
       if (!keyPattern.test(name)) ctx.addIssue({ code: "custom", path: [], message: `${JSON.stringify(name)} ${keyHint}` });
@@ -137,7 +139,7 @@ export const uwsgiOptionsSchema = optionsSchema(/^[a-z0-9][a-z0-9-]*$/, "is not 
   rendered: owners(UWSGI_SETTINGS, PROP_OF, (s) => s.comment),
   aliases: UWSGI_ALIASES,
   refused: UWSGI_BUDGET_KEYS,
-});
+}, optionValue);
 
 /** gunicorn settings as in gunicorn.conf.py, e.g. `{ limit_request_line: 8190 }`. */
 export const gunicornOptionsSchema = optionsSchema(/^[a-z][a-z0-9_]*$/, "is not a gunicorn setting name like 'limit_request_line'", {
@@ -145,7 +147,7 @@ export const gunicornOptionsSchema = optionsSchema(/^[a-z][a-z0-9_]*$/, "is not 
   rendered: owners(GUNICORN_SETTINGS, PROP_OF, (s) => s.comment),
   aliases: {},
   refused: GUNICORN_BUDGET_KEYS,
-});
+}, optionValue);
 
 /** Redis directives that are not in redis.conf's table but would bypass the password, a reference or the file. */
 export const REDIS_REFUSED: Readonly<Record<string, string>> = {
@@ -167,7 +169,7 @@ export const cacheRedisDirectivesSchema = optionsSchema(REDIS_KEY, REDIS_HINT, {
   rendered: owners(REDIS_SETTINGS, { maxClients: "maxClients", maxMemoryMiB: "memoryMiB", evictionPolicy: "evictionPolicy", purpose: undefined, extraDirectives: undefined }),
   aliases: {},
   refused: REDIS_REFUSED,
-});
+}, optionValue);
 
 /** Redis directives of a Queue (engine "redis"). */
 export const queueRedisDirectivesSchema = optionsSchema(REDIS_KEY, REDIS_HINT, {
@@ -175,4 +177,60 @@ export const queueRedisDirectivesSchema = optionsSchema(REDIS_KEY, REDIS_HINT, {
   rendered: owners(REDIS_SETTINGS, { maxClients: "maxConnections", maxMemoryMiB: "memoryMiB", evictionPolicy: undefined, purpose: undefined, extraDirectives: undefined }),
   aliases: {},
   refused: REDIS_REFUSED,
+}, optionValue);
+
+/** The Database prop each postgresql.conf input comes from, as the user spells it. */
+const PG_PROP_OF: Readonly<Record<PgSource, string | undefined>> = {
+  role: undefined,
+  clusterName: undefined, // the member's container name
+  synchronousStandbys: "synchronousReplicas",
+  synchronousCount: "synchronousReplicas",
+  standby: undefined,
+  "standby.max_connections": "maxConnections",
+  "standby.max_worker_processes": "maxWorkerProcesses",
+  "standby.max_wal_senders": "maxWalSenders",
+  "standby.max_prepared_transactions": "maxPreparedTransactions",
+  "standby.max_locks_per_transaction": "maxLocksPerTransaction",
+  superuserReservedConnections: "superuserReservedConnections",
+  maxReplicationSlots: "maxReplicationSlots",
+  sharedBuffersMiB: "sharedBuffersMiB",
+  workMemMiB: "workMemMiB",
+  maintenanceWorkMemMiB: "memoryMiB (pgtune derives it)",
+  effectiveCacheSizeMiB: "memoryMiB (pgtune derives it)",
+  slowQueryMs: "slowQueryMs",
+  pgtune: "memoryMiB, cpus or storage (pgtune derives it)",
+  extraParameters: undefined,
+};
+
+/** PostgreSQL parameters not in postgresql.conf's table that would bypass a budget, a file or the start scripts. */
+export const POSTGRES_REFUSED: Readonly<Record<string, string>> = {
+  ...Object.fromEntries(["include", "include_dir", "include_if_exists"].map((k) => [k, "reads another config file, whose parameters nothing checks"])),
+  config_file: "moves the configuration away from the rendered file",
+  data_directory: "moves the data away from the volume the start scripts initialize",
+  ident_file: "changes authentication beside the rendered pg_hba.conf",
+  primary_conninfo: "is written by a standby's start script (pg_basebackup -R), with the replication password",
+  primary_slot_name: "is written by a standby's start script, one slot per replica (WS-DB-REPLICATION-SLOTS)",
+  autovacuum_max_workers: "runs more autovacuum workers, each with up to maintenance_work_mem, than WS-DB-MEMORY counts",
+};
+
+/** PostgreSQL parameters as in postgresql.conf, e.g. `{ idle_in_transaction_session_timeout: "5min" }`. */
+export const postgresParametersSchema = optionsSchema(
+  /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)?$/,
+  "is not a PostgreSQL parameter name like 'idle_in_transaction_session_timeout' (lower case: PostgreSQL ignores case, the checks do not)",
+  {
+    file: "postgresql.conf",
+    rendered: owners(POSTGRES_SETTINGS, PG_PROP_OF),
+    aliases: {},
+    refused: POSTGRES_REFUSED,
+  },
+  // One value per parameter: PostgreSQL keeps the last of repeated lines.
+  scalarValue,
+).superRefine((params, ctx) => {
+  for (const name of Object.keys(params)) {
+    const prefix = name.includes(".") ? name.split(".")[0] : undefined;
+    // PostgreSQL takes any `other.name` as a placeholder that nothing reads: only loaded libraries' are checked.
+    if (prefix !== undefined && !PG_PRELOAD_LIBRARIES.includes(prefix)) {
+      ctx.addIssue({ code: "custom", path: [name], message: `${prefix} is not a loaded library (${PG_PRELOAD_LIBRARIES.join(", ")}): PostgreSQL would keep it as a placeholder nothing reads` });
+    }
+  }
 });
