@@ -26,3 +26,4 @@ export * from "./core/render/search";
 export * from "./core/render/celery";
 export { synthOrExit } from "./constructs/synth";
 export { Budgets } from "./constructs/budgets";
+export { MEASUREMENT_FORMAT, measurementFileSchema, renderMeasurementFile, findKnee, type MeasurementFile, type MeasuredRate } from "./core/measurement";

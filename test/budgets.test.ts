@@ -1,5 +1,5 @@
 import { BudgetError, Budgets, Cache, Database, LoadBalancer, Queue, SearchCluster, WebTier, WorkerTier, RULES, type WebStack } from "../lib";
-import { IMAGE, WSGI, newStack } from "./helpers";
+import { IMAGE, WSGI, measurementFile, newStack } from "./helpers";
 
 /** A stack with one database, a web tier and optional extras; `tweak` changes it before synth. */
 function site(opts: { db?: object; web?: object; worker?: object; cache?: object; queue?: object; search?: object; lb?: object; route?: object } = {}): WebStack {
@@ -290,11 +290,48 @@ describe("WS-FILE-LIMITS", () => {
 describe("WS-TIMEOUT-CHAIN", () => {
   test("derived per-backend timeouts chain outward", () => {
     const [f] = findings(site({ web: { requestTimeoutSeconds: 120 } }), "WS-TIMEOUT-CHAIN");
-    expect(f.lines).toEqual(["test/web harakiri = 120 s", "< nginx uwsgi_read_timeout = 125 s", "< HAProxy timeout server = 135 s (must exceed nginx by at least 1 s)"]);
+    expect(f.lines).toEqual(["test/web harakiri = 120 s, from the end of the body (route-run); one timer per process (uWSGI 2.0): with 2 threads, only while no other thread finishes a request", "< nginx uwsgi_read_timeout = 125 s", "< HAProxy timeout server = 135 s (must exceed nginx by at least 1 s)"]);
     expect(f.status).toBe("pass");
+  });
+  test("the app server's timeout is per request with one thread per process only", () => {
+    const line = (web: object) => findings(site({ web }), "WS-TIMEOUT-CHAIN")[0].lines[0];
+    expect(line({ threads: 1 })).toBe("test/web harakiri = 60 s, from the end of the body (route-run)");
+    expect(line({ server: "gunicorn", threads: 1 })).toBe("test/web timeout = 60 s (sync worker: the whole request, body included)");
+    expect(line({ server: "gunicorn", threads: 4 })).toMatch(/not per request with gthread workers/);
   });
   test("an HAProxy timeout shorter than nginx's fails", () => {
     expect(failure(site({ web: { requestTimeoutSeconds: 120 }, lb: { timeouts: { server: 60000 } } }))).toContain("WS-TIMEOUT-CHAIN FAILED");
+  });
+});
+
+describe("WS-UPLOAD-PAUSE", () => {
+  const uploads = (clientPauseSeconds?: number) => ({ uploadRoutes: [{ path: "/api/files", maxBodySize: "5g", ...(clientPauseSeconds ? { clientPauseSeconds } : {}) }] });
+  test("derived timeouts wait past the pause: uWSGI socket-timeout, HAProxy timeout server", () => {
+    const [f] = findings(site({ web: uploads() }), "WS-UPLOAD-PAUSE");
+    expect(f.lines).toEqual([
+      "test/web uploadRoutes /api/files: clientPauseSeconds = 30 s (nginx client_body_timeout)",
+      "< HAProxy timeout server = 75 s",
+      "< test/web uWSGI socket-timeout = 35 s",
+      "(each must exceed the pause by at least 1 s)",
+    ]);
+    expect(f.status).toBe("pass");
+    // A pause longer than HAProxy's defaults lengthens them.
+    const long = findings(site({ web: uploads(300) }), "WS-UPLOAD-PAUSE")[0];
+    expect(long.lines.slice(1, 3)).toEqual(["< HAProxy timeout server = 305 s", "< test/web uWSGI socket-timeout = 305 s"]);
+    expect(long.status).toBe("pass");
+  });
+  test("a timeout of the user's shorter than the pause fails, naming it", () => {
+    expect(failure(site({ web: uploads(120), lb: { timeouts: { server: 90000 } } }))).toMatch(
+      /WS-UPLOAD-PAUSE FAILED[\s\S]*timeout server = 90 s[\s\S]*fix: remove timeouts.server of test\/lb \(each backend then derives its own\), or raise it to at least 125000 ms/,
+    );
+  });
+  test("a gunicorn sync worker counts the whole upload in its timeout; gthread does not", () => {
+    const sync = failure(site({ web: { server: "gunicorn", threads: 1, requestTimeoutSeconds: 20, ...uploads(30) } }));
+    expect(sync).toMatch(/WS-UPLOAD-PAUSE FAILED[\s\S]*gunicorn timeout \(sync worker: the whole upload counts\) = 20 s[\s\S]*fix: raise threads of test\/web to 2 or more/);
+    expect(findings(site({ web: { server: "gunicorn", threads: 2, requestTimeoutSeconds: 20, ...uploads(30) } }), "WS-UPLOAD-PAUSE")[0].status).toBe("pass");
+  });
+  test("no upload route, nothing to measure", () => {
+    expect(findings(site(), "WS-UPLOAD-PAUSE")).toEqual([]);
   });
 });
 
@@ -403,6 +440,7 @@ const overBudget: Record<string, { build: () => WebStack; on: string }> = {
   "WS-APP-BACKLOG": { build: () => site({ web: { processes: 16, threads: 8, listenBacklog: 100 } }), on: "web" },
   "WS-FILE-LIMITS": { build: () => site({ lb: { nofileLimit: 4096 } }), on: "lb" },
   "WS-TIMEOUT-CHAIN": { build: () => site({ web: { requestTimeoutSeconds: 120 }, lb: { timeouts: { server: 60000 } } }), on: "lb" },
+  "WS-UPLOAD-PAUSE": { build: () => site({ web: { uploadRoutes: [{ path: "/api/files", maxBodySize: "5g", clientPauseSeconds: 120 }] }, lb: { timeouts: { server: 90000 } } }), on: "lb" },
   "WS-BODY-SIZE": { build: () => site({ route: { name: "files", maxBodySize: "50g" } }), on: "lb" },
   "WS-LB-SERVER-MAXCONN": { build: () => site({ route: { name: "api", maxconnPerServer: 40 } }), on: "web" },
   "WS-LB-MEMORY": { build: () => site({ lb: { maxconn: 20000, memoryMiB: 128 } }), on: "lb" },
@@ -426,6 +464,17 @@ const overBudget: Record<string, { build: () => WebStack; on: string }> = {
     build: () => {
       const stack = newStack();
       const web = new WebTier(stack, "web", { image: IMAGE, wsgiModule: WSGI });
+      new LoadBalancer(stack, "lb", { defaultTarget: web });
+      return stack;
+    },
+    on: "web",
+  },
+  "WS-WEB-TARGET": {
+    build: () => {
+      const stack = newStack();
+      // Measured 80 req/s per node of 8 processes: 2 nodes serve 160, the target is 400.
+      const measurement = measurementFile("test/web", [[4, 40, 20, 0, 90], [8, 80, 60, 0, 95], [16, 82, 900, 0, 96]]);
+      const web = new WebTier(stack, "web", { image: IMAGE, wsgiModule: WSGI, nodes: 2, targetRps: 400, measurement });
       new LoadBalancer(stack, "lb", { defaultTarget: web });
       return stack;
     },

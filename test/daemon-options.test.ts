@@ -25,23 +25,23 @@ function problems(props: Partial<WebTierProps>): string {
 describe("uwsgiOptions", () => {
   test("extra options render after the library's, in order; a list repeats the option", () => {
     const ini = fileOf(
-      tier({ uwsgiOptions: { "reload-on-rss": 512, mount: ["/api=rest.wsgi:application", "/=ui.wsgi:application"], "manage-script-name": true, "wsgi-disable-file-wrapper": true, "socket-timeout": 30 } }),
+      tier({ uwsgiOptions: { "reload-on-rss": 512, mount: ["/api=rest.wsgi:application", "/=ui.wsgi:application"], "manage-script-name": true, "wsgi-disable-file-wrapper": true, "max-worker-lifetime": 3600 } }),
       "web-1-app",
       INI,
     );
     expect(ini).toMatch(
-      /log-format = [^\n]*\n# uwsgiOptions of the web tier; [^\n]*\nreload-on-rss = 512\nmount = \/api=rest\.wsgi:application\nmount = \/=ui\.wsgi:application\nmanage-script-name = true\nwsgi-disable-file-wrapper = true\nsocket-timeout = 30\n$/,
+      /log-format = [^\n]*\n# uwsgiOptions of the web tier; [^\n]*\nreload-on-rss = 512\nmount = \/api=rest\.wsgi:application\nmount = \/=ui\.wsgi:application\nmanage-script-name = true\nwsgi-disable-file-wrapper = true\nmax-worker-lifetime = 3600\n$/,
     );
   });
 
   test("every option uwsgi.ini sets is refused, naming the field as spelled and the prop to use", () => {
-    const typed: Record<string, string> = { processes: "processes", threads: "threads", listen: "listenBacklog", harakiri: "requestTimeoutSeconds", "max-requests": "maxRequests", socket: "appPort", module: "wsgiModule", "buffer-size": "uwsgiBufferSize" };
+    const typed: Record<string, string> = { processes: "processes", threads: "threads", listen: "listenBacklog", harakiri: "requestTimeoutSeconds", "max-requests": "maxRequests", socket: "appPort", module: "wsgiModule", "buffer-size": "uwsgiBufferSize", "route-run": "requestTimeoutSeconds", "socket-timeout": "uploadRoutes[].clientPauseSeconds" };
     for (const key of Object.keys(UWSGI_SETTINGS)) {
       const p = problems({ uwsgiOptions: { [key]: "1" } });
       expect(p).toMatch(new RegExp(`^uwsgiOptions\\.${key}: uwsgi\\.ini sets`));
       if (typed[key]) expect(p).toContain(`set ${typed[key]} instead`);
     }
-    expect(problems({ uwsgiOptions: { "post-buffering": 0 } })).toMatch(/post-buffering: uwsgi\.ini sets itself \(Bodies above 64 KiB [^)]*\); the library relies on its value/);
+    expect(problems({ uwsgiOptions: { "post-buffering": 0 } })).toMatch(/post-buffering: uwsgi\.ini sets itself \(Bodies above 64 KiB .* the app by this many seconds\.\); the library relies on its value/);
     expect(problems({ uwsgiOptions: { "limit-post": 0 } })).toContain("set clientMaxBodySize or uploadRoutes[].maxBodySize instead");
   });
 
@@ -53,6 +53,11 @@ describe("uwsgiOptions", () => {
     for (const key of Object.keys(UWSGI_BUDGET_KEYS)) expect(problems({ uwsgiOptions: { [key]: "x" } })).toMatch(new RegExp(`^uwsgiOptions\\.${key}: .*; it cannot be an extra option$`));
     expect(problems({ uwsgiOptions: { async: 100 } })).toContain("more than processes x threads hold connections");
     expect(problems({ uwsgiOptions: { include: "/etc/more.ini" } })).toContain("reads another config file");
+    // The harakiri timer is set by route-run; harakiri itself and every routing option stay refused.
+    expect(problems({ uwsgiOptions: { harakiri: 600 } })).toMatch(/^uwsgiOptions\.harakiri: .*set requestTimeoutSeconds; it cannot be an extra option$/);
+    for (const key of ["route", "route-if", "final-route-status", "error-route", "response-route-uri"]) {
+      expect(problems({ uwsgiOptions: { [key]: "^/ harakiri:9999" } })).toMatch(new RegExp(`^uwsgiOptions\\.${key}: is uWSGI's internal routing, whose harakiri action`));
+    }
   });
 
   test("a value cannot add a line, a name must be an option name", () => {

@@ -1,4 +1,5 @@
 import { buildInvenioStack } from "../examples/invenio/stack";
+import { buildDjangoSiteStack } from "../examples/django-site/stack";
 import { buildSmallSiteStack } from "../examples/small-site/stack";
 import { BudgetError, RULES } from "../lib";
 import { readTree, synthApp } from "./helpers";
@@ -7,6 +8,7 @@ import { App } from "cdktf";
 describe.each([
   ["invenio", buildInvenioStack],
   ["small-site", buildSmallSiteStack],
+  ["django-site", buildDjangoSiteStack],
 ])("example %s", (_name, build) => {
   const { dir } = synthApp((app) => build(app));
   const tree = readTree(dir);
@@ -68,4 +70,21 @@ test("the over-budget variant fails with WS-DB-CONNECTIONS and its arithmetic", 
   const outdir = require("node:path").join(require("node:os").tmpdir(), "webstack-over-budget-never-written");
   expect(require("node:fs").existsSync(require("node:path").join(outdir, "stacks", "over-budget"))).toBe(false);
   require("node:fs").rmSync(outdir, { recursive: true, force: true });
+});
+
+test("django-site: Django's settings under its own names, migrations as the release, collectstatic before gunicorn, DatabaseScheduler beat", () => {
+  const { stack } = synthApp((app) => buildDjangoSiteStack(app));
+  const byKey = new Map(stack.cluster().plan.containers.map((c) => [c.key, c]));
+  const app = byKey.get("web-1-app")!;
+  expect(app.env).toMatchObject({ DJANGO_ALLOWED_HOSTS: "www.example.com", DJANGO_SECRET_KEY: "@@secret:django_secret_key@@", DJANGO_STATIC_ROOT: "/srv/app/static" });
+  expect(app.env.REDIS_URL).toBe(app.env.CELERY_BROKER_URL);
+  expect(app.env.DATABASE_URL).toMatch(/^postgresql:\/\/app:@@secret:db_password@@@172\.29\.1\.10:5432\/app\?target_session_attrs=read-write$/);
+  expect(app.command.slice(0, 3)).toEqual(["/bin/sh", "-c", 'set -e\npython3 manage.py collectstatic --noinput\nexec "$@"']);
+  expect(app.mounts).toEqual([{ volume: "web-1-static", path: "/srv/app/static", readOnly: false }]);
+  expect(byKey.get("web-1-nginx")!.mounts).toEqual([{ volume: "web-1-static", path: "/srv/static", readOnly: true }]);
+  const release = byKey.get("web-release")!;
+  expect(release.files.find((f) => f.path === "/etc/webstack/release.sh")!.content).toContain("\npython3 manage.py migrate --noinput\n");
+  expect(release.env).toEqual(app.env);
+  for (const key of ["web-1-app", "web-2-app", "worker-1", "worker-beat"]) expect(byKey.get(key)!.dependsOn).toContain("web-release");
+  expect(byKey.get("worker-beat")!.command).toContain("--scheduler=django_celery_beat.schedulers:DatabaseScheduler");
 });

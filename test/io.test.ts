@@ -19,14 +19,14 @@ describe("writeRenderedFiles", () => {
 
   test("a re-synth leaves unchanged files alone, rewrites changed ones and removes stale ones", () => {
     writeRenderedFiles(dir, planOf({ a: [{ content: "one" }, { content: "two" }], b: [{ content: "three" }] }), { "report.md": "r1" });
-    const untouched = fs.statSync(file("a/etc/x/0.conf"));
-    fs.writeFileSync(file("a/etc/x/stray.conf"), "left by hand");
+    const untouched = fs.statSync(file("a/0.conf"));
+    fs.writeFileSync(file("a/stray.conf"), "left by hand");
     writeRenderedFiles(dir, planOf({ a: [{ content: "one" }, { content: "TWO", executable: true }] }), { "report.md": "r2" });
 
-    expect(fs.statSync(file("a/etc/x/0.conf"))).toMatchObject({ ino: untouched.ino, mtimeMs: untouched.mtimeMs });
-    expect(fs.readFileSync(file("a/etc/x/1.conf"), "utf8")).toBe("TWO");
-    expect(fs.statSync(file("a/etc/x/1.conf")).mode & 0o777).toBe(0o755);
-    expect(fs.existsSync(file("a/etc/x/stray.conf"))).toBe(false);
+    expect(fs.statSync(file("a/0.conf"))).toMatchObject({ ino: untouched.ino, mtimeMs: untouched.mtimeMs });
+    expect(fs.readFileSync(file("a/1.conf"), "utf8")).toBe("TWO");
+    expect(fs.statSync(file("a/1.conf")).mode & 0o777).toBe(0o755);
+    expect(fs.existsSync(file("a/stray.conf"))).toBe(false);
     // b's files are gone, and so are its folders.
     expect(fs.existsSync(file("b"))).toBe(false);
     expect(fs.readFileSync(path.join(dir, "report.md"), "utf8")).toBe("r2");
@@ -34,6 +34,18 @@ describe("writeRenderedFiles", () => {
 
   test("a mode change alone is applied", () => {
     writeRenderedFiles(dir, planOf({ a: [{ content: "one", executable: true }] }), {});
-    expect(fs.statSync(file("a/etc/x/0.conf")).mode & 0o777).toBe(0o755);
+    expect(fs.statSync(file("a/0.conf")).mode & 0o777).toBe(0o755);
+  });
+
+  test("two files of one container with the same name are refused before anything is written", () => {
+    const fresh = fs.mkdtempSync(path.join(os.tmpdir(), "webstack-io-"));
+    const plan = { ...planOf({ a: [{ content: "one" }] }) };
+    const twice = { ...plan, containers: [{ ...plan.containers[0], files: [
+      { path: "/etc/a/x.conf", content: "1", executable: false },
+      { path: "/etc/b/x.conf", content: "2", executable: false },
+    ] }] } as unknown as ClusterPlan;
+    expect(() => writeRenderedFiles(fresh, twice, {})).toThrow("container a has two files named x.conf");
+    expect(fs.readdirSync(fresh)).toEqual([]);
+    fs.rmSync(fresh, { recursive: true, force: true });
   });
 });

@@ -51,7 +51,7 @@ describe("upload routes match a prefix, one URL or a regex", () => {
   });
 
   test("a quote or a backslash in a regex round-trips through nginx's quoting", () => {
-    const conf = renderNginxConfig({ ...BASE, uploadRoutes: [{ path: '^/a\\.b"c$', match: "regex", maxBodySize: "1g" }] });
+    const conf = renderNginxConfig({ ...BASE, uploadRoutes: [{ path: '^/a\\.b"c$', match: "regex", maxBodySize: "1g", clientPauseSeconds: 30 }] });
     expect(conf).toContain('location ~ "^/a\\\\.b\\"c$" {');
   });
 

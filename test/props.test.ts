@@ -26,6 +26,13 @@ test("numbers out of range and unknown fields are rejected", () => {
   expect(e.message).toMatch(/maxConections/);
 });
 
+test("an upload route's pause limit is whole seconds from 1 to 3600, named by its place", () => {
+  const web = (clientPauseSeconds: number) => () =>
+    new WebTier(newStack(), "web", { image: IMAGE, wsgiModule: WSGI, uploadRoutes: [{ path: "/up", maxBodySize: "1g", clientPauseSeconds }] });
+  for (const bad of [0, 2.5, 7200]) expect(propsError(web(bad)).problems.some((p) => p.startsWith("uploadRoutes.0.clientPauseSeconds:"))).toBe(true);
+  expect(web(3600)).not.toThrow();
+});
+
 test("missing required fields are named", () => {
   const stack = newStack();
   const e = propsError(() => new WebTier(stack, "web", {} as never));

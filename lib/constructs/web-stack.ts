@@ -9,13 +9,15 @@ import type { Rule, RulePack } from "../core/budgets/rule";
 import { capacityAnswer, renderCapacityAnswer, type CapacityAnswer } from "../core/capacity";
 import type { ClusterPlan } from "../core/model";
 import { planCluster } from "../core/plan";
+import { measureSubset } from "../core/measure-subset";
 import { capacityReport, renderCapacityJson, renderCapacityMarkdown } from "../core/report";
 import { stackSchema, type StackSettings } from "../core/schemas";
 import type { ComponentModel, Topology } from "../core/topology";
 import { emitDockerResources, type EmittedResources } from "../docker/emit";
-import { exportCapacityIfAsked, writeRenderedFiles } from "../docker/io";
+import { exportCapacityIfAsked, exportMeasureSubsetIfAsked, writeRenderedFiles } from "../docker/io";
 import { withPlainStackTraces } from "../docker/stack-traces";
 import { PropsError } from "../core/errors";
+import { secretRef } from "../core/secrets";
 import { Budgets } from "./budgets";
 import { WebstackComponent, parseProps, type ModelResolver } from "./component";
 import { attachStackState, type StackState } from "./stack-state";
@@ -93,6 +95,18 @@ export class WebStack extends TerraformStack {
   }
 
   /**
+   * A secret of `appSecrets` for a tier's `environment` (`DJANGO_SECRET_KEY: stack.secret("django_secret_key")`):
+   * the sensitive variable's value reaches the container, never the code or the rendered files.
+   */
+  secret(name: string): string {
+    if (!Object.hasOwn(this.settings.appSecrets, name)) {
+      const known = Object.keys(this.settings.appSecrets);
+      throw new PropsError(this.node.path, [`secret("${name}"): not in appSecrets; declare it there (appSecrets: { ${name}: "what it protects" })${known.length ? `; appSecrets has: ${known.join(", ")}` : ""}`]);
+    }
+    return secretRef(name);
+  }
+
+  /**
    * cdktf's default backend names an absolute path of the build machine; this one is relative to the
    * stack's working directory (cdktf.out/stacks/<id>) and lands in the same project-root file.
    */
@@ -125,6 +139,7 @@ export class WebStack extends TerraformStack {
     const rules = this.rules;
     const findings = evaluateBudgets(topology, rules);
     exportCapacityIfAsked(topology.stackName, () => renderCapacityAnswer(capacityAnswer(topology, rules)));
+    exportMeasureSubsetIfAsked(topology.stackName, (tier) => measureSubset(topology, planCluster(topology), tier));
     assertBudgets(findings);
     const plan = planCluster(topology);
     const paths = new Map(this.node.findAll().map((n) => [n.node.path, n]));

@@ -3,6 +3,8 @@ import type { z } from "zod";
 import { webTierSchema, type WebTierSettings } from "../core/schemas";
 import type { WebTierModel } from "../core/topology";
 import { WebstackComponent, parseProps, type ModelResolver } from "./component";
+import { withMeasurement } from "../core/measurement";
+import { readMeasurement } from "./measurement-file";
 import { assertNotBuilt } from "./stack-state";
 import { checkWiring, splitWiring, wiringModel, type ServiceWiring } from "./wiring";
 
@@ -20,7 +22,9 @@ export class WebTier extends WebstackComponent {
   constructor(scope: Construct, id: string, props: WebTierProps) {
     super(scope, id);
     const { wiring, rest } = splitWiring(props ?? ({} as WebTierProps));
-    this.settings = parseProps(this, webTierSchema, rest);
+    const parsed = parseProps(this, webTierSchema, rest);
+    const rate = readMeasurement(this.node.path, parsed);
+    this.settings = rate ? withMeasurement(parsed, { nodes: rest.nodes !== undefined, processRssMiB: rest.processRssMiB !== undefined }, rate) : parsed;
     checkWiring(this, wiring);
     this.wiring = wiring;
   }

@@ -8,6 +8,7 @@ import { databaseClients, sumClients } from "./clients";
 import { ackKey, acknowledgementIndex, evaluateRule } from "./budgets/evaluate";
 import type { Measurement, Rule } from "./budgets/rule";
 import { RULES } from "./budgets/rules";
+import { targetAnswers, type TargetAnswer } from "./capacity-targets";
 import { componentsOf, mapSettings, withSettings, type DatabaseModel, type Topology } from "./topology";
 
 export interface Headroom {
@@ -42,6 +43,8 @@ export interface CapacityAnswer {
    */
   readonly withoutAcknowledgements: readonly Headroom[];
   readonly databases: readonly DatabaseNeed[];
+  /** Web tiers with a target rate or a measurement: the nodes the target needs and what allows it. */
+  readonly targets: readonly TargetAnswer[];
 }
 
 const KNOBS: Record<string, { field: string; ceiling: number }[]> = {
@@ -176,7 +179,13 @@ export function capacityAnswer(t: Topology, rules: readonly Rule[] = RULES): Cap
   const headroom = headroomOf(t, prober);
   const bare = t.acknowledgements.length > 0 ? headroomOf(t, new Prober(t, rules, reads, false)) : headroom;
   const withoutAcknowledgements = bare.filter((h, i) => h.max !== headroom[i].max || h.stoppedBy !== headroom[i].stoppedBy);
-  return { stack: t.stackName, headroom, withoutAcknowledgements, databases: componentsOf(t, "database").map((db) => prober.databaseNeed(db)) };
+  return {
+    stack: t.stackName,
+    headroom,
+    withoutAcknowledgements,
+    databases: componentsOf(t, "database").map((db) => prober.databaseNeed(db)),
+    targets: targetAnswers(t, (path, field, value) => prober.failures(path, field, value)),
+  };
 }
 
 export function renderCapacityAnswer(a: CapacityAnswer): string {
@@ -203,5 +212,6 @@ export function renderCapacityAnswer(a: CapacityAnswer): string {
     "| --- | ---: | ---: | ---: | ---: | ---: |",
     ...a.databases.map((d) => `| ${d.constructPath} | ${d.clients} | ${d.maxConnections} | ${d.neededMaxConnections} | ${d.memoryMiB} | ${d.neededMemoryMiB} |`),
     "",
+    ...(a.targets.length === 0 ? [] : ["Targets (the measure loop):", "", ...a.targets.map((x) => `- ${x.constructPath}: ${x.summary}`), ""]),
   ].join("\n");
 }

@@ -3,6 +3,7 @@
  * kind; the budget rules, the capacity report and the error messages all read these lines, so
  * the arithmetic exists once.
  */
+import { nodesNote } from "./measurement";
 import { nodeConnections } from "./connection-model";
 import { redisDatabasesUsed } from "./references";
 import { poolerDatabases, poolerMaxDbConnections, poolerServerConnections, poolerUsers, type PoolerDatabase } from "./derive";
@@ -50,9 +51,14 @@ export function applicationDatabaseClients(t: Topology, db: DatabaseModel): Clie
   const lines: ClientLine[] = [];
   for (const tier of [...componentsOf(t, "webTier"), ...componentsOf(t, "workerTier")].filter((c) => c.database?.path === db.path)) {
     const { processes, unit, per } = nodeConnections(tier);
-    const nodes = `${tier.settings.nodes} ${tier.kind === "webTier" ? "nodes" : "workers"}`;
+    const nodes = tier.kind === "webTier" ? `${tier.settings.nodes} nodes${nodesNote(tier.settings)}` : `${tier.settings.nodes} workers`;
     lines.push({ source: tier.path, formula: `${nodes} x ${processes} ${unit} x ${per.formula}`, count: tier.settings.nodes * processes * per.count });
     if (tier.kind === "workerTier" && tier.settings.beat) lines.push({ source: `${tier.path} (beat)`, formula: `1 beat x ${per.formula}`, count: per.count });
+    // The release runs one process, one command at a time; when only its commands change it runs beside the nodes' connections.
+    const perRequest = tier.settings.connectionsPerRequest;
+    if (tier.kind === "webTier" && tier.settings.release.length > 0) {
+      lines.push({ source: `${tier.path} (release)`, formula: `1 release container x ${perRequest} connection${perRequest > 1 ? "s" : ""} per command`, count: perRequest });
+    }
   }
   return lines;
 }

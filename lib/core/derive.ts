@@ -192,9 +192,33 @@ export function nginxReadTimeoutSeconds(s: WebTierSettings): number {
   return s.requestTimeoutSeconds + 5;
 }
 
-/** HAProxy `timeout server` of a backend: the user's, or 10 s beyond the nginx read timeout of its tier. */
+/** The longest pause in a request body any upload route of the tier allows; 0 without upload routes. */
+export function uploadPauseSeconds(s: WebTierSettings): number {
+  return Math.max(0, ...s.uploadRoutes.map((r) => r.clientPauseSeconds));
+}
+
+/** Outer layers wait this much longer than the route's pause limit, so nginx is the one that cuts. */
+export const PAUSE_MARGIN_SECONDS = 5;
+
+/**
+ * uWSGI `socket-timeout` (its wait for each piece of a request body; default 4 s): past the
+ * longest pause of the tier's upload routes; undefined (uWSGI's default) without upload routes,
+ * where nginx buffers the whole body first and sends it at once.
+ */
+export function appSocketTimeoutSeconds(s: WebTierSettings): number | undefined {
+  const pause = uploadPauseSeconds(s);
+  return pause > 0 ? pause + PAUSE_MARGIN_SECONDS : undefined;
+}
+
+/**
+ * HAProxy `timeout server` of a backend: the user's, or 10 s beyond the nginx read timeout of its
+ * tier, and beyond the longest pause of its upload routes. A client's pause mid-body is silence on
+ * the server side too, and HAProxy 2.6 restarts this timeout only when data moves: it cuts the pause
+ * (measured). Its `timeout client` does not: once the request goes to the server, HAProxy stops
+ * applying it to the request (a 5 s timeout client let an 8 s pause through).
+ */
 export function haproxyServerTimeoutMs(userMs: number | undefined, target: WebTierSettings): number {
-  return userMs ?? (nginxReadTimeoutSeconds(target) + 10) * 1000;
+  return userMs ?? Math.max(nginxReadTimeoutSeconds(target) + 10, uploadPauseSeconds(target) + PAUSE_MARGIN_SECONDS) * 1000;
 }
 
 /** nginx sizing of every web node. Each proxied request holds two descriptors (client and upstream). */

@@ -16,6 +16,15 @@ export interface Slot {
 /** The pooler sits at the end of its database's address block, so adding replicas never moves it. */
 export const POOLER_INDEX = HOSTS_PER_BLOCK - 1;
 
+/**
+ * A web tier's release container (when it has release steps) sits at the end of its block, as the
+ * pooler does, so adding nodes never moves it; nodes reach it only past the block's 245 addresses,
+ * which WS-NET-COLLISIONS refuses anyway.
+ */
+export function releaseSlot(tier: WebTierModel): Slot | undefined {
+  return tier.settings.release.length > 0 ? { key: `${tier.id}-release`, index: HOSTS_PER_BLOCK - 1 } : undefined;
+}
+
 /** Web node `n` (0-based): nginx at index 2n, the app server at 2n+1. */
 export function webNodeSlots(tier: WebTierModel, n: number): { node: string; app: Slot; nginx: Slot } {
   const node = `${tier.id}-${n + 1}`;
@@ -42,8 +51,10 @@ export function workerSlots(tier: WorkerTierModel): { workers: Slot[]; beat?: Sl
 /** Every container slot of a component, in plan order. */
 export function componentSlots(c: ComponentModel): Slot[] {
   switch (c.kind) {
-    case "webTier":
-      return Array.from({ length: c.settings.nodes }, (_, n) => webNodeSlots(c, n)).flatMap((s) => [s.app, s.nginx]);
+    case "webTier": {
+      const release = releaseSlot(c);
+      return [...(release ? [release] : []), ...Array.from({ length: c.settings.nodes }, (_, n) => webNodeSlots(c, n)).flatMap((s) => [s.app, s.nginx])];
+    }
     case "workerTier": {
       const w = workerSlots(c);
       return [...w.workers, ...(w.beat ? [w.beat] : []), ...(w.flower ? [w.flower] : [])];

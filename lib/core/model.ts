@@ -40,6 +40,7 @@ export type ContainerRole =
   | "gunicorn"
   | "celery-worker"
   | "celery-beat"
+  | "release"
   | "flower"
   | "postgres-primary"
   | "postgres-replica"
@@ -82,6 +83,11 @@ export interface ContainerSpec {
   readonly dependsOn: readonly string[];
   /** Seconds Docker waits after the stop signal before killing. */
   readonly stopTimeoutSeconds: number;
+  /**
+   * A one-shot container (release steps): it runs to its end instead of being kept running, the
+   * deploy waits for that, and fails with `failureMessage` when it exits non-zero. Absent: a service.
+   */
+  readonly oneShot?: { readonly failureMessage: string };
 }
 
 export interface VolumeSpec {

@@ -97,8 +97,12 @@ export function emitDockerResources(scope: Construct, plan: ClusterPlan): Emitte
       memory: c.memoryMiB,
       memorySwap: c.memoryMiB,
       cpus: c.cpus === undefined ? undefined : String(c.cpus),
-      restart: "unless-stopped",
-      mustRun: true,
+      // A one-shot container runs to its end: kept as it exited, never restarted, and the provider
+      // waits for that (attach). Its exit code does not fail the provider, so a postcondition does.
+      restart: c.oneShot ? "no" : "unless-stopped",
+      mustRun: !c.oneShot,
+      attach: c.oneShot ? true : undefined,
+      lifecycle: c.oneShot ? { postcondition: [{ condition: "${self.exit_code == 0}", errorMessage: escapeTerraformTemplate(c.oneShot.failureMessage) }] } : undefined,
       stopTimeout: c.stopTimeoutSeconds,
       healthcheck: {
         test: c.healthcheck.test.map(resolve),

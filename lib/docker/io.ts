@@ -18,6 +18,19 @@ export function exportCapacityIfAsked(stack: string, answer: () => string): void
   if (file) fs.appendFileSync(file, `${JSON.stringify({ stack, answer: answer() })}\n`);
 }
 
+/** Environment variables of `cdktf-webstack measure`: the file each stack appends the tier's subset to, and the tier. */
+export const MEASURE_OUT_ENV = "CDKTF_WEBSTACK_MEASURE_OUT";
+export const MEASURE_TIER_ENV = "CDKTF_WEBSTACK_MEASURE_TIER";
+
+/** When the measure command runs the app, a stack with the tier asked for appends what to deploy (one JSON line). */
+export function exportMeasureSubsetIfAsked(stack: string, subset: (tier: string) => unknown): void {
+  const file = process.env[MEASURE_OUT_ENV];
+  const tier = process.env[MEASURE_TIER_ENV];
+  if (!file || !tier) return;
+  const found = subset(tier);
+  if (found !== undefined) fs.appendFileSync(file, `${JSON.stringify({ stack, subset: found })}\n`);
+}
+
 export function readTextFile(file: string): string {
   return fs.readFileSync(file, "utf8");
 }
@@ -46,30 +59,48 @@ function existing(file: string): { content: string; mode: number } | undefined {
 }
 
 /**
- * Writes each container's files under `<stackDir>/configs/<container key>/<path in container>`, and
- * the reports beside cdk.tf.json. No file of an earlier synth survives unless it is still wanted,
- * and one that already holds what is wanted is left alone: a re-synth (cdktf synth keeps
- * cdktf.out) writes only what changed, and creating folders is the slow part of a first synth.
+ * Where each container's files go under configs/: `<container key>/<file name>`. One folder per
+ * container, not the path inside it: creating folders is the slow part of a first synth (the
+ * paths inside containers took three folders per container), and the path inside the container is
+ * in cdk.tf.json's `upload`. A container's file names are unique.
+ */
+function configFileNames(plan: ClusterPlan): Map<string, { content: string; mode: number }> {
+  const wanted = new Map<string, { content: string; mode: number }>();
+  for (const c of plan.containers) {
+    for (const f of c.files) {
+      const rel = path.join(c.key, path.posix.basename(f.path));
+      if (wanted.has(rel)) throw new Error(`internal error: container ${c.key} has two files named ${path.posix.basename(f.path)}`);
+      wanted.set(rel, { content: f.content, mode: f.executable ? 0o755 : 0o644 });
+    }
+  }
+  return wanted;
+}
+
+/**
+ * Writes each container's files under `<stackDir>/configs/<container key>/<file name>`, and the
+ * reports beside cdk.tf.json. No file of an earlier synth survives unless it is still wanted, and
+ * one that already holds what is wanted is left alone: a re-synth (cdktf synth keeps cdktf.out)
+ * writes only what changed.
  */
 export function writeRenderedFiles(stackDir: string, plan: ClusterPlan, extra: Readonly<Record<string, string>>): void {
   const dir = path.join(stackDir, "configs");
-  const wanted = new Map<string, { content: string; mode: number }>();
-  for (const c of plan.containers) {
-    for (const f of c.files) wanted.set(path.join(c.key, f.path), { content: f.content, mode: f.executable ? 0o755 : 0o644 });
-  }
+  const wanted = configFileNames(plan);
   prune(dir, new Set(wanted.keys()));
-  const folders = new Set<string>();
+  // Per container folder: did it exist before this synth? Files in a new folder need no read first.
+  const folderExisted = new Map<string, boolean>();
   for (const [rel, { content, mode }] of wanted) {
     const target = path.join(dir, rel);
-    const found = existing(target);
+    const folder = path.dirname(target);
+    let existed = folderExisted.get(folder);
+    if (existed === undefined) {
+      existed = fs.existsSync(folder);
+      if (!existed) fs.mkdirSync(folder, { recursive: true });
+      folderExisted.set(folder, existed);
+    }
+    const found = existed ? existing(target) : undefined;
     if (found?.content === content) {
       if (found.mode !== mode) fs.chmodSync(target, mode);
       continue;
-    }
-    const folder = path.dirname(target);
-    if (!found && !folders.has(folder)) {
-      fs.mkdirSync(folder, { recursive: true });
-      folders.add(folder);
     }
     fs.writeFileSync(target, content, { mode });
     if (found && found.mode !== mode) fs.chmodSync(target, mode);

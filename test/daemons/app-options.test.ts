@@ -68,6 +68,13 @@ describe("uwsgiOptions, checked by uWSGI", () => {
     for (const [name] of loaders) expect([name, refused(name) || name in harmless]).toEqual([name, true]);
   });
 
+  it("every internal routing option uWSGI lists is refused (a route's harakiri action would replace route-run's timer)", async () => {
+    const routing = [...uwsgiHelp()].filter(([, [, desc]]) => /\b(route|routing label)\b/.test(desc) && !/logger/.test(desc)).map(([name]) => name);
+    expect(routing).toEqual(expect.arrayContaining(["route", "route-if", "route-run", "final-route-status", "error-route-uri"]));
+    for (const name of routing) expect([name, refused(name)]).toEqual([name, true]);
+    expect(refused("log-route")).toBe(false);
+  });
+
   it("set = processes=3 would set processes around the checks: uWSGI obeys it, and the schema refuses set", async () => {
     expect(refused("set")).toBe(true);
     // What the refusal prevents, shown with the real uWSGI: the rendered file plus one `set` line.

@@ -4,6 +4,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { LoadBalancer, WebStack, WebTier, Database } from "../../lib";
 import { buildInvenioStack } from "../../examples/invenio/stack";
+import { buildDjangoSiteStack } from "../../examples/django-site/stack";
 import { buildSmallSiteStack } from "../../examples/small-site/stack";
 import { Sandbox, container, containersOf, fileIn, secretValue, testWith, type Container } from "./harness";
 
@@ -49,6 +50,7 @@ describe("HAProxy 2.6 accepts and serves the rendered haproxy.cfg", () => {
   const variants: [string, () => Container[]][] = [
     ["invenio", () => containersOf((s) => buildInvenioStack(s))],
     ["small-site", () => containersOf((s) => buildSmallSiteStack(s))],
+    ["django-site (siteHost)", () => containersOf((s) => buildDjangoSiteStack(s))],
     ["https (self-signed certificateFile, key variable)", () => httpsStack(selfSigned())],
   ];
 
@@ -70,7 +72,7 @@ describe("HAProxy 2.6 accepts and serves the rendered haproxy.cfg", () => {
     });
   }
 
-  for (const [name, build] of [variants[0], variants[2]]) {
+  for (const [name, build] of variants.filter(([n]) => n === "invenio" || n.startsWith("https"))) {
     it(`runs (${name}): stats page 401 without the password, 200 with it`, async () => {
       const lb = container(build(), "lb");
       const box = lbSandbox("haproxy-run", lb);

@@ -1,6 +1,7 @@
 import * as path from "node:path";
 import { Database, LoadBalancer, WebStack, WebTier } from "../../lib";
 import { buildInvenioStack } from "../../examples/invenio/stack";
+import { buildDjangoSiteStack } from "../../examples/django-site/stack";
 import { buildSmallSiteStack } from "../../examples/small-site/stack";
 import { Sandbox, confValue, container, containersOf, fileIn, testWith, type Container } from "./harness";
 
@@ -37,6 +38,7 @@ describe("nginx -t accepts every rendered nginx.conf", () => {
   const stacks: [string, () => Container[]][] = [
     ["invenio (uWSGI)", () => containersOf((s) => buildInvenioStack(s))],
     ["small-site (gunicorn)", () => containersOf((s) => buildSmallSiteStack(s))],
+    ["django-site (gunicorn, static route, site Host)", () => containersOf((s) => buildDjangoSiteStack(s))],
   ];
   for (const [name, build] of stacks) {
     it(name, async () => {

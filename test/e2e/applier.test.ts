@@ -7,6 +7,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { apply, durationNs, renderTemplate } from "./applier";
 import { tar } from "./docker-api";
+import { failedPostcondition, parseLifecycle } from "./lifecycle";
 
 function tfJson(doc: unknown): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "webstack-e2e-applier-"));
@@ -52,6 +53,39 @@ describe("e2e applier (no engine)", () => {
     expect(bad).toEqual([]);
     renderTemplate("${HOME} %{+Q}", refs, (t) => bad.push(t));
     expect(bad).toEqual(["${HOME}", "%{+Q}"]);
+  });
+
+  test("lifecycle: a postcondition on self.exit_code holds at 0 and fails at 1 with its error message, as Terraform reports it", () => {
+    const { postconditions, errors } = parseLifecycle("docker_container", "c", {
+      postcondition: [{ condition: "${self.exit_code == 0}", error_message: "The release steps failed." }],
+    });
+    expect(errors).toEqual([]);
+    expect(failedPostcondition("docker_container.c", postconditions, { exit_code: 0 })).toBeUndefined();
+    expect(failedPostcondition("docker_container.c", postconditions, { exit_code: 1 })).toBe(
+      "Resource postcondition failed for docker_container.c: The release steps failed.\n  condition ${self.exit_code == 0}: self.exit_code is 1",
+    );
+    // Still running (no attach): exit_code is null, and null == 0 is false.
+    expect(failedPostcondition("docker_container.c", postconditions, { exit_code: null })).toMatch(/self\.exit_code is null$/);
+    const ne = parseLifecycle("docker_container", "c", { postcondition: [{ condition: "${self.exit_code != 3}", error_message: "not 3" }] }).postconditions;
+    expect(failedPostcondition("x", ne, { exit_code: 0 })).toBeUndefined();
+    expect(failedPostcondition("x", ne, { exit_code: 3 })).toMatch(/not 3/);
+  });
+
+  test("lifecycle: other arguments, other conditions and computed attributes fail the apply by name", async () => {
+    expect(parseLifecycle("docker_container", "c", { create_before_destroy: true, replace_triggered_by: ["docker_image.img"] }).errors).toEqual([
+      'docker_container.c: lifecycle argument "create_before_destroy" is not handled by the e2e applier',
+      'docker_container.c: lifecycle argument "replace_triggered_by" is not handled by the e2e applier',
+    ]);
+    expect(parseLifecycle("docker_container", "c", { postcondition: [{ condition: "${self.exit_code < 2}", error_message: "m" }] }).errors[0]).toMatch(
+      /is not a comparison of a self attribute with a literal/,
+    );
+    expect(parseLifecycle("docker_container", "c", { postcondition: [{ condition: "${self.ip_address == \"x\"}", error_message: "m" }] }).errors[0]).toMatch(
+      /self\.ip_address is not an attribute the e2e applier knows after a create \(it knows: exit_code\)/,
+    );
+    await expect(apply(tfJson(minimal({ lifecycle: { precondition: [{ condition: "${true}", error_message: "m" }] } })), {})).rejects.toThrow(
+      /lifecycle argument "precondition" is not handled/,
+    );
+    await expect(apply(tfJson(minimal({ exit_code: 0 })), {})).rejects.toThrow(/attribute "exit_code" is computed by the provider and cannot be set/);
   });
 
   test("durations are Go durations in nanoseconds", () => {

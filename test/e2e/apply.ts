@@ -7,6 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { call, request, tar } from "./docker-api";
 import { inspect, logs, sleep } from "./observe";
+import { failedPostcondition, parseLifecycle, type Postcondition } from "./lifecycle";
 import { checkSchema, containerSpec } from "./provider-schema";
 import { fmtProblem, renderResource, renderTemplate, templateProblems, type Refs, type TemplateProblem } from "./template-eval";
 import { labelsMap, list, readTfJson, type Block, type TfDoc } from "./tf-json";
@@ -20,6 +21,10 @@ export interface AppliedContainer {
   name: string;
   id: string;
   startedAt: number;
+  /** must_run = false: it runs to its end (a release step); healthy means exited 0. */
+  oneShot: boolean;
+  /** The provider's exit_code after the create: set once the container is not running, else null. */
+  exitCode: number | null;
 }
 
 export interface Handle {
@@ -115,7 +120,15 @@ export async function apply(tfJsonPath: string, variables: Record<string, string
 
   // 1. Attributes: everything must be handled.
   const schemaErrors: string[] = [];
-  for (const [type, rs] of Object.entries(res)) for (const [name, r] of Object.entries(rs)) schemaErrors.push(...checkSchema(type, name, r));
+  const postconditions: Record<string, Postcondition[]> = {};
+  for (const [type, rs] of Object.entries(res)) {
+    for (const [name, r] of Object.entries(rs)) {
+      schemaErrors.push(...checkSchema(type, name, r));
+      const lifecycle = parseLifecycle(type, name, r.lifecycle);
+      schemaErrors.push(...lifecycle.errors);
+      if (type === "docker_container") postconditions[name] = lifecycle.postconditions;
+    }
+  }
   if (schemaErrors.length) throw new Error(`cdk.tf.json has attributes the e2e applier does not handle:\n  ${schemaErrors.join("\n  ")}`);
 
   // 2. Variables.
@@ -177,7 +190,7 @@ export async function apply(tfJsonPath: string, variables: Record<string, string
     }
     // 6. Containers, in depends_on order: create, upload, start, must_run check.
     const cs = res.docker_container ?? {};
-    for (const name of orderContainers(cs)) await applyContainer(name, render("docker_container", name, cs[name]), handle, options, e2eLabels);
+    for (const name of orderContainers(cs)) await applyContainer(name, render("docker_container", name, cs[name]), handle, options, e2eLabels, postconditions[name] ?? []);
   } catch (e) {
     await destroy(handle).catch(() => undefined);
     throw e;
@@ -186,8 +199,11 @@ export async function apply(tfJsonPath: string, variables: Record<string, string
   return handle;
 }
 
-/** Creates one rendered container, uploads its files, starts it and checks must_run. */
-async function applyContainer(name: string, r: Block, handle: Handle, options: ApplyOptions, e2eLabels: Record<string, string>): Promise<void> {
+/**
+ * Creates one rendered container, uploads its files, starts it, waits for its end when `attach`,
+ * checks must_run, then its postconditions (as Terraform does right after the provider's create).
+ */
+async function applyContainer(name: string, r: Block, handle: Handle, options: ApplyOptions, e2eLabels: Record<string, string>, postconditions: Postcondition[]): Promise<void> {
   const cname = String(r.name);
   const { body, extraNetworks } = containerSpec(r, e2eLabels);
   const ul = (body.HostConfig as { Ulimits?: Array<{ Name: string; Soft: number; Hard: number }> }).Ulimits ?? [];
@@ -204,7 +220,8 @@ async function applyContainer(name: string, r: Block, handle: Handle, options: A
   } catch (e) {
     throw new Error(`docker_container.${name} (${cname}): create failed: ${(e as Error).message}`);
   }
-  handle.containers.push({ resource: name, name: cname, id: created.Id, startedAt: 0 });
+  const applied: AppliedContainer = { resource: name, name: cname, id: created.Id, startedAt: 0, oneShot: r.must_run === false, exitCode: null };
+  handle.containers.push(applied);
   for (const n of extraNetworks) await call("POST", `/networks/${encodeURIComponent(n.name)}/connect`, { Container: created.Id, EndpointConfig: n.cfg });
   const uploads = list(r.upload).map((u) => ({ path: String(u.file), content: String(u.content ?? ""), mode: u.executable === true ? 0o755 : 0o644 }));
   if (uploads.length) {
@@ -219,16 +236,28 @@ async function applyContainer(name: string, r: Block, handle: Handle, options: A
   } catch (e) {
     throw new Error(`docker_container.${name} (${cname}): start failed: ${(e as Error).message}`);
   }
-  handle.containers[handle.containers.length - 1].startedAt = Date.now();
+  applied.startedAt = Date.now();
+  if (r.attach === true) {
+    // The provider waits for the end of its execution (ContainerWait, condition not-running), however long.
+    await call("POST", `/containers/${created.Id}/wait?condition=not-running`, undefined, { timeoutMs: ATTACH_TIMEOUT_MS });
+  }
   if (r.must_run !== false) {
     // The provider checks the container is running right after start.
-    await sleep(500);
+    if (r.attach !== true) await sleep(500);
     const st = await inspect(created.Id);
     if (!st.State.Running) {
       throw new Error(`docker_container.${name} (${cname}): must_run but not running (exit ${st.State.ExitCode}, ${st.State.Error || "no error"}); logs:\n${(await logs(created.Id, 60)).combined}`);
     }
   }
+  const st = await inspect(created.Id);
+  applied.exitCode = st.State.Running ? null : st.State.ExitCode;
+  const failed = failedPostcondition(`docker_container.${name}`, postconditions, { exit_code: applied.exitCode });
+  // Not in Terraform's message: the log tail, since the applier destroys the container before anyone could look.
+  if (failed) throw new Error(`${failed}\n  log tail of ${cname}:\n${(await logs(created.Id, 40)).combined.replace(/^/gm, "    ")}`);
 }
+
+/** How long an attached container may run: the provider's default create timeout (20 minutes). */
+const ATTACH_TIMEOUT_MS = 20 * 60_000;
 
 /** Removes the containers (force), then volumes, then networks the handle created. Keeps images (cache). */
 export async function destroy(handle: Handle): Promise<void> {

@@ -60,6 +60,7 @@ context_of() {
     pgbouncer:1.18) echo "$HERE/images/pgbouncer" ;;
     elasticsearch:7.17.25) echo "$HERE/images/elasticsearch-stub" ;;
     webstack-example-app:0.1) echo "$ROOT/examples/app" ;;
+    webstack-django-site:0.1) echo "$ROOT/examples/django-site/app" ;;
     *) echo "no e2e build recipe for image '$1' (add one under test/e2e/images/)" >&2; return 3 ;;
   esac
 }

@@ -18,6 +18,9 @@ export interface ContainerInfo {
     ExitCode: number;
     Error: string;
     OOMKilled: boolean;
+    /** RFC 3339 times from the engine; FinishedAt is the zero time while it never stopped. */
+    StartedAt: string;
+    FinishedAt: string;
     Health?: { Status: string; FailingStreak: number; Log: Array<{ ExitCode: number; Output: string; Start: string }> };
   };
   Config: { Labels: Record<string, string>; Healthcheck?: unknown };
@@ -48,6 +51,9 @@ export async function exec(nameOrId: string, cmd: string[], user?: string): Prom
   return { exitCode: info.ExitCode, output: demux(r.body).combined };
 }
 
+/** A one-shot container (must_run = false) is done well when it exited 0. */
+const finishedWell = (i: ContainerInfo) => i.State.Status === "exited" && i.State.ExitCode === 0;
+
 export interface HealthReport {
   ok: boolean;
   /** ms from apply start until all were healthy (or until giving up). */
@@ -60,7 +66,8 @@ export interface HealthReport {
 }
 
 /**
- * Polls until every container with a healthcheck is healthy (and every other one running). Gives up
+ * Polls until every container with a healthcheck is healthy, every one-shot container exited 0, and
+ * every other one running. Gives up
  * at the timeout, or early when a container keeps restarting/exited for good.
  */
 export async function waitHealthy(handle: Handle, timeoutMs: number, pollMs = 1000): Promise<HealthReport> {
@@ -75,10 +82,11 @@ export async function waitHealthy(handle: Handle, timeoutMs: number, pollMs = 10
       const h = i.State.Health?.Status;
       const s = h ? `${i.State.Status}/${h}` : i.State.Status;
       status[c.name] = i.RestartCount ? `${s} (restarts: ${i.RestartCount})` : s;
-      const ok = h ? h === "healthy" : i.State.Running;
+      const ok = c.oneShot ? finishedWell(i) : h ? h === "healthy" : i.State.Running;
       if (ok && healthyAt[c.name] === undefined) healthyAt[c.name] = Date.now() - handle.startedAt;
       if (!ok) allOk = false;
-      if (i.RestartCount >= 3 || (i.State.Status === "exited" && i.HostConfig && (i.HostConfig as { RestartPolicy: { Name: string } }).RestartPolicy.Name === "no")) hopeless = true;
+      const exitedForGood = i.State.Status === "exited" && i.HostConfig && (i.HostConfig as { RestartPolicy: { Name: string } }).RestartPolicy.Name === "no";
+      if (i.RestartCount >= 3 || (exitedForGood && !ok)) hopeless = true;
     }
     if (allOk || hopeless || Date.now() > deadline) {
       return { ok: allOk, elapsedMs: Date.now() - handle.startedAt, healthyAtMs: healthyAt, status, details: allOk ? "" : await describeUnhealthy(handle) };
@@ -94,7 +102,7 @@ export async function describeUnhealthy(handle: Handle): Promise<string> {
     const i = await inspect(c.id).catch(() => undefined);
     if (!i) continue;
     const h = i.State.Health;
-    if (h ? h.Status === "healthy" : i.State.Running) continue;
+    if (c.oneShot ? finishedWell(i) : h ? h.Status === "healthy" : i.State.Running) continue;
     out.push(
       `=== ${c.name} (${c.resource}): ${i.State.Status}${h ? `/${h.Status}` : ""}, exit ${i.State.ExitCode}, restarts ${i.RestartCount}${i.State.OOMKilled ? ", OOM-killed" : ""}${i.State.Error ? `, error: ${i.State.Error}` : ""}`,
     );

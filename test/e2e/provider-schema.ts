@@ -21,7 +21,7 @@ const SCHEMA: Record<string, { keys: string[]; nested?: Record<string, string[]>
       "name", "image", "command", "entrypoint", "env", "healthcheck", "hostname", "labels", "log_driver", "log_opts",
       "memory", "memory_swap", "must_run", "networks_advanced", "ports", "restart", "max_retry_count", "stop_timeout",
       "stop_signal", "sysctls", "ulimit", "upload", "user", "volumes", "depends_on", "working_dir", "tmpfs", "shm_size",
-      "read_only", "init",
+      "read_only", "init", "attach", "lifecycle",
     ],
     nested: {
       healthcheck: ["test", "interval", "timeout", "start_period", "retries"],
@@ -35,6 +35,9 @@ const SCHEMA: Record<string, { keys: string[]; nested?: Record<string, string[]>
   },
 };
 
+/** Attributes only the provider sets (read after create, e.g. in a postcondition as self.exit_code). */
+const COMPUTED_ONLY: Record<string, string[]> = { docker_container: ["exit_code", "container_logs", "network_data", "id"] };
+
 /** One message per attribute (or resource type) the applier does not handle; empty when it handles all. */
 export function checkSchema(type: string, name: string, r: Block): string[] {
   const s = SCHEMA[type];
@@ -42,6 +45,10 @@ export function checkSchema(type: string, name: string, r: Block): string[] {
   const errs: string[] = [];
   for (const [k, v] of Object.entries(r)) {
     if (k === "//") continue;
+    if (COMPUTED_ONLY[type]?.includes(k)) {
+      errs.push(`${type}.${name}: attribute "${k}" is computed by the provider and cannot be set (Terraform refuses it)`);
+      continue;
+    }
     if (!s.keys.includes(k)) {
       errs.push(`${type}.${name}: attribute "${k}" is not handled by the e2e applier`);
       continue;

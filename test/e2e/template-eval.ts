@@ -77,7 +77,8 @@ function renderDeep(v: Json, refs: Refs, problem: (attr: string, text: string, r
   if (Array.isArray(v)) return v.map((x, i) => renderDeep(x, refs, problem, `${attr}[${i}]`));
   if (v && typeof v === "object") {
     const o: Record<string, Json> = {};
-    for (const [k, x] of Object.entries(v)) o[k] = k === "//" ? x : renderDeep(x, refs, problem, attr ? `${attr}.${k}` : k);
+    // lifecycle holds expressions Terraform evaluates after the create (lifecycle.ts), not templates of the resource.
+    for (const [k, x] of Object.entries(v)) o[k] = k === "//" || (k === "lifecycle" && attr === "") ? x : renderDeep(x, refs, problem, attr ? `${attr}.${k}` : k);
     return o;
   }
   return v;

@@ -8,7 +8,7 @@ const base: NginxConfig = {
   staticUrlPath: "/static",
   staticRoot: "/srv/static",
   clientMaxBodySize: "10m",
-  uploadRoutes: [{ path: "/api/files", maxBodySize: "50g" }],
+  uploadRoutes: [{ path: "/api/files", maxBodySize: "50g", clientPauseSeconds: 90 }],
   readTimeoutSeconds: 65,
   trustedProxies: "10.0.0.0/16",
 };
@@ -43,6 +43,9 @@ test("log format carries request id, request time and upstream time", () => {
 test("upload routes stream with their own body limit; static files are served here", () => {
   const conf = renderNginxConfig(base);
   expect(conf).toMatch(/location \/api\/files \{[^}]*client_max_body_size 50g;[^}]*uwsgi_request_buffering off;/);
+  // The route's pause limit, in its location only: ordinary routes keep nginx's default.
+  expect(conf).toMatch(/location \/api\/files \{[^}]*client_body_timeout 90s;/);
+  expect(conf.match(/client_body_timeout/g)).toHaveLength(1);
   expect(conf).toContain("client_max_body_size 10m;");
   expect(conf).toMatch(/location \/static\/ \{\n\s+alias \/srv\/static\/;/);
   expect(conf).toContain("gzip on;");

@@ -30,9 +30,18 @@ const app: AppServerConfig = {
 
 test("uwsgi.ini: processes, threads, master, stats, max-requests, harakiri", () => {
   const ini = renderUwsgiIni(app);
-  for (const line of ["processes = 8", "threads = 2", "master = true", "stats = 0.0.0.0:9191", "max-requests = 5000", "harakiri = 60", "listen = 1024", "lazy-apps = true", "limit-post = 10485760", "strict = true"]) {
+  for (const line of ["processes = 8", "threads = 2", "master = true", "stats = 0.0.0.0:9191", "max-requests = 5000", "listen = 1024", "lazy-apps = true", "limit-post = 10485760", "strict = true"]) {
     expect(ini).toContain(`${line}\n`);
   }
+});
+
+test("uwsgi.ini: harakiri is set once the body is in (routing), never as the option post-buffering inflates", () => {
+  const ini = renderUwsgiIni(app);
+  expect(ini).toContain("post-buffering = 65536\nroute-run = harakiri:60\n");
+  expect(ini).not.toMatch(/^harakiri\s*=/m);
+  // No upload route: uWSGI's own socket-timeout (nginx sends buffered bodies at once).
+  expect(ini).not.toMatch(/^socket-timeout/m);
+  expect(renderUwsgiIni({ ...app, socketTimeoutSeconds: 95 })).toMatch(/^socket-timeout = 95$/m);
 });
 
 test("gunicorn.conf.py: workers, threads, timeout, max_requests", () => {

@@ -8,9 +8,11 @@
     GET  /task?x=2&y=3       run tasks.add through Celery, wait up to 10 s
     GET  /pool/fill          check out this process's whole DB pool at once
     GET  /db/hold?s=0.5      hold one database connection for s seconds (at most 5)
+    POST /upload[/...]?hold=0  read the whole body, then wait hold seconds (at most 30); its size and sha256
 """
 
 import contextlib
+import hashlib
 import http
 import json
 import os
@@ -237,6 +239,28 @@ def db_hold(query):
     return 200, {"pid": os.getpid(), "thread": threading.get_ident(), "backend_pid": backend_pid, "seconds": seconds}
 
 
+def upload(environ, query):
+    """Read the request body to its end (a slow client's pauses are the servers' to bound), then
+    optionally wait: the timeout chain's tests hold a request past the app server's timeout here."""
+    try:
+        hold = min(30.0, max(0.0, float(query.get("hold", ["0"])[0])))
+    except ValueError:
+        return 400, {"error": "hold must be a number of seconds"}
+    started = time.monotonic()
+    digest = hashlib.sha256()
+    size = 0
+    stream = environ["wsgi.input"]
+    while True:
+        chunk = stream.read(65536)
+        if not chunk:
+            break
+        digest.update(chunk)
+        size += len(chunk)
+    read_seconds = time.monotonic() - started
+    time.sleep(hold)
+    return 200, {"bytes": size, "sha256": digest.hexdigest(), "read_seconds": round(read_seconds, 3), "hold": hold}
+
+
 # --- cache -----------------------------------------------------------------------
 
 
@@ -340,6 +364,8 @@ def route(environ, method, path, request_id):
         return pool_fill()
     if path == "/db/hold":
         return db_hold(query)
+    if path == "/upload" or path.startswith("/upload/"):
+        return upload(environ, query) if method == "POST" else _not_allowed("POST")
     return 404, {"error": "not found", "path": path}
 
 

@@ -9,6 +9,7 @@ import { PGBOUNCER_PORT } from "../render/pgbouncer";
 import { PG_PORT } from "../render/postgres";
 import { RABBITMQ_PORT } from "../render/rabbitmq";
 import { REDIS_PORT } from "../render/redis";
+import type { ServiceEndpoint } from "../render/release";
 import { SEARCH_HTTP_PORT } from "../render/search";
 import { PropsError } from "../errors";
 import { substituteUrlReferences, type ServiceUrl } from "../references";
@@ -154,4 +155,22 @@ export function serviceKeys(wiring: Wiring): string[] {
     if (service) keys.push(...componentSlots(service).map((slot) => slot.key));
   }
   return keys;
+}
+
+/** The endpoints of the containers `serviceKeys` names, in the same order. */
+export function serviceEndpoints(ctx: PlanContext, wiring: Wiring): ServiceEndpoint[] {
+  const out: ServiceEndpoint[] = [];
+  if (wiring.database) {
+    const db = wiring.database;
+    const slots = databaseSlots(db);
+    const host = ctx.address(db, slots.pooler ?? slots.primary);
+    out.push({ protocol: "postgres", host, port: slots.pooler ? PGBOUNCER_PORT : PG_PORT, user: db.settings.user, database: db.settings.databaseName });
+  }
+  if (wiring.cache) out.push({ protocol: "tcp", host: ctx.address(wiring.cache, 0), port: wiring.cache.settings.engine === "memcached" ? MEMCACHED_PORT : REDIS_PORT });
+  if (wiring.queue) out.push({ protocol: "tcp", host: ctx.address(wiring.queue, 0), port: wiring.queue.settings.engine === "redis" ? REDIS_PORT : RABBITMQ_PORT });
+  if (wiring.search) {
+    const search = wiring.search;
+    out.push(...componentSlots(search).map((slot) => ({ protocol: "tcp" as const, host: ctx.address(search, slot), port: SEARCH_HTTP_PORT })));
+  }
+  return out;
 }

@@ -60,6 +60,7 @@ function checkSecretReferences(plan: Pick<ClusterPlan, "containers" | "secrets">
 
 export function planCluster(topology: Topology): ClusterPlan {
   const ctx = new PlanContext(topology);
+  for (const name of Object.keys(topology.settings.appSecrets).sort()) ctx.secret(name, topology.settings.appSecrets[name]);
   for (const planner of PLANNERS) {
     for (const component of componentsOf(topology, planner.kind)) planComponent(ctx, planner, component);
   }

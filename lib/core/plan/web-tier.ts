@@ -1,5 +1,5 @@
 /** A web tier: per node, the app server (uWSGI or gunicorn) and nginx in front of it. */
-import { NGINX_WORKER_PROCESSES, appSomaxconn, nginxReadTimeoutSeconds, nodeConcurrency, webAppMemoryMiB } from "../derive";
+import { NGINX_WORKER_PROCESSES, appRoutesTo, appSocketTimeoutSeconds, appSomaxconn, backendHealthCheck, nginxReadTimeoutSeconds, nodeConcurrency, webAppMemoryMiB } from "../derive";
 import { webNodeSlots } from "../layout";
 import { renderGunicornConfig, renderUwsgiIni, type AppServerConfig } from "../render/appserver";
 import { renderNginxConfig } from "../render/nginx";
@@ -7,6 +7,7 @@ import type { WebTierModel } from "../topology";
 import { parseSize } from "../units";
 import { clientEnv, resolveEnvironment, serviceKeys } from "./clients";
 import { cmd, file, nofile, type PlanContext, type Planner } from "./context";
+import { planRelease } from "./release";
 
 export const NGINX_PORT = 80;
 export const UWSGI_STATS_PORT = 9191;
@@ -28,6 +29,13 @@ export const webTierPlanner: Planner<"webTier"> = {
     const maxBodyBytes = Math.max(parseSize(s.clientMaxBodySize), ...s.uploadRoutes.map((r) => parseSize(r.maxBodySize)));
     const env = { ...clientEnv(ctx, tier, s), ...resolveEnvironment(ctx, tier, s.environment) };
     const dependsOn = serviceKeys(tier);
+    const release = planRelease(ctx, tier, env, dependsOn);
+    // The node's own health checks send the Host the load balancer's checks send, so an app that checks
+    // Host (Django's ALLOWED_HOSTS) answers them too; without a site host they stay as they were.
+    const siteHost = appRoutesTo(ctx.topology, tier)
+      .map(({ lb, route }) => backendHealthCheck(lb, route).host)
+      .find((host) => host !== "localhost");
+    const appDependsOn = release ? [...dependsOn, release] : dependsOn;
     for (let n = 0; n < s.nodes; n++) {
       const slots = webNodeSlots(tier, n);
       const nginxAddress = ctx.address(tier, slots.nginx);
@@ -45,6 +53,7 @@ export const webTierPlanner: Planner<"webTier"> = {
         plugins: s.uwsgiPlugins,
         statsPort: UWSGI_STATS_PORT,
         forwardedAllowIps: nginxAddress,
+        socketTimeoutSeconds: appSocketTimeoutSeconds(s),
         bufferSize: s.uwsgiBufferSize,
         extraOptions: s.server === "uwsgi" ? s.uwsgiOptions : s.gunicornOptions,
       };
@@ -52,7 +61,9 @@ export const webTierPlanner: Planner<"webTier"> = {
       const probe =
         s.server === "uwsgi"
           ? `import urllib.request; urllib.request.urlopen("http://127.0.0.1:${UWSGI_STATS_PORT}/", timeout=4)`
-          : `import urllib.request; urllib.request.urlopen("http://127.0.0.1:${s.appPort}/ping", timeout=4)`;
+          : siteHost
+            ? `import urllib.request; urllib.request.urlopen(urllib.request.Request("http://127.0.0.1:${s.appPort}/ping", headers={"Host": "${siteHost}"}), timeout=4)`
+            : `import urllib.request; urllib.request.urlopen("http://127.0.0.1:${s.appPort}/ping", timeout=4)`;
       ctx.container({
         key: slots.app.key,
         constructPath: tier.path,
@@ -68,7 +79,7 @@ export const webTierPlanner: Planner<"webTier"> = {
         files: [appFile],
         // Docker fills an empty named volume from the image on first mount: nginx then serves the app's files.
         mounts: [ctx.volume(tier, staticVolume, s.staticDir)],
-        dependsOn,
+        dependsOn: appDependsOn,
         memoryMiB: webAppMemoryMiB(s),
         healthcheck: { ...cmd("python3", "-c", probe), startPeriodSeconds: 30 },
         sysctls: { "net.core.somaxconn": String(appSomaxconn(s)) },
@@ -104,7 +115,7 @@ export const webTierPlanner: Planner<"webTier"> = {
         dependsOn: [slots.app.key],
         memoryMiB: s.nginxMemoryMiB,
         // Through nginx to the app: a node is healthy only when both answer.
-        healthcheck: cmd("curl", "--fail", "--silent", "--output", "/dev/null", "--max-time", "4", "http://127.0.0.1/ping"),
+        healthcheck: cmd("curl", "--fail", "--silent", "--output", "/dev/null", "--max-time", "4", ...(siteHost ? ["--header", `Host: ${siteHost}`] : []), "http://127.0.0.1/ping"),
         // nginx opens a connection to the app per request (gunicorn's sync workers and the uwsgi protocol
         // close after every response) and closes its side first, so each one sits in TIME_WAIT here for
         // 60 s. Past ~14 000 of them (20 s at 700 requests/s) connect() spends its time searching for a

@@ -5,13 +5,14 @@ import { BEAT_HEALTH_PROBE, FLOWER_PORT, celeryBeatCommand, celeryWorkerCommand,
 import type { WorkerTierModel } from "../topology";
 import { clientEnv, resolveEnvironment, serviceKeys } from "./clients";
 import { cmd, shell, type PlanContext, type Planner } from "./context";
+import { releasesBefore } from "./release";
 
 export const workerTierPlanner: Planner<"workerTier"> = {
   kind: "workerTier",
   plan(ctx: PlanContext, tier: WorkerTierModel): void {
     const s = tier.settings;
     const env = { ...clientEnv(ctx, tier, s), ...resolveEnvironment(ctx, tier, s.environment) };
-    const dependsOn = serviceKeys(tier);
+    const dependsOn = [...serviceKeys(tier), ...releasesBefore(ctx, tier)];
     const slots = workerSlots(tier);
     for (const slot of slots.workers) {
       ctx.container({

@@ -25,6 +25,12 @@ export interface AppServerConfig {
   readonly statsPort: number;
   /** Addresses allowed to set X-Forwarded-* (the node's nginx). */
   readonly forwardedAllowIps: string;
+  /**
+   * uWSGI `socket-timeout`: how long it waits for each piece of a request body (the longest pause
+   * of an upload route, plus a margin). Unset: uWSGI's 4 s. gunicorn has no such timeout: a gthread
+   * worker waits for the body as long as nginx does; a sync worker's whole request counts in `timeout`.
+   */
+  readonly socketTimeoutSeconds?: number;
   /** uWSGI `buffer-size`, bytes: the largest request header block. @default 16384 */
   readonly bufferSize?: number;
   /** Options of the server not in its table, validated by the props schema; rendered after the table, in this order. @default {} */
@@ -34,7 +40,7 @@ export interface AppServerConfig {
 /**
  * One setting of a table. `value` gives what is rendered for a config (undefined: not rendered for
  * it); `from` names the config field it derives from (none: fixed by the library); `comment` is
- * written above it.
+ * written above it (a line of `#` per line).
  */
 export interface AppServerSetting {
   readonly value: (c: AppServerConfig) => string | number | undefined;
@@ -61,9 +67,22 @@ export const UWSGI_SETTINGS: Readonly<Record<string, AppServerSetting>> = {
   socket: { from: "port", value: (c) => `0.0.0.0:${c.port}` },
   listen: { from: "listenBacklog", value: (c) => c.listenBacklog },
   "max-requests": { from: "maxRequests", value: (c) => c.maxRequests },
-  harakiri: { from: "timeoutSeconds", value: (c) => c.timeoutSeconds },
-  "post-buffering": fixed(65536, "Bodies above 64 KiB go to a temporary file first, so a slow upload never holds a process under harakiri."),
+  "post-buffering": fixed(
+    65536,
+    [
+      "Bodies above 64 KiB go to a temporary file before the app runs. uWSGI 2.0 adds the whole",
+      "`harakiri` to a running timer for every piece of body it reads (a 1 MiB body: 16 times or more),",
+      "so `harakiri` would no longer bound the app. Its routing sets the timer instead, once the body is in:",
+      "a slow upload is bounded by socket-timeout per pause, the app by this many seconds.",
+    ].join("\n"),
+  ),
+  "route-run": { from: "timeoutSeconds", value: (c) => `harakiri:${c.timeoutSeconds}` },
   "harakiri-verbose": fixed("true"),
+  "socket-timeout": {
+    from: "socketTimeoutSeconds",
+    value: (c) => c.socketTimeoutSeconds,
+    comment: "Upload routes stream: the longest pause a client may make mid-body (nginx cuts it first).",
+  },
   "limit-post": { from: "maxBodyBytes", value: (c) => (c.maxBodyBytes > 0 ? c.maxBodyBytes : undefined) },
   "buffer-size": { from: "bufferSize", value: (c) => c.bufferSize ?? DEFAULT_BUFFER_SIZE },
   stats: { from: "statsPort", value: (c) => `0.0.0.0:${c.statsPort}`, comment: "Stats server for uwsgitop and exporters, on the internal network only." },
@@ -97,7 +116,7 @@ function tableLines(table: Readonly<Record<string, AppServerSetting>>, c: AppSer
   return Object.entries(table).flatMap(([key, s]) => {
     const v = s.value(c);
     if (v === undefined) return [];
-    return [...(s.comment ? [`# ${s.comment}`] : []), `${key} = ${v}`];
+    return [...(s.comment ? s.comment.split("\n").map((l) => `# ${l}`) : []), `${key} = ${v}`];
   });
 }
 

@@ -81,7 +81,7 @@ export interface NginxConfig {
   readonly staticRoot: string;
   readonly clientMaxBodySize: string;
   /** Streamed locations, before every other regex location (nginx tries regexes in order). `match` @default "prefix" */
-  readonly uploadRoutes: readonly { readonly path: string; readonly match?: NginxMatch; readonly maxBodySize: string }[];
+  readonly uploadRoutes: readonly { readonly path: string; readonly match?: NginxMatch; readonly maxBodySize: string; readonly clientPauseSeconds: number }[];
   /** Caching and headers by location. @default [] (static files `expires 1h`) */
   readonly locations?: readonly NginxLocation[];
   /** Seconds nginx waits for the app; must exceed the app's own timeout and stay below HAProxy's. */
@@ -168,6 +168,8 @@ export function renderNginxConfig(c: NginxConfig): string {
       "# Large uploads stream to the app instead of being buffered to disk first.",
       "gzip off;",
       `client_max_body_size ${r.maxBodySize};`,
+      "# The longest pause of the client mid-body; the app server and HAProxy wait longer, so nginx cuts it.",
+      `client_body_timeout ${r.clientPauseSeconds}s;`,
       ...passLines(c, true),
     ]),
     "}",

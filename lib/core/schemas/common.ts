@@ -45,3 +45,6 @@ export function refinePool(s: { poolSize: number; connectionPool: "pooled" | "no
     });
   }
 }
+
+/** Shell commands, one per entry, run in order by /bin/sh. */
+export const shellCommands = z.array(z.string().min(1).refine((c) => !c.includes("\n"), "one command per entry, no newline"));

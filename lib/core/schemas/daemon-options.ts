@@ -26,6 +26,7 @@ const PROP_OF: Readonly<Record<keyof AppServerConfig, string | undefined>> = {
   maxBodyBytes: "clientMaxBodySize or uploadRoutes[].maxBodySize",
   plugins: "uwsgiPlugins",
   bufferSize: "uwsgiBufferSize",
+  socketTimeoutSeconds: "uploadRoutes[].clientPauseSeconds",
   statsPort: undefined, // the health check and exporters read it
   forwardedAllowIps: undefined, // always the node's own nginx
   extraOptions: undefined,
@@ -46,6 +47,8 @@ export const UWSGI_ALIASES: Readonly<Record<string, string>> = {
 
 /** uWSGI options that change what the budgets count although the library never renders them. */
 export const UWSGI_BUDGET_KEYS: Readonly<Record<string, string>> = {
+  // Not rendered since the harakiri timer is set by route-run (from requestTimeoutSeconds), once the body is in.
+  harakiri: "would time requests from their first byte, with the body's pauses counted many times (WS-TIMEOUT-CHAIN reads route-run's timer); set requestTimeoutSeconds",
   async: "runs several requests per thread (async cores), more than processes x threads hold connections",
   gevent: "runs many requests per process, more than processes x threads hold connections",
   greenlet: "runs several requests per thread, more than processes x threads hold connections",
@@ -107,6 +110,8 @@ interface OptionRules {
   readonly aliases: Readonly<Record<string, string>>;
   /** Keys refused for another reason: key -> why. */
   readonly refused: Readonly<Record<string, string>>;
+  /** Families of keys refused for another reason. */
+  readonly refusedPatterns?: readonly (readonly [RegExp, string])[];
 }
 
 /** Refusal message for an option name, or undefined when it may be set. */
@@ -116,10 +121,11 @@ function refusal(r: OptionRules, name: string): string | undefined {
     const { prop, why } = r.rendered[key];
     const subject = name === key ? "" : `an alias of ${key}, which `;
     if (prop) return `${subject}${r.file} sets from the prop ${prop}, which the budgets and the rendered files follow; set ${prop} instead`;
-    return `${subject}${r.file} sets itself${why ? ` (${why})` : ""}; the library relies on its value, so it cannot be overridden`;
+    return `${subject}${r.file} sets itself${why ? ` (${why.replace(/\n/g, " ")})` : ""}; the library relies on its value, so it cannot be overridden`;
   }
   if (Object.hasOwn(r.refused, name)) return `${r.refused[name]}; it cannot be an extra option`;
-  return undefined;
+  const family = r.refusedPatterns?.find(([pattern]) => pattern.test(name));
+  return family ? `${family[1]}; it cannot be an extra option` : undefined;
 }
 
 function optionsSchema<V extends z.ZodType>(keyPattern: RegExp, keyHint: string, rules: OptionRules, value: V) {
@@ -139,6 +145,8 @@ export const uwsgiOptionsSchema = optionsSchema(/^[a-z0-9][a-z0-9-]*$/, "is not 
   rendered: owners(UWSGI_SETTINGS, PROP_OF, (s) => s.comment),
   aliases: UWSGI_ALIASES,
   refused: UWSGI_BUDGET_KEYS,
+  // route, route-if, final-route-status, error-route, response-route, ...: a routing action may set harakiri per request.
+  refusedPatterns: [[/^(final-|error-|response-)?route(-|$)/, "is uWSGI's internal routing, whose harakiri action would replace the timer route-run sets from requestTimeoutSeconds"]],
 }, optionValue);
 
 /** gunicorn settings as in gunicorn.conf.py, e.g. `{ limit_request_line: 8190 }`. */

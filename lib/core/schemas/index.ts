@@ -6,6 +6,7 @@
  * Every field documents its default; `z.input` keeps those comments for the public props types.
  */
 import type { z } from "zod";
+import type { MeasuredRate } from "../measurement";
 import type { databaseSchema } from "./database";
 import type { loadBalancerSchema } from "./load-balancer";
 import type { cacheSchema, queueSchema, searchClusterSchema } from "./services";
@@ -22,7 +23,12 @@ export { workerTierSchema } from "./worker-tier";
 
 export type StackSettings = z.output<typeof stackSchema>;
 export type LoadBalancerSettings = z.output<typeof loadBalancerSchema>;
-export type WebTierSettings = z.output<typeof webTierSchema>;
+export type WebTierSettings = z.output<typeof webTierSchema> & {
+  /** What the `measurement` file gave, resolved at construction (see measurement.ts). */
+  readonly measured?: MeasuredRate;
+  /** Set when `nodes` was left unset and follows from `targetRps` and the measurement. */
+  readonly nodesFromTarget?: boolean;
+};
 export type WorkerTierSettings = z.output<typeof workerTierSchema>;
 export type DatabaseSettings = z.output<typeof databaseSchema>;
 export type CacheSettings = z.output<typeof cacheSchema>;

@@ -6,7 +6,7 @@
  */
 import { z } from "zod";
 import { NGINX_RENDERED_HEADERS, NGINX_TIME } from "../render/nginx";
-import { bodySize } from "./common";
+import { bodySize, positiveInt } from "./common";
 
 const URL_PATH = /^\/[A-Za-z0-9._~\/-]*$/;
 // eslint-disable-next-line no-control-regex
@@ -36,6 +36,13 @@ export const uploadRouteSchema = z
      */
     match: locationMatch,
     maxBodySize: bodySize,
+    /**
+     * Longest pause, in seconds, of a client in the middle of its body (a phone between
+     * cells, a stalled proxy): every layer waits this long (nginx `client_body_timeout` of the
+     * location; uWSGI `socket-timeout`, HAProxy `timeout client` and `timeout server` longer),
+     * and nginx cuts a client that pauses longer. @default 30
+     */
+    clientPauseSeconds: positiveInt.max(3600).default(30),
   })
   .strict()
   .superRefine(refinePath);

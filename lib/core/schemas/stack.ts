@@ -12,6 +12,14 @@ export const stackSchema = z
       .default("172.30.0.0/16"),
     /** Docker engine address for the provider. @default "unix:///var/run/docker.sock" */
     dockerHost: z.string().default("unix:///var/run/docker.sock"),
+    /**
+     * Secrets of the app itself (Django's SECRET_KEY, say): Terraform variable name -> what it protects.
+     * Each is a sensitive variable without default, validated as the stack's own (16+ URL-safe
+     * characters); `stack.secret(name)` places it in a tier's environment. @default {}
+     */
+    appSecrets: z
+      .record(z.string().regex(/^[a-z][a-z0-9_]{0,62}$/, "must be lower case letters, digits and '_', starting with a letter"), z.string().min(1))
+      .default({}),
     /** Share of a limit above which a passing budget is reported as a warning. @default 0.8 */
     warnAtFraction: z.number().gt(0).lt(1).default(0.8),
   })

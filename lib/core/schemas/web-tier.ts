@@ -2,12 +2,32 @@
 import { z } from "zod";
 import { gunicornOptionsSchema, uwsgiOptionsSchema } from "./daemon-options";
 import { locationSchema, refineLocations, uploadRouteSchema } from "./locations";
-import { positiveInt, nonNegativeInt, memoryMiB, dockerImage, urlPath, bodySize, appEnvironment, refinePool } from "./common";
+import { shellCommands, positiveInt, nonNegativeInt, memoryMiB, dockerImage, urlPath, bodySize, appEnvironment, refinePool } from "./common";
+
+/** Web nodes one tier may run (its containers fit one address block). */
+export const MAX_WEB_NODES = 250;
 
 export const webTierSchema = z
   .object({
-    /** Number of web nodes (one nginx and one app server container each). @default 2 */
-    nodes: positiveInt.max(250).default(2),
+    /**
+     * Number of web nodes (one nginx and one app server container each).
+     * @default 2, or with `targetRps` and a `measurement`, the nodes the target needs at the measured rate
+     */
+    nodes: positiveInt.max(MAX_WEB_NODES).default(2),
+    /**
+     * Requests per second the tier must serve within `latencyObjectiveMs`. With a `measurement`,
+     * rule WS-WEB-TARGET checks it and an unset `nodes` follows from it; without one the capacity
+     * report says the figures are assumptions. @default none
+     */
+    targetRps: z.number().positive().optional(),
+    /** p99 latency the tier must meet, ms: the objective of `targetRps` and of `cdktf-webstack measure`. @default 300 */
+    latencyObjectiveMs: positiveInt.max(60_000).default(300),
+    /**
+     * The file `cdktf-webstack measure` wrote for this tier (a path from the working directory).
+     * Its requests per second per process at the latency objective size the tier for `targetRps`,
+     * and its resident memory per process replaces `processRssMiB` unless you set that. @default none
+     */
+    measurement: z.string().min(1).optional(),
     /** Application server. @default "uwsgi" */
     server: z.enum(["uwsgi", "gunicorn"]).default("uwsgi"),
     /** Application image, built by you (see examples/app/Dockerfile). */
@@ -44,7 +64,10 @@ export const webTierSchema = z
     nginxNofileLimit: positiveInt.default(4096),
     /** Requests served before a process is recycled (uWSGI `max-requests`, gunicorn `max_requests`). @default 5000 */
     maxRequests: positiveInt.default(5000),
-    /** Seconds before a stuck request's process is killed (uWSGI `harakiri`, gunicorn `timeout`). @default 60 */
+    /**
+     * Seconds a request may run in the app before its process is killed (uWSGI `harakiri`, counted
+     * from the end of the request body; gunicorn `timeout`). @default 60
+     */
     requestTimeoutSeconds: positiveInt.default(60),
     /** Listen backlog of the app server socket. @default 1024 */
     listenBacklog: positiveInt.max(65535).default(1024),
@@ -94,7 +117,16 @@ export const webTierSchema = z
      * environment: e.g. `python3 manage.py collectstatic --noinput` into `staticDir`, the volume nginx
      * serves. A failing command stops the container (and its health check shows it). @default []
      */
-    preStart: z.array(z.string().min(1).refine((c) => !c.includes("\n"), "one command per entry, no newline")).default([]),
+    preStart: shellCommands.default([]),
+    /**
+     * Release steps: shell commands run once per deploy, in order, in a one-shot container of the app
+     * image with the app's environment, e.g. `python3 manage.py migrate --noinput`. It starts once the
+     * services the tier is wired to accept connections, and Terraform waits for it to exit: the app
+     * containers of this tier, and the Celery containers of every worker tier on the same database,
+     * are created only after it succeeded, and a failing command fails the deploy. It runs again
+     * whenever the image, the commands or the environment change. @default []
+     */
+    release: shellCommands.default([]),
     /** Extra environment variables for the app. @default {} */
     environment: appEnvironment.default({}),
     /** @default "nginx:1.22" */

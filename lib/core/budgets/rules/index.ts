@@ -5,10 +5,10 @@
 import type { Rule, RulePack } from "../rule";
 import { APP_DATABASE, DB_CONNECTIONS, POOLER_CLIENTS, REDIS_CLIENTS, MEMCACHED_CONNECTIONS, RABBITMQ_CONNECTIONS, CELERY_BEAT_SINGLETON } from "./clients";
 import { DB_WAL_SENDERS, DB_REPLICATION_SLOTS, DB_SYNCHRONOUS_REPLICAS, DB_STANDBY_SETTINGS } from "./database";
-import { LB_SERVER_MAXCONN, TIMEOUT_CHAIN, BODY_SIZE } from "./load-balancer";
+import { LB_SERVER_MAXCONN, TIMEOUT_CHAIN, UPLOAD_PAUSE, BODY_SIZE } from "./load-balancer";
 import { DB_MEMORY, LB_MEMORY, APP_MEMORY, WORKER_MEMORY, CACHE_MEMORY, SEARCH_HEAP } from "./memory";
 import { NET_COLLISIONS } from "./network";
-import { APP_BACKLOG, FILE_LIMITS } from "./web";
+import { APP_BACKLOG, FILE_LIMITS, WEB_TARGET } from "./web";
 
 export const RULES: readonly Rule[] = [
   DB_CONNECTIONS,
@@ -24,7 +24,9 @@ export const RULES: readonly Rule[] = [
   LB_SERVER_MAXCONN,
   APP_BACKLOG,
   FILE_LIMITS,
+  WEB_TARGET,
   TIMEOUT_CHAIN,
+  UPLOAD_PAUSE,
   BODY_SIZE,
   LB_MEMORY,
   APP_MEMORY,

@@ -82,7 +82,10 @@ export const APP_MEMORY: Rule = {
         used,
         limit,
         unit: "MiB",
-        lines: [`${s.processes} processes x ${s.processRssMiB} MiB + ${APP_MASTER_RSS_MIB} MiB master = ${mib(used)}`, `memoryMiB = ${mib(limit)}`],
+        lines: [
+          `${s.processes} processes x ${s.processRssMiB} MiB${s.measured?.rssMiBPerProcess === s.processRssMiB ? " (measured)" : ""} + ${APP_MASTER_RSS_MIB} MiB master = ${mib(used)}`,
+          `memoryMiB = ${mib(limit)}`,
+        ],
         fix: `raise memoryMiB of ${w.path} to at least ${used}, or lower processes`,
       });
     }),

@@ -1,5 +1,6 @@
 /** Web node rules: the app server's listen backlog and the proxies' open-file limits. */
 import { HAPROXY_EXTRA_FDS, NGINX_WORKER_PROCESSES, appRoutesTo, appSomaxconn, haproxyNofile, routeMaxconn } from "../../derive";
+import { nodesForTarget, nodesNote } from "../../measurement";
 import { componentsOf } from "../../topology";
 import { measured, type Rule } from "../rule";
 
@@ -67,4 +68,33 @@ export const FILE_LIMITS: Rule = {
       });
     }),
   ],
+};
+
+export const WEB_TARGET: Rule = {
+  id: "WS-WEB-TARGET",
+  title: "A web tier with a target rate and a measurement serves the target within its latency objective",
+  severity: "error",
+  rationale:
+    "The talk's loop: measure one node with rising load, take the highest rate that met the latency objective without errors (the knee), and size the tier from it. " +
+    "Past the knee latency climbs and requests queue. Near it (the warning share) a slow day or a lost node puts the tier past it. Without a measurement the rule does not apply: the report says the sizes are assumptions.",
+  measure: (t) =>
+    componentsOf(t, "webTier").flatMap((w) => {
+      const s = w.settings;
+      const m = s.measured;
+      if (s.targetRps === undefined || !m) return [];
+      const capacity = Math.round(s.nodes * s.processes * m.rpsPerProcess * 10) / 10;
+      return [
+        measured(w, "target rate", {
+          used: s.targetRps,
+          limit: capacity,
+          unit: "req/s",
+          lines: [
+            `measured ${m.rpsPerProcess} req/s per process at ${m.processes} processes x ${m.threads} threads, p99 ${m.kneeP99Ms} ms <= ${m.latencyObjectiveMs} ms (${m.file}, ${m.measuredAt}, ${m.engine})`,
+            `${s.nodes} nodes${nodesNote(s)} x ${s.processes} processes x ${m.rpsPerProcess} req/s = ${capacity} req/s`,
+            `targetRps = ${s.targetRps}`,
+          ],
+          fix: `raise nodes of ${w.path} to at least ${nodesForTarget(s.targetRps, m, s.processes)} (or leave nodes unset: the target sets it), or measure a faster configuration`,
+        }),
+      ];
+    }),
 };

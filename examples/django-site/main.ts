@@ -1,0 +1,4 @@
+import { synthOrExit } from "../../lib";
+import { buildDjangoSiteStack } from "./stack";
+
+synthOrExit((app) => buildDjangoSiteStack(app));
