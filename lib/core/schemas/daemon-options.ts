@@ -1,13 +1,14 @@
 /**
- * Escape hatches of the daemons: `uwsgiOptions`, `gunicornOptions` and `redisDirectives`, options the
- * library has no prop for (uWSGI `mount`, `reload-on-rss`, gunicorn `limit_request_line`, Redis
- * `notify-keyspace-events`...).
+ * Escape hatches of the daemons: `uwsgiOptions`, `gunicornOptions`, `redisDirectives` and a Database's
+ * `parameters`, options the library has no prop for (uWSGI `mount`, `reload-on-rss`, gunicorn
+ * `limit_request_line`, Redis `notify-keyspace-events`, PostgreSQL `statement_timeout`...).
  *
  * An extra option must never change what a budget counts behind its back. So a key is refused when
- * the renderer's table already sets it (the tables in render/appserver.ts and render/redis.ts are the one list; a new
- * rendered setting is refused here with no edit), when it is another name for such a key, or when it
- * changes what the budgets count without being rendered (more concurrency per process, more
- * processes, another config file). The error names the prop to set instead.
+ * the renderer's table already sets it (the tables in render/appserver.ts, redis.ts and postgres.ts
+ * are the one list: a new rendered setting is refused here with no edit), when it is another name
+ * for such a key, or when it changes what the budgets count without being rendered (more
+ * concurrency per process, more processes, another config file). The error names the prop to set
+ * instead. The daemon suite checks each family against the real daemon.
  */
 import { z } from "zod";
 import { GUNICORN_SETTINGS, UWSGI_SETTINGS, type AppServerConfig } from "../render/appserver";
