@@ -342,6 +342,12 @@ describe("WS-BODY-SIZE", () => {
     expect(failure(site({ route: { name: "files", maxBodySize: "50g" } }))).toMatch(/WS-BODY-SIZE FAILED[\s\S]*buffered[\s\S]*add uploadRoutes: \[\{ path: "\/api", maxBodySize: "50g" \}\]/);
     expect(failure(site({ web: { clientMaxBodySize: "60g" }, route: { name: "files", maxBodySize: "50g" } }))).toContain("WS-BODY-SIZE FAILED");
   });
+  test("an exact or regex upload route streams only its own URLs, so it does not cover a route's whole prefix", () => {
+    for (const match of ["exact", "regex"] as const) {
+      const path = match === "exact" ? "/api" : "^/api/.*$";
+      expect(failure(site({ web: { uploadRoutes: [{ path, match, maxBodySize: "50g" }] }, route: { name: "files", maxBodySize: "50g" } }))).toMatch(/WS-BODY-SIZE FAILED[\s\S]*buffered/);
+    }
+  });
   test("a small body passes the default location", () => {
     expect(findings(site({ route: { name: "forms", maxBodySize: "5m" } }), "WS-BODY-SIZE")[0].status).toBe("pass");
   });

@@ -47,6 +47,7 @@ export const databasePlanner: Planner<"database"> = {
         effectiveCacheSizeMiB: tuning.effectiveCacheSizeMiB,
         slowQueryMs: s.slowQueryMs,
         pgtune: tuning.pgtune,
+        extraParameters: s.parameters,
       });
     const hba = renderPgHbaConf({ subnet: ctx.topology.settings.subnet, database: s.databaseName, user: s.user, replicationUser: REPLICATION_USER });
     const start = { passwordEnv: ENV.dbPassword, replicationPasswordEnv: ENV.replicationPassword };

@@ -54,6 +54,8 @@ export const webTierPlanner: Planner<"webTier"> = {
         statsPort: UWSGI_STATS_PORT,
         forwardedAllowIps: nginxAddress,
         socketTimeoutSeconds: appSocketTimeoutSeconds(s),
+        bufferSize: s.uwsgiBufferSize,
+        extraOptions: s.server === "uwsgi" ? s.uwsgiOptions : s.gunicornOptions,
       };
       const appFile = s.server === "uwsgi" ? file("/etc/webstack/uwsgi.ini", renderUwsgiIni(app)) : file("/etc/webstack/gunicorn.conf.py", renderGunicornConfig(app));
       const probe =
@@ -103,6 +105,7 @@ export const webTierPlanner: Planner<"webTier"> = {
               staticRoot: STATIC_ROOT,
               clientMaxBodySize: s.clientMaxBodySize,
               uploadRoutes: s.uploadRoutes,
+              locations: s.locations,
               readTimeoutSeconds: nginxReadTimeoutSeconds(s),
               trustedProxies: ctx.topology.settings.subnet,
             }),

@@ -4,6 +4,73 @@
  * session and user headers logged but hidden from clients, and large-upload routes streamed.
  */
 
+/** How a location matches: a URL prefix, one exact URL, or a PCRE regex (case-sensitive). */
+export type NginxMatch = "prefix" | "exact" | "regex";
+
+/** Cache-Control of a location's responses. */
+export interface NginxCache {
+  /** `max-age`, an nginx time: "1y", "30d", "1h", "0". */
+  readonly maxAge: string;
+  /** Add `immutable`: the file at this URL never changes (hashed names). */
+  readonly immutable?: boolean;
+  /** Add `must-revalidate`: once stale, a cache must ask again before reusing it. */
+  readonly mustRevalidate?: boolean;
+}
+
+/**
+ * Caching and headers of one location. `serves: "static"` refines the static location (the path
+ * `staticUrlPath` itself, or a location nested in it: a prefix below it, or a regex tried on static
+ * URLs only); `serves: "app"` is a location passed to the app (the path "/" is the default location).
+ */
+export interface NginxLocation {
+  readonly path: string;
+  readonly match: NginxMatch;
+  readonly serves: "static" | "app";
+  readonly cache?: NginxCache;
+  /** Response headers, name -> value; each replaces the app's header of that name. */
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+/** The request id nginx returns on every response. */
+const REQUEST_ID_HEADER = "X-Request-ID";
+/** Identity headers of the app: logged, never shown to clients. */
+const HIDDEN_HEADERS = ["X-Session-ID", "X-User-ID"];
+
+/**
+ * Response headers the renderer sets or hides itself, and what to use instead; a location's
+ * `headers` may not name them (compared without case).
+ */
+export const NGINX_RENDERED_HEADERS: Readonly<Record<string, string>> = {
+  [REQUEST_ID_HEADER]: "the request id, set on every response",
+  "Cache-Control": "set from the location's cache",
+  Expires: "set from the location's cache",
+  ...Object.fromEntries(HIDDEN_HEADERS.map((h) => [h, "the app's identity header, logged and hidden from clients"])),
+};
+
+const TIME_UNIT_SECONDS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600, d: 86400, w: 604800, M: 2592000, y: 31536000 };
+/** nginx time ("1y", "30d", "45") as seconds; nginx's own units (M = 30 days, y = 365 days). */
+export const NGINX_TIME = /^([0-9]+)(s|m|h|d|w|M|y)?$/;
+export function nginxTimeSeconds(t: string): number {
+  const m = NGINX_TIME.exec(t);
+  if (!m) throw new Error(`not an nginx time: ${t}`);
+  return Number(m[1]) * TIME_UNIT_SECONDS[m[2] ?? "s"];
+}
+
+export function cacheControlValue(c: NginxCache): string {
+  return [`max-age=${nginxTimeSeconds(c.maxAge)}`, ...(c.immutable ? ["immutable"] : []), ...(c.mustRevalidate ? ["must-revalidate"] : [])].join(", ");
+}
+
+/** A double-quoted nginx string: nginx un-escapes \\ and \", so every character round-trips. */
+const quoted = (s: string) => `"${s.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
+
+/** The `location` line of a match and path. */
+export function locationLine(match: NginxMatch, path: string): string {
+  if (match === "exact") return `location = ${path} {`;
+  // Quoted: a regex may hold "{" (quantifiers) or ";", which end a bare nginx word.
+  if (match === "regex") return `location ~ ${quoted(path)} {`;
+  return `location ${path} {`;
+}
+
 export interface NginxConfig {
   readonly workerProcesses: number;
   readonly workerConnections: number;
@@ -13,7 +80,10 @@ export interface NginxConfig {
   readonly staticUrlPath: string;
   readonly staticRoot: string;
   readonly clientMaxBodySize: string;
-  readonly uploadRoutes: readonly { readonly path: string; readonly maxBodySize: string; readonly clientPauseSeconds: number }[];
+  /** Streamed locations, before every other regex location (nginx tries regexes in order). `match` @default "prefix" */
+  readonly uploadRoutes: readonly { readonly path: string; readonly match?: NginxMatch; readonly maxBodySize: string; readonly clientPauseSeconds: number }[];
+  /** Caching and headers by location. @default [] (static files `expires 1h`) */
+  readonly locations?: readonly NginxLocation[];
   /** Seconds nginx waits for the app; must exceed the app's own timeout and stay below HAProxy's. */
   readonly readTimeoutSeconds: number;
   /** Address range of the load balancer, trusted for X-Forwarded-For. */
@@ -22,8 +92,18 @@ export interface NginxConfig {
 
 const pad = (n: number, lines: string[]) => lines.map((l) => (l === "" ? l : " ".repeat(n) + l));
 
-function passLines(c: NginxConfig, streaming: boolean): string[] {
-  if (c.upstream.protocol === "uwsgi") {
+/** Passing to the app; `hide` lists app headers the location replaces with its own. */
+function passLines(c: NginxConfig, streaming: boolean, hide: readonly string[] = []): string[] {
+  const p = c.upstream.protocol === "uwsgi" ? "uwsgi" : "proxy";
+  const hidden = [
+    "# X-Session-ID / X-User-ID are logged above but never shown to clients.",
+    ...HIDDEN_HEADERS.map((h) => `${p}_hide_header ${h};`),
+    "# nginx returns the request id itself (add_header below); an app's own copy would make two.",
+    `${p}_hide_header ${REQUEST_ID_HEADER};`,
+    ...(hide.length > 0 ? ["# This location's own headers replace the app's.", ...hide.map((h) => `${p}_hide_header ${h};`)] : []),
+    ...(streaming ? [`${p}_buffering off;`, `${p}_request_buffering off;`] : []),
+  ];
+  if (p === "uwsgi") {
     return [
       "include /etc/nginx/uwsgi_params;",
       "uwsgi_pass app_server;",
@@ -31,12 +111,7 @@ function passLines(c: NginxConfig, streaming: boolean): string[] {
       "uwsgi_param HTTP_X_FORWARDED_FOR $proxy_add_x_forwarded_for;",
       "uwsgi_param HTTP_X_FORWARDED_PROTO $forwarded_proto;",
       `uwsgi_read_timeout ${c.readTimeoutSeconds}s;`,
-      "# X-Session-ID / X-User-ID are logged above but never shown to clients.",
-      "uwsgi_hide_header X-Session-ID;",
-      "uwsgi_hide_header X-User-ID;",
-      "# nginx returns the request id itself (add_header below); an app's own copy would make two.",
-      "uwsgi_hide_header X-Request-ID;",
-      ...(streaming ? ["uwsgi_buffering off;", "uwsgi_request_buffering off;"] : []),
+      ...hidden,
     ];
   }
   return [
@@ -49,22 +124,46 @@ function passLines(c: NginxConfig, streaming: boolean): string[] {
     "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
     "proxy_set_header X-Forwarded-Proto $forwarded_proto;",
     `proxy_read_timeout ${c.readTimeoutSeconds}s;`,
-    "# X-Session-ID / X-User-ID are logged above but never shown to clients.",
-    "proxy_hide_header X-Session-ID;",
-    "proxy_hide_header X-User-ID;",
-    "# nginx returns the request id itself (add_header below); an app's own copy would make two.",
-    "proxy_hide_header X-Request-ID;",
-    ...(streaming ? ["proxy_buffering off;", "proxy_request_buffering off;"] : []),
+    ...hidden,
   ];
 }
+
+/** What a location sets of its own; a static location nested in the static one inherits what it leaves out. */
+type Own = Pick<NginxLocation, "cache" | "headers">;
+
+/**
+ * The add_header lines of a location with headers of its own. nginx then inherits none of the outer
+ * level's add_header, so the request id (and the static location's own, for one nested in it) is
+ * repeated here.
+ */
+function headerLines(own: Own | undefined, outer: Own | undefined): string[] {
+  if (!own || (own.cache === undefined && Object.keys(own.headers ?? {}).length === 0)) return [];
+  const cache = own.cache ?? outer?.cache;
+  const headers = { ...outer?.headers, ...own.headers };
+  return [
+    "# Headers of its own: nginx drops the outer add_header lines here, so they are repeated.",
+    `add_header ${REQUEST_ID_HEADER} $req_id always;`,
+    ...Object.entries(headers).map(([name, value]) => `add_header ${name} ${quoted(value)} always;`),
+    // Not "always": an error page must not be cached for a year.
+    ...(cache ? [`add_header Cache-Control ${quoted(cacheControlValue(cache))};`] : []),
+  ];
+}
+
+const replaced = (l: Own | undefined) => [...Object.keys(l?.headers ?? {}), ...(l?.cache ? ["Cache-Control"] : [])];
 
 export function renderNginxConfig(c: NginxConfig): string {
   const u = c.upstream;
   const staticPath = c.staticUrlPath.endsWith("/") ? c.staticUrlPath : `${c.staticUrlPath}/`;
   const staticRoot = c.staticRoot.endsWith("/") ? c.staticRoot : `${c.staticRoot}/`;
+  const locations = c.locations ?? [];
+  const isStaticRoot = (l: NginxLocation) => l.serves === "static" && l.match === "prefix" && (l.path === c.staticUrlPath || l.path === staticPath);
+  const isAppRoot = (l: NginxLocation) => l.serves === "app" && l.match === "prefix" && l.path === "/";
+  const staticOwn = locations.find(isStaticRoot);
+  const appOwn = locations.find(isAppRoot);
+
   const uploads = c.uploadRoutes.flatMap((r) => [
     "",
-    `location ${r.path} {`,
+    locationLine(r.match ?? "prefix", r.path),
     ...pad(4, [
       "# Large uploads stream to the app instead of being buffered to disk first.",
       "gzip off;",
@@ -75,22 +174,36 @@ export function renderNginxConfig(c: NginxConfig): string {
     ]),
     "}",
   ]);
+  const nestedStatic = locations
+    .filter((l) => l.serves === "static" && !isStaticRoot(l))
+    .flatMap((l) => [
+      "",
+      locationLine(l.match, l.path),
+      // The static location's `expires` would add a second Cache-Control.
+      ...pad(4, [...(l.cache && !staticOwn?.cache ? ["expires off;"] : []), ...headerLines(l, staticOwn)]),
+      "}",
+    ]);
+  const appLocations = locations
+    .filter((l) => l.serves === "app" && !isAppRoot(l))
+    .flatMap((l) => ["", locationLine(l.match, l.path), ...pad(4, [...headerLines(l, undefined), ...passLines(c, false, replaced(l))]), "}"]);
 
   const server = [
     "listen 80 default_server;",
     "server_name _;",
     "# The request id goes back to the client, which can quote it to support; the logs of HAProxy,",
-    "# nginx and the app carry the same id. No location sets headers of its own, so every one inherits it.",
-    "add_header X-Request-ID $req_id always;",
+    "# nginx and the app carry the same id. A location with headers of its own repeats it (nginx",
+    "# inherits add_header only into a location that has none).",
+    `add_header ${REQUEST_ID_HEADER} $req_id always;`,
     `client_max_body_size ${c.clientMaxBodySize};`,
     "",
     `location ${staticPath} {`,
-    ...pad(4, [`alias ${staticRoot};`, "expires 1h;", "access_log off;"]),
+    ...pad(4, [`alias ${staticRoot};`, ...(staticOwn?.cache ? [] : ["expires 1h;"]), ...headerLines(staticOwn, undefined), "access_log off;", ...nestedStatic]),
     "}",
     ...uploads,
+    ...appLocations,
     "",
     "location / {",
-    ...pad(4, passLines(c, false)),
+    ...pad(4, [...headerLines(appOwn, undefined), ...passLines(c, false, replaced(appOwn))]),
     "}",
   ];
 
@@ -129,6 +242,8 @@ export function renderNginxConfig(c: NginxConfig): string {
     "",
     "gzip on;",
     "gzip_proxied any;",
+    "# Caches keep the compressed and the plain copy apart (Vary: Accept-Encoding).",
+    "gzip_vary on;",
     "gzip_min_length 1024;",
     "gzip_types text/plain text/css text/xml application/json application/javascript application/xml image/svg+xml;",
     "",

@@ -33,6 +33,8 @@ export interface PostgresConfig {
    * fields other than wal_buffers and autovacuum_work_mem are not read: the four above are what to render.
    */
   readonly pgtune: Omit<PgtuneSettings, "sharedBuffersKiB" | "effectiveCacheSizeKiB" | "maintenanceWorkMemKiB" | "workMemKiB">;
+  /** The Database's `parameters`, validated by its props schema; rendered last, in this order. @default {} */
+  readonly extraParameters?: Readonly<Record<string, string | number | boolean>>;
 }
 
 /**
@@ -49,85 +51,117 @@ export function pgSize(kB: number): string {
 /** MiB (maybe fractional) as a memory setting; never below PostgreSQL's 64 kB minimum of work_mem. */
 const mib = (n: number) => pgSize(Math.max(64, Math.floor(n * 1024)));
 
+/** Libraries loaded at start; a dotted parameter (`pg_stat_statements.max`) must belong to one of them. */
+export const PG_PRELOAD_LIBRARIES: readonly string[] = ["pg_stat_statements"];
+
+/** What a postgresql.conf setting derives from: a config field, or one standby-sensitive setting. */
+export type PgSource = keyof PostgresConfig | `standby.${keyof StandbySensitiveSettings}`;
+
+/**
+ * One setting of postgresql.conf: its value for a config (undefined: not rendered for it), the input
+ * it derives from (none: fixed by the library), and the lines written above it when it is rendered.
+ */
+export interface PgSetting {
+  readonly value: (c: PostgresConfig) => string | number | undefined;
+  readonly from?: PgSource;
+  readonly before?: (c: PostgresConfig) => readonly string[];
+}
+
+const fixed = (value: string | number, ...before: string[]): PgSetting => ({ value: () => value, before: before.length > 0 ? () => before : undefined });
+const tuned = (value: (t: PostgresConfig["pgtune"]) => string | number, ...before: string[]): PgSetting => ({
+  from: "pgtune",
+  value: (c) => value(c.pgtune),
+  before: before.length > 0 ? () => before : undefined,
+});
+const standby = (key: keyof StandbySensitiveSettings, ...before: string[]): PgSetting => ({
+  from: `standby.${key}`,
+  value: (c) => c.standby[key],
+  before: before.length > 0 ? () => before : undefined,
+});
+// Only the primary waits for standbys. A standby rendered with these would, once promoted, wait for a
+// standby that does not exist yet and block every write.
+const synchronous = (c: PostgresConfig) => c.role === "primary" && c.synchronousCount > 0;
+
+/**
+ * Every setting postgresql.conf sets, in file order: the one list, read by the Database's
+ * `parameters` schema, which refuses them all (a new setting here is refused there with no edit).
+ */
+export const POSTGRES_SETTINGS: Readonly<Record<string, PgSetting>> = {
+  cluster_name: { from: "clusterName", value: (c) => `'${c.clusterName}'` },
+  listen_addresses: fixed("'*'"),
+  port: fixed(PG_PORT),
+  hba_file: fixed(`'${PG_CONF_DIR}/pg_hba.conf'`),
+  unix_socket_directories: fixed("'/var/run/postgresql'"),
+  max_connections: standby("max_connections", "", "# Connections: every client process the stack runs must fit max_connections minus the reserved slots."),
+  superuser_reserved_connections: { from: "superuserReservedConnections", value: (c) => c.superuserReservedConnections },
+  password_encryption: fixed("scram-sha-256"),
+  shared_buffers: {
+    from: "sharedBuffersMiB",
+    value: (c) => mib(c.sharedBuffersMiB),
+    before: (c) => [
+      "",
+      `# Derived as pgtune (2026) does for a web application on ${c.pgtune.input.memoryMiB} MiB, ${c.pgtune.input.cpus} CPUs, ${c.pgtune.input.storage} storage:`,
+      "# README, \"How the PostgreSQL settings are derived\". work_mem is lowered when the container cannot hold it.",
+    ],
+  },
+  wal_buffers: tuned((t) => pgSize(t.walBuffersKiB)),
+  huge_pages: tuned((t) => t.hugePages),
+  work_mem: { from: "workMemMiB", value: (c) => mib(c.workMemMiB) },
+  maintenance_work_mem: { from: "maintenanceWorkMemMiB", value: (c) => mib(c.maintenanceWorkMemMiB) },
+  autovacuum_work_mem: { from: "pgtune", value: (c) => (c.pgtune.autovacuumWorkMemKiB === null ? undefined : pgSize(c.pgtune.autovacuumWorkMemKiB)) },
+  effective_cache_size: { from: "effectiveCacheSizeMiB", value: (c) => mib(c.effectiveCacheSizeMiB) },
+  min_wal_size: tuned((t) => pgSize(t.minWalSizeKiB), "", "# Checkpoints and WAL."),
+  max_wal_size: tuned((t) => pgSize(t.maxWalSizeKiB)),
+  checkpoint_completion_target: tuned((t) => t.checkpointCompletionTarget),
+  wal_compression: tuned((t) => t.walCompression),
+  random_page_cost: tuned((t) => t.randomPageCost, "", "# Planner."),
+  effective_io_concurrency: tuned((t) => t.effectiveIoConcurrency),
+  default_statistics_target: tuned((t) => t.defaultStatisticsTarget),
+  jit: tuned((t) => t.jit),
+  max_parallel_workers: tuned((t) => t.maxParallelWorkers, "", "# Parallel query: workers come from max_worker_processes (below); primary and standbys render the same."),
+  max_parallel_workers_per_gather: tuned((t) => t.maxParallelWorkersPerGather),
+  max_parallel_maintenance_workers: tuned((t) => t.maxParallelMaintenanceWorkers),
+  wal_level: fixed("replica", "", "# Replication. WAL senders have their own slots (not in max_connections) since PostgreSQL 12."),
+  max_wal_senders: standby("max_wal_senders"),
+  max_replication_slots: { from: "maxReplicationSlots", value: (c) => c.maxReplicationSlots },
+  max_slot_wal_keep_size: fixed("4GB", "# A slot keeps WAL for a standby that is away; cap it so a dead standby cannot fill the disk."),
+  wal_keep_size: fixed("256MB"),
+  synchronous_standby_names: {
+    from: "synchronousCount",
+    value: (c) => (synchronous(c) ? `'ANY ${c.synchronousCount} (${c.synchronousStandbys.join(", ")})'` : undefined),
+    before: () => ["# A commit returns once this many standbys have flushed it: a failover loses no acknowledged write."],
+  },
+  synchronous_commit: { from: "synchronousCount", value: (c) => (synchronous(c) ? "on" : undefined) },
+  hot_standby: fixed("on"),
+  hot_standby_feedback: fixed("on"),
+  max_worker_processes: standby("max_worker_processes", "", "# A hot standby refuses to start when any of these is lower than on its primary."),
+  max_prepared_transactions: standby("max_prepared_transactions"),
+  max_locks_per_transaction: standby("max_locks_per_transaction"),
+  shared_preload_libraries: fixed(`'${PG_PRELOAD_LIBRARIES.join(",")}'`, "", "# Observability."),
+  "pg_stat_statements.track": fixed("top"),
+  track_io_timing: fixed("on"),
+  log_min_duration_statement: { from: "slowQueryMs", value: (c) => c.slowQueryMs },
+  log_line_prefix: fixed("'%m [%p] %q%u@%d '"),
+  log_lock_waits: fixed("on"),
+  log_temp_files: fixed(0),
+  log_destination: fixed("'stderr'"),
+  logging_collector: fixed("off"),
+};
+
+/** A parameter value: numbers as they are, booleans on/off, strings quoted (a quote doubled). */
+const pgValue = (v: string | number | boolean) => (typeof v === "number" ? String(v) : typeof v === "boolean" ? (v ? "on" : "off") : `'${v.replace(/'/g, "''")}'`);
+
 export function renderPostgresqlConf(c: PostgresConfig): string {
-  const s = c.standby;
-  const t = c.pgtune;
-  const input = t.input;
+  const table = Object.entries(POSTGRES_SETTINGS).flatMap(([key, s]) => {
+    const v = s.value(c);
+    return v === undefined ? [] : [...(s.before?.(c) ?? []), `${key} = ${v}`];
+  });
+  const extra = Object.entries(c.extraParameters ?? {}).map(([key, v]) => `${key} = ${pgValue(v)}`);
   return [
     "# Rendered by cdktf-webstack for PostgreSQL 15. Edit the stack, not this file.",
     `# Role: ${c.role}. Primary and standbys share every setting below except where noted.`,
-    `cluster_name = '${c.clusterName}'`,
-    "listen_addresses = '*'",
-    `port = ${PG_PORT}`,
-    `hba_file = '${PG_CONF_DIR}/pg_hba.conf'`,
-    "unix_socket_directories = '/var/run/postgresql'",
-    "",
-    "# Connections: every client process the stack runs must fit max_connections minus the reserved slots.",
-    `max_connections = ${s.max_connections}`,
-    `superuser_reserved_connections = ${c.superuserReservedConnections}`,
-    "password_encryption = scram-sha-256",
-    "",
-    `# Derived as pgtune (2026) does for a web application on ${input.memoryMiB} MiB, ${input.cpus} CPUs, ${input.storage} storage:`,
-    "# README, \"How the PostgreSQL settings are derived\". work_mem is lowered when the container cannot hold it.",
-    `shared_buffers = ${mib(c.sharedBuffersMiB)}`,
-    `wal_buffers = ${pgSize(t.walBuffersKiB)}`,
-    `huge_pages = ${t.hugePages}`,
-    `work_mem = ${mib(c.workMemMiB)}`,
-    `maintenance_work_mem = ${mib(c.maintenanceWorkMemMiB)}`,
-    ...(t.autovacuumWorkMemKiB === null ? [] : [`autovacuum_work_mem = ${pgSize(t.autovacuumWorkMemKiB)}`]),
-    `effective_cache_size = ${mib(c.effectiveCacheSizeMiB)}`,
-    "",
-    "# Checkpoints and WAL.",
-    `min_wal_size = ${pgSize(t.minWalSizeKiB)}`,
-    `max_wal_size = ${pgSize(t.maxWalSizeKiB)}`,
-    `checkpoint_completion_target = ${t.checkpointCompletionTarget}`,
-    `wal_compression = ${t.walCompression}`,
-    "",
-    "# Planner.",
-    `random_page_cost = ${t.randomPageCost}`,
-    `effective_io_concurrency = ${t.effectiveIoConcurrency}`,
-    `default_statistics_target = ${t.defaultStatisticsTarget}`,
-    `jit = ${t.jit}`,
-    "",
-    "# Parallel query: workers come from max_worker_processes (below); primary and standbys render the same.",
-    `max_parallel_workers = ${t.maxParallelWorkers}`,
-    `max_parallel_workers_per_gather = ${t.maxParallelWorkersPerGather}`,
-    `max_parallel_maintenance_workers = ${t.maxParallelMaintenanceWorkers}`,
-    "",
-    "# Replication. WAL senders have their own slots (not in max_connections) since PostgreSQL 12.",
-    "wal_level = replica",
-    `max_wal_senders = ${s.max_wal_senders}`,
-    `max_replication_slots = ${c.maxReplicationSlots}`,
-    "# A slot keeps WAL for a standby that is away; cap it so a dead standby cannot fill the disk.",
-    "max_slot_wal_keep_size = 4GB",
-    "wal_keep_size = 256MB",
-    // Only the primary waits for standbys. A standby rendered with this setting would, once promoted,
-    // wait for a standby that does not exist yet and block every write.
-    ...(c.role === "primary" && c.synchronousCount > 0
-      ? [
-          "# A commit returns once this many standbys have flushed it: a failover loses no acknowledged write.",
-          `synchronous_standby_names = 'ANY ${c.synchronousCount} (${c.synchronousStandbys.join(", ")})'`,
-          "synchronous_commit = on",
-        ]
-      : []),
-    "hot_standby = on",
-    "hot_standby_feedback = on",
-    "",
-    "# A hot standby refuses to start when any of these is lower than on its primary.",
-    `max_worker_processes = ${s.max_worker_processes}`,
-    `max_prepared_transactions = ${s.max_prepared_transactions}`,
-    `max_locks_per_transaction = ${s.max_locks_per_transaction}`,
-    "",
-    "# Observability.",
-    "shared_preload_libraries = 'pg_stat_statements'",
-    "pg_stat_statements.track = top",
-    "track_io_timing = on",
-    `log_min_duration_statement = ${c.slowQueryMs}`,
-    "log_line_prefix = '%m [%p] %q%u@%d '",
-    "log_lock_waits = on",
-    "log_temp_files = 0",
-    "log_destination = 'stderr'",
-    "logging_collector = off",
+    ...table,
+    ...(extra.length > 0 ? ["", "# parameters of the Database, on every member; PostgreSQL refuses a name it does not know at start.", ...extra] : []),
     "",
   ].join("\n");
 }

@@ -12,28 +12,57 @@ export interface RedisConfig {
   readonly maxMemoryMiB: number;
   readonly evictionPolicy: string;
   readonly maxClients: number;
+  /** Directives of the component's `redisDirectives`, validated by its props schema; rendered after the table, in this order. @default {} */
+  readonly extraDirectives?: Readonly<Record<string, string | number | boolean | readonly string[]>>;
 }
 
+/** One directive of redis.conf: its value(s) for a config, the config field it derives from, a comment above it. */
+export interface RedisSetting {
+  readonly value: (c: RedisConfig) => string | number | readonly string[] | undefined;
+  readonly from?: keyof RedisConfig;
+  readonly comment?: (c: RedisConfig) => string;
+}
+
+const fixed = (value: string | number | readonly string[], comment?: string): RedisSetting => ({ value: () => value, comment: comment ? () => comment : undefined });
+const broker = (c: RedisConfig) => c.purpose === "broker";
+
+/**
+ * Every directive redis.conf sets: the one list, read by the `redisDirectives` schema, which refuses
+ * them all (a new directive here is refused there with no edit).
+ */
+export const REDIS_SETTINGS: Readonly<Record<string, RedisSetting>> = {
+  bind: fixed("0.0.0.0"),
+  port: fixed(REDIS_PORT),
+  "protected-mode": fixed("yes"),
+  dir: fixed("/data"),
+  maxclients: { from: "maxClients", value: (c) => c.maxClients },
+  maxmemory: { from: "maxMemoryMiB", value: (c) => `${c.maxMemoryMiB}mb` },
+  "maxmemory-policy": { from: "evictionPolicy", value: (c) => (broker(c) ? "noeviction" : c.evictionPolicy) },
+  timeout: fixed(0),
+  "tcp-keepalive": fixed(60),
+  appendonly: {
+    from: "purpose",
+    value: (c) => (broker(c) ? "yes" : "no"),
+    comment: (c) => (broker(c) ? "A broker must not lose queued tasks: append-only file, fsync every second." : "A cache is rebuilt from the database: no persistence."),
+  },
+  appendfsync: { from: "purpose", value: (c) => (broker(c) ? "everysec" : undefined) },
+  save: fixed('""'),
+  "rename-command": fixed(['FLUSHALL ""', 'DEBUG ""'], "Dangerous admin commands are renamed away."),
+};
+
+const redisValue = (v: string | number | boolean) => (typeof v === "boolean" ? (v ? "yes" : "no") : String(v));
+
 export function renderRedisConf(c: RedisConfig): string {
-  const persistence =
-    c.purpose === "broker"
-      ? ["# A broker must not lose queued tasks: append-only file, fsync every second.", "appendonly yes", "appendfsync everysec", 'save ""']
-      : ["# A cache is rebuilt from the database: no persistence.", "appendonly no", 'save ""'];
+  const table = Object.entries(REDIS_SETTINGS).flatMap(([key, s]) => {
+    const v = s.value(c);
+    if (v === undefined) return [];
+    return [...(s.comment ? [`# ${s.comment(c)}`] : []), ...(Array.isArray(v) ? v : [v]).map((x) => `${key} ${x}`)];
+  });
+  const extra = Object.entries(c.extraDirectives ?? {}).flatMap(([key, v]) => (Array.isArray(v) ? v : [v as string | number | boolean]).map((x) => `${key} ${redisValue(x)}`));
   return [
     "# Rendered by cdktf-webstack for Redis 7.0. Edit the stack, not this file.",
-    "bind 0.0.0.0",
-    `port ${REDIS_PORT}`,
-    "protected-mode yes",
-    "dir /data",
-    `maxclients ${c.maxClients}`,
-    `maxmemory ${c.maxMemoryMiB}mb`,
-    `maxmemory-policy ${c.purpose === "broker" ? "noeviction" : c.evictionPolicy}`,
-    "timeout 0",
-    "tcp-keepalive 60",
-    ...persistence,
-    "# Dangerous admin commands are renamed away.",
-    'rename-command FLUSHALL ""',
-    'rename-command DEBUG ""',
+    ...table,
+    ...(extra.length > 0 ? ["# redisDirectives of the component; Redis refuses a directive it does not know.", ...extra] : []),
     "",
   ].join("\n");
 }

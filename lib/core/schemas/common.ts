@@ -29,6 +29,9 @@ export const appEnvironment = z.record(z.string().regex(/^[A-Z_][A-Z0-9_]*$/), z
   for (const key of Object.keys(env)) {
     const prop = RESERVED_ENVIRONMENT[key];
     if (prop) ctx.addIssue({ code: "custom", path: [key], message: `set by the library from ${prop}, which the budgets count; set that prop instead` });
+    // The app servers read options from these too, where uwsgiOptions' and gunicornOptions' checks never see them.
+    if (key.startsWith("UWSGI_")) ctx.addIssue({ code: "custom", path: [key], message: "uWSGI reads UWSGI_* variables as options (UWSGI_ASYNC=100 is async = 100); set uwsgiOptions instead, which are checked" });
+    if (key === "GUNICORN_CMD_ARGS") ctx.addIssue({ code: "custom", path: [key], message: "gunicorn reads it as command-line options, which win over its config file; set gunicornOptions instead, which are checked" });
   }
 });
 

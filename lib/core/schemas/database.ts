@@ -1,6 +1,7 @@
 /** Database props, with its optional PgBouncer. */
 import { z } from "zod";
 import { positiveInt, nonNegativeInt, memoryMiB, dockerImage, identifier } from "./common";
+import { postgresParametersSchema } from "./daemon-options";
 
 const standbyOverrides = z
   .object({
@@ -95,6 +96,14 @@ export const databaseSchema = z
       })
       .strict()
       .optional(),
+    /**
+     * postgresql.conf parameters the library has no prop for, e.g. `{ idle_in_transaction_session_timeout:
+     * "5min", statement_timeout: "30s" }`, on the primary and every replica. Parameters the file already
+     * sets (max_connections, shared_buffers, work_mem, ...) and ones that bypass a budget or the start
+     * scripts are refused, naming the prop to set instead; PostgreSQL refuses a name it does not know at
+     * start. @default {}
+     */
+    parameters: postgresParametersSchema.default({}),
     /** @default "postgres:15" */
     image: dockerImage.default("postgres:15"),
   })

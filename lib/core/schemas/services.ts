@@ -1,6 +1,15 @@
 /** Cache, Queue and SearchCluster props. */
 import { z } from "zod";
 import { positiveInt, memoryMiB, dockerImage, identifier } from "./common";
+import { cacheRedisDirectivesSchema, queueRedisDirectivesSchema } from "./daemon-options";
+
+/** A Redis escape hatch is for engine "redis" only: another engine would drop it silently. */
+const redisOnly = (s: { engine: string; redisDirectives: Readonly<Record<string, unknown>> }, ctx: z.RefinementCtx) => {
+  if (s.engine !== "redis" && Object.keys(s.redisDirectives).length > 0) {
+    ctx.addIssue({ code: "custom", path: ["redisDirectives"], message: `the engine is ${s.engine}, which does not read redisDirectives` });
+  }
+};
+
 
 export const cacheSchema = z
   .object({
@@ -16,8 +25,16 @@ export const cacheSchema = z
     maxClients: positiveInt.default(1024),
     /** @default "redis:7.0" or "memcached:1.6" */
     image: dockerImage.optional(),
+    /**
+     * redis.conf directives the library has no prop for, e.g. `{ "notify-keyspace-events": "Ex" }`
+     * (a list repeats the directive). Directives redis.conf already sets (maxclients, maxmemory, ...)
+     * and ones that bypass the password or a reference are refused; Redis refuses a name it does not
+     * know at start. engine "redis" only. @default {}
+     */
+    redisDirectives: cacheRedisDirectivesSchema.default({}),
   })
-  .strict();
+  .strict()
+  .superRefine(redisOnly);
 
 export const queueSchema = z
   .object({
@@ -35,8 +52,11 @@ export const queueSchema = z
     managementUi: z.boolean().default(false),
     /** @default "rabbitmq:3.10" or "redis:7.0" */
     image: dockerImage.optional(),
+    /** redis.conf directives the library has no prop for, as on a Cache. engine "redis" only. @default {} */
+    redisDirectives: queueRedisDirectivesSchema.default({}),
   })
-  .strict();
+  .strict()
+  .superRefine(redisOnly);
 
 export const searchClusterSchema = z
   .object({

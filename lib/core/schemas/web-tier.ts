@@ -1,5 +1,7 @@
 /** WebTier props. */
 import { z } from "zod";
+import { gunicornOptionsSchema, uwsgiOptionsSchema } from "./daemon-options";
+import { locationSchema, refineLocations, uploadRouteSchema } from "./locations";
 import { shellCommands, positiveInt, nonNegativeInt, memoryMiB, dockerImage, urlPath, bodySize, appEnvironment, refinePool } from "./common";
 
 /** Web nodes one tier may run (its containers fit one address block). */
@@ -77,26 +79,39 @@ export const webTierSchema = z
     staticUrlPath: urlPath.default("/static"),
     /** Largest request body nginx accepts on ordinary routes. @default "10m" */
     clientMaxBodySize: bodySize.default("10m"),
-    /** Routes that take large uploads: streamed to the app (no request buffering) with their own body limit. @default none */
-    uploadRoutes: z
-      .array(
-        z
-          .object({
-            path: urlPath,
-            maxBodySize: bodySize,
-            /**
-             * Longest pause, in seconds, of a client in the middle of its body (a phone between
-             * cells, a stalled proxy): every layer waits this long (nginx `client_body_timeout` of the
-             * location; uWSGI `socket-timeout`, HAProxy `timeout client` and `timeout server` longer),
-             * and nginx cuts a client that pauses longer. @default 30
-             */
-            clientPauseSeconds: positiveInt.max(3600).default(30),
-          })
-          .strict(),
-      )
-      .default([]),
+    /**
+     * Routes that take large uploads: streamed to the app (no request buffering) with their own body
+     * limit; a prefix, an exact path or a regex (`match`), e.g. InvenioRDM's file content alone:
+     * `{ path: "^/api/records/[^/]+/draft/files/[^/]+/content$", match: "regex", maxBodySize: "50g" }`.
+     * nginx tries regex locations in order, these first. @default none
+     */
+    uploadRoutes: z.array(uploadRouteSchema).default([]),
+    /**
+     * Caching and response headers by location, e.g. hashed assets for a year and the other static
+     * files revalidated: `[{ path: "/static", serves: "static", cache: { maxAge: "0", mustRevalidate: true } },
+     * { path: "/static/dist", serves: "static", cache: { maxAge: "1y", immutable: true } }]`. @default none
+     */
+    locations: z.array(locationSchema).default([]),
     /** uWSGI plugins to load; set `[]` for a uWSGI built with Python inside (pip). @default ["python3"] */
     uwsgiPlugins: z.array(z.string().regex(/^[a-z0-9_]+$/)).default(["python3"]),
+    /** uWSGI `buffer-size`, bytes: the largest request header block uWSGI accepts (uWSGI tiers only). @default 16384 */
+    uwsgiBufferSize: z.number().int().min(4096).max(65535).optional(),
+    /**
+     * Options of uwsgi.ini the library has no prop for, e.g. `{ "reload-on-rss": 512, mount:
+     * ["/api=rest.wsgi:application"], "manage-script-name": true }`; a list renders the option once per
+     * entry. Options uwsgi.ini already sets (processes, listen, harakiri, ...), their aliases, and
+     * options that change what the budgets count (async, gevent, mules, another config file) are
+     * refused, naming the prop to set instead; uWSGI's strict mode refuses a name it does not know.
+     * uWSGI tiers only. @default {}
+     */
+    uwsgiOptions: uwsgiOptionsSchema.default({}),
+    /**
+     * Settings of gunicorn.conf.py the library has no prop for, e.g. `{ limit_request_line: 8190 }`.
+     * Settings the file already sets (workers, threads, backlog, timeout, ...) and ones that bypass a
+     * budget (raw_env, config) are refused; the file checks the names against gunicorn's own list at
+     * start (gunicorn would ignore an unknown one). gunicorn tiers only. @default {}
+     */
+    gunicornOptions: gunicornOptionsSchema.default({}),
     /**
      * Shell commands each app container runs, in order, before its app server starts, with the app's
      * environment: e.g. `python3 manage.py collectstatic --noinput` into `staticDir`, the volume nginx
@@ -118,4 +133,13 @@ export const webTierSchema = z
     nginxImage: dockerImage.default("nginx:1.22"),
   })
   .strict()
-  .superRefine(refinePool);
+  .superRefine(refinePool)
+  .superRefine(refineLocations)
+  .superRefine((s, ctx) => {
+    // Options of the server the tier does not run would be silently dropped.
+    const other = s.server === "uwsgi" ? "gunicorn" : "uwsgi";
+    const unused = (field: string) => ctx.addIssue({ code: "custom", path: [field], message: `the tier runs ${s.server} (server), which does not read ${field}` });
+    if (other === "uwsgi" && Object.keys(s.uwsgiOptions).length > 0) unused("uwsgiOptions");
+    if (other === "uwsgi" && s.uwsgiBufferSize !== undefined) unused("uwsgiBufferSize");
+    if (other === "gunicorn" && Object.keys(s.gunicornOptions).length > 0) unused("gunicornOptions");
+  });

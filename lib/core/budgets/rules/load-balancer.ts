@@ -98,7 +98,8 @@ export const BODY_SIZE: Rule = {
         const target = r.target;
         const wanted = parseSize(r.maxBodySize);
         return r.pathPrefixes.map((prefix) => {
-          const upload = target.settings.uploadRoutes.find((u) => prefix.startsWith(u.path));
+          // Only a prefix location takes every URL under the route's prefix; an exact or regex one takes some.
+          const upload = target.settings.uploadRoutes.find((u) => u.match === "prefix" && prefix.startsWith(u.path));
           const nginxLimit = parseSize(upload?.maxBodySize ?? target.settings.clientMaxBodySize);
           // A buffered location takes bodies up to the streaming threshold at most.
           const limit = upload ? nginxLimit : Math.min(nginxLimit, STREAMING_THRESHOLD_BYTES);
