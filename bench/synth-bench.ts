@@ -2,7 +2,8 @@
  * Synth benchmark: the default example and generated topologies of 1, 10, 100 and 1,000 web
  * nodes, each beside a hand-written cdktf stack of the same Docker resources (same network,
  * volumes, images and containers with the same uploaded files), in one run. Prints median wall
- * times of a first synth and of a re-synth, the ratios, and each side's peak resident memory.
+ * times of a first synth and of a re-synth over paired rounds, the ratios, and each side's peak
+ * resident memory.
  * Run: npm run bench
  */
 import { App, TerraformStack } from "cdktf";
@@ -100,8 +101,8 @@ interface SideResult {
   readonly peakRssMiB: number;
 }
 
-/** Runs one side of one case in this process (a child of the main run, so its peak memory is its own). */
-function runSide(caseIndex: number, side: "ours" | "hand"): SideResult {
+/** Runs one side of one case in this process (a child of the main run, so its peak memory is its own): a warm-up, then `runs` timed pairs. */
+function runSide(caseIndex: number, side: "ours" | "hand", runs: number): SideResult {
   const c = cases[caseIndex];
   const plan = c.build(new App({ outdir: os.tmpdir() }), "plan").cluster().plan;
   const build = side === "ours" ? (app: App) => void c.build(app, "stack") : (app: App) => handWritten(app, "stack", plan);
@@ -109,7 +110,7 @@ function runSide(caseIndex: number, side: "ours" | "hand"): SideResult {
   timeSynth(kept, build); // warm-up, and the folder the re-synths find
   const first: number[] = [];
   const again: number[] = [];
-  for (let i = 0; i < RUNS; i++) {
+  for (let i = 0; i < runs; i++) {
     const fresh = fs.mkdtempSync(path.join(os.tmpdir(), "webstack-bench-"));
     first.push(timeSynth(fresh, build));
     fs.rmSync(fresh, { recursive: true, force: true });
@@ -120,17 +121,31 @@ function runSide(caseIndex: number, side: "ours" | "hand"): SideResult {
 }
 
 if (process.argv[2] === "--side") {
-  process.stdout.write(JSON.stringify(runSide(Number(process.argv[3]), process.argv[4] as "ours" | "hand")));
+  process.stdout.write(JSON.stringify(runSide(Number(process.argv[3]), process.argv[4] as "ours" | "hand", 1)));
 } else {
-  const side = (i: number, s: string): SideResult =>
+  const child = (i: number, s: string): SideResult =>
     JSON.parse(execFileSync(process.execPath, [...process.execArgv, __filename, "--side", String(i), s], { encoding: "utf8", maxBuffer: 1 << 20 }));
-  console.log(`synth benchmark, median of ${RUNS} runs per cell, each side in its own process (node ${process.version}, ${os.cpus().length} cores)`);
+  /**
+   * Paired rounds: each round runs our side, then the hand-written side, each in a fresh process, so
+   * a busy spell of the machine (disk writeback, another job) lands on both sides alike; the cells
+   * are the medians of the rounds.
+   */
+  const side = (i: number): { ours: SideResult; hand: SideResult } => {
+    const rounds = Array.from({ length: RUNS }, () => ({ ours: child(i, "ours"), hand: child(i, "hand") }));
+    const of = (k: "ours" | "hand"): SideResult => ({
+      containers: rounds[0][k].containers,
+      firstMs: median(rounds.map((r) => r[k].firstMs)),
+      againMs: median(rounds.map((r) => r[k].againMs)),
+      peakRssMiB: Math.max(...rounds.map((r) => r[k].peakRssMiB)),
+    });
+    return { ours: of("ours"), hand: of("hand") };
+  };
+  console.log(`synth benchmark, median of ${RUNS} paired rounds per cell, each side in its own process per round (node ${process.version}, ${os.cpus().length} cores)`);
   console.log("first: into an empty output folder; again: into the folder of the previous synth, as `cdktf synth` does with cdktf.out");
   console.log("| topology | containers | first ms (ours / hand) | ratio | again ms (ours / hand) | ratio | peak RSS MiB (ours / hand) |");
   console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
   cases.forEach((c, i) => {
-    const ours = side(i, "ours");
-    const hand = side(i, "hand");
+    const { ours, hand } = side(i);
     const ratio = (a: number, b: number) => (a / b).toFixed(2);
     console.log(
       `| ${c.name} | ${ours.containers} | ${ours.firstMs.toFixed(0)} / ${hand.firstMs.toFixed(0)} | ${ratio(ours.firstMs, hand.firstMs)} | ` +
