@@ -4,6 +4,7 @@
  * gunicorn): HAProxy in front of two gunicorn nodes behind nginx, a Celery worker and beat on Redis,
  * PostgreSQL. The app reads its settings under its own names; its host name is a real one, so every
  * health check sends it; migrations are a release step, collectstatic a pre-start step per node.
+ * POST /upload/ streams to Django (an upload route): a client may pause 12 s mid-body.
  */
 import type { Construct } from "constructs";
 import { Database, LoadBalancer, Queue, WebStack, WebTier, WorkerTier } from "../../lib";
@@ -11,6 +12,8 @@ import { Database, LoadBalancer, Queue, WebStack, WebTier, WorkerTier } from "..
 export const DJANGO_SITE_IMAGE = "webstack-django-site:0.1";
 export const DJANGO_SITE_HOST = "www.example.com";
 const STATIC_DIR = "/srv/app/static";
+/** POST /upload/ (pages.views.upload) streams to Django; nginx cuts a client pausing longer than 12 s mid-body. */
+export const DJANGO_SITE_UPLOAD = { path: "/upload/", maxBodySize: "10m", clientPauseSeconds: 12 };
 
 export function buildDjangoSiteStack(scope: Construct, id = "django-site"): WebStack {
   const stack = new WebStack(scope, id, {
@@ -33,13 +36,16 @@ export function buildDjangoSiteStack(scope: Construct, id = "django-site"): WebS
     image: DJANGO_SITE_IMAGE,
     wsgiModule: "djsite.wsgi:application",
     processes: 2,
-    threads: 1,
+    // gthread workers: a slow upload client holds one thread, not a whole process, and gunicorn's
+    // timeout (a heartbeat of the worker's main loop) does not count the upload (WS-UPLOAD-PAUSE).
+    threads: 2,
     // Django keeps one connection per thread, no pool.
     connectionPool: "none",
     poolSize: 0,
     processRssMiB: 100,
     staticDir: STATIC_DIR,
     staticUrlPath: "/static",
+    uploadRoutes: [DJANGO_SITE_UPLOAD],
     release: ["python3 manage.py migrate --noinput"],
     preStart: ["python3 manage.py collectstatic --noinput"],
     environment,

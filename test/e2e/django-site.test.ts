@@ -8,18 +8,22 @@
  * started (container times, django_migrations, logs); the static files collectstatic wrote
  * (ManifestStaticFilesStorage's hashed name) are served by nginx from the volume; a task
  * DatabaseScheduler schedules every 2 s (registered by a data migration) writes rows; the
- * X-Request-ID of a response is the one Django logged; destroy (also in afterAll after a failure).
+ * X-Request-ID of a response is the one Django logged; on the upload route POST /upload/ (12 s
+ * pause limit), a client pausing 10 s mid-body (past uWSGI's default 4 s socket-timeout) gets 200
+ * with the sha256 of its whole body from Django, one pausing 17 s is cut near 12 s by nginx and
+ * Django sees the short body; destroy (also in afterAll after a failure).
  * All traffic goes to 127.0.0.1:8080 (the load balancer) or into the stack's own containers.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Testing } from "cdktf";
-import { DJANGO_SITE_HOST, buildDjangoSiteStack } from "../../examples/django-site/stack";
+import { DJANGO_SITE_HOST, DJANGO_SITE_UPLOAD, buildDjangoSiteStack } from "../../examples/django-site/stack";
 import { apply, destroy, exec, fmtProblem, generateVariables, inspect, templateProblems, waitHealthy } from "./applier";
 import { request } from "./docker-api";
 import { figure, logLines, psql, req, sleep, type Res } from "./scenarios";
 import { closeSession, describeE2e, newSession, openSession } from "./session";
 import { expectDestroyed } from "./shared-scenarios";
+import { slowUploadScenario } from "./slow-upload-scenario";
 import { hclTemplateErrors } from "./terraform-templates";
 
 const LB_PORT = 8080; // django-site's LoadBalancer httpPort
@@ -234,6 +238,36 @@ describeE2e("e2e: examples/django-site (Django 3.2, Celery beat with DatabaseSch
     }
     log(`request_id=${id} logged by Django in ${found.join(", ")}`);
     expect(found).toHaveLength(1);
+  });
+
+  test(`a client pausing past uWSGI's default 4 s socket-timeout uploads to ${DJANGO_SITE_UPLOAD.path}; one pausing past ${DJANGO_SITE_UPLOAD.clientPauseSeconds} s is cut`, async () => {
+    expect(serving).toBe(true);
+    const limit = DJANGO_SITE_UPLOAD.clientPauseSeconds;
+    const since = Date.now() - 1000;
+    const { within, past } = await slowUploadScenario(`http://127.0.0.1:${LB_PORT}`, DJANGO_SITE_UPLOAD.path, limit, DJANGO_SITE_HOST);
+    log(`within (${Math.max(6, limit - 2)} s pause): status ${within.status}, ${within.elapsed} s, body ${within.body.trim()}`);
+    log(`past (${limit + 5} s pause): status ${past.status}, cut after ${past.cutAfter} s, error ${past.error}, ${past.elapsed} s`);
+    figure("django_upload_within_pause_s", Math.max(6, limit - 2));
+    figure("django_upload_within_status", String(within.status));
+    figure("django_upload_within_elapsed_s", within.elapsed);
+    figure("django_upload_past_pause_s", limit + 5);
+    figure("django_upload_past_status", String(past.status));
+    figure("django_upload_past_cut_after_s", String(past.cutAfter));
+    // Django itself read the whole body: its count and hash, not only a 2xx from some layer.
+    const answer = JSON.parse(within.body) as { bytes: number; sha256: string };
+    expect(answer).toEqual({ bytes: 262144, sha256: within.sentSha256 });
+    // Both reached Django (streamed, not buffered by nginx): one logged the whole body, the other the cut.
+    let lines: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      lines = [];
+      for (const key of ["web-1-app", "web-2-app"]) lines.push(...(await logLines(name(key), since)).map((l) => l.line));
+      if (lines.some((l) => l.includes("upload cut"))) break;
+      await sleep(250);
+    }
+    const uploads = lines.filter((l) => /INFO pages upload |WARNING pages upload cut/.test(l));
+    log(`Django's upload log lines:\n  ${uploads.join("\n  ")}`);
+    expect(uploads.filter((l) => l.includes(`INFO pages upload bytes=262144 sha256=${within.sentSha256}`))).toHaveLength(1);
+    expect(uploads.filter((l) => /WARNING pages upload cut: read \d+ of 262144 bytes$/.test(l))).toHaveLength(1);
   });
 
   test("destroys: no container, network or volume of the stack is left", () => expectDestroyed(session, cluster.plan.network.name, "django-site-"));

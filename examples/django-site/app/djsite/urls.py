@@ -6,4 +6,5 @@ urlpatterns = [
     path("", views.home),
     path("ping", views.ping),
     path("ticks", views.ticks),
+    path("upload/", views.upload),
 ]
