@@ -1,6 +1,7 @@
 import { buildInvenioStack } from "../examples/invenio/stack";
 import { buildDjangoSiteStack } from "../examples/django-site/stack";
 import { buildSmallSiteStack } from "../examples/small-site/stack";
+import { FILE_CONTENT_ROUTE, buildInvenioRdmStack } from "../examples/invenio-rdm/stack";
 import { BudgetError, RULES } from "../lib";
 import { readTree, synthApp } from "./helpers";
 import { App } from "cdktf";
@@ -9,6 +10,7 @@ describe.each([
   ["invenio", buildInvenioStack],
   ["small-site", buildSmallSiteStack],
   ["django-site", buildDjangoSiteStack],
+  ["invenio-rdm", buildInvenioRdmStack],
 ])("example %s", (_name, build) => {
   const { dir } = synthApp((app) => build(app));
   const tree = readTree(dir);
@@ -87,4 +89,35 @@ test("django-site: Django's settings under its own names, migrations as the rele
   expect(release.env).toEqual(app.env);
   for (const key of ["web-1-app", "web-2-app", "worker-1", "worker-beat"]) expect(byKey.get(key)!.dependsOn).toContain("web-release");
   expect(byKey.get("worker-beat")!.command).toContain("--scheduler=django_celery_beat.schedulers:DatabaseScheduler");
+});
+
+test("invenio-rdm: UI and REST pools, /api to the REST pool mounted at /api, 50g on the file content alone, five Redis databases", () => {
+  const { stack } = synthApp((app) => buildInvenioRdmStack(app));
+  const byKey = new Map(stack.cluster().plan.containers.map((c) => [c.key, c]));
+  const file = (key: string, path: string) => byKey.get(key)!.files.find((f) => f.path === path)!.content;
+  const rest = file("api-1-app", "/etc/webstack/uwsgi.ini");
+  expect(rest).toMatch(/^mount = \/api=webstack_example\.wsgi:application\nmanage-script-name = true$/m);
+  expect(file("ui-1-app", "/etc/webstack/uwsgi.ini")).not.toMatch(/^mount/m);
+  for (const ini of [rest, file("ui-1-app", "/etc/webstack/uwsgi.ini")]) {
+    expect(ini).toMatch(/^processes = 6\nthreads = 4$/m);
+    expect(ini).toMatch(/^buffer-size = 8192$/m);
+    expect(ini).toMatch(/^wsgi-disable-file-wrapper = true$/m);
+  }
+  const nginx = file("api-1-nginx", "/etc/nginx/nginx.conf");
+  expect(nginx).toContain(`location ~ "${FILE_CONTENT_ROUTE}" {`);
+  expect(nginx).toMatch(/client_max_body_size 50g;/);
+  expect(nginx).toMatch(/client_max_body_size 100m;/);
+  expect(file("lb", "/usr/local/etc/haproxy/haproxy.cfg")).toMatch(/acl route_api path_beg \/api\n[\s\S]*use_backend api if route_api/);
+  const env = byKey.get("ui-1-app")!.env;
+  expect(Object.fromEntries(Object.entries(env).filter(([k]) => /REDIS_URL|RESULT_BACKEND|STORAGE_URL/.test(k) && k.startsWith("INVENIO_")).map(([k, v]) => [k, v.slice(-2)]))).toEqual({
+    INVENIO_CACHE_REDIS_URL: "/0",
+    INVENIO_ACCOUNTS_SESSION_REDIS_URL: "/1",
+    INVENIO_CELERY_RESULT_BACKEND: "/2",
+    INVENIO_RATELIMIT_STORAGE_URL: "/3",
+    INVENIO_COMMUNITIES_IDENTITIES_CACHE_REDIS_URL: "/4",
+  });
+  expect(env.INVENIO_SQLALCHEMY_DATABASE_URI).toBe(env.DATABASE_URL);
+  expect(env.INVENIO_CELERY_BROKER_URL).toBe(env.CELERY_BROKER_URL);
+  expect(env.INVENIO_SECRET_KEY).toBe("@@secret:invenio_secret_key@@");
+  expect([...byKey.keys()].filter((k) => k.startsWith("worker"))).toEqual(expect.arrayContaining(["worker-1", "worker-2", "worker-beat"]));
 });

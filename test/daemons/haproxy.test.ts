@@ -5,6 +5,7 @@ import * as path from "node:path";
 import { LoadBalancer, WebStack, WebTier, Database } from "../../lib";
 import { buildInvenioStack } from "../../examples/invenio/stack";
 import { buildDjangoSiteStack } from "../../examples/django-site/stack";
+import { buildInvenioRdmStack } from "../../examples/invenio-rdm/stack";
 import { buildSmallSiteStack } from "../../examples/small-site/stack";
 import { Sandbox, container, containersOf, fileIn, secretValue, testWith, type Container } from "./harness";
 
@@ -51,6 +52,7 @@ describe("HAProxy 2.6 accepts and serves the rendered haproxy.cfg", () => {
     ["invenio", () => containersOf((s) => buildInvenioStack(s))],
     ["small-site", () => containersOf((s) => buildSmallSiteStack(s))],
     ["django-site (siteHost)", () => containersOf((s) => buildDjangoSiteStack(s))],
+    ["invenio-rdm (/api to the REST pool)", () => containersOf((s) => buildInvenioRdmStack(s))],
     ["https (self-signed certificateFile, key variable)", () => httpsStack(selfSigned())],
   ];
 

@@ -6,6 +6,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { SearchCluster, WebStack } from "../../lib";
+import { buildInvenioRdmStack } from "../../examples/invenio-rdm/stack";
 import { container, containersOf, fileIn, type Container } from "./harness";
 
 type Engine = "elasticsearch" | "opensearch";
@@ -198,6 +199,15 @@ describe("Elasticsearch 7.17 / OpenSearch 2: rendered settings against an allow-
       });
     }
   }
+
+  test("examples/invenio-rdm's OpenSearch node (the cookiecutter's 512 MiB heap in 2 GiB): every setting known, heap within limits", () => {
+    const node = container(containersOf((s) => buildInvenioRdmStack(s)), "search-1");
+    const yml = fileIn(node, SCHEMA.opensearch.yml);
+    expect(validateSearchYml("opensearch", yml, { names: [node.key], addresses: [node.address] })).toEqual([]);
+    const heap = node.files.find((f) => f.path.includes("/jvm.options.d/"))!;
+    expect(heap.content).toMatch(/^-Xmx512m$/m);
+    expect(validateHeap(heap.path, heap.content, 2048)).toEqual([]);
+  });
 
   test("the schema catches a typo, a wrong type and a forbidden combination (the checker is not a no-op)", () => {
     const [one] = searchNodes("elasticsearch", 1, 2048);

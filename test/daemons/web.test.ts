@@ -2,6 +2,7 @@ import * as path from "node:path";
 import { Database, LoadBalancer, WebStack, WebTier } from "../../lib";
 import { buildInvenioStack } from "../../examples/invenio/stack";
 import { buildDjangoSiteStack } from "../../examples/django-site/stack";
+import { buildInvenioRdmStack } from "../../examples/invenio-rdm/stack";
 import { buildSmallSiteStack } from "../../examples/small-site/stack";
 import { Sandbox, confValue, container, containersOf, fileIn, testWith, type Container } from "./harness";
 
@@ -39,6 +40,7 @@ describe("nginx -t accepts every rendered nginx.conf", () => {
     ["invenio (uWSGI)", () => containersOf((s) => buildInvenioStack(s))],
     ["small-site (gunicorn)", () => containersOf((s) => buildSmallSiteStack(s))],
     ["django-site (gunicorn, static route, site Host)", () => containersOf((s) => buildDjangoSiteStack(s))],
+    ["invenio-rdm (UI and REST pools, the file-content regex route)", () => containersOf((s) => buildInvenioRdmStack(s))],
   ];
   for (const [name, build] of stacks) {
     it(name, async () => {

@@ -1,0 +1,4 @@
+import { synthOrExit } from "../../lib";
+import { buildInvenioRdmStack } from "./stack";
+
+synthOrExit((app) => buildInvenioRdmStack(app));
