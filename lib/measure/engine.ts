@@ -114,6 +114,9 @@ export function deploy(s: MeasureSubset, runId: string, log: (line: string) => v
   return deployment;
 }
 
+/** Blocks this (command-line) process for `ms` without spinning. */
+const sleepSync = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
 function waitHealthy(name: string, timeoutMs: number): void {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -121,7 +124,7 @@ function waitHealthy(name: string, timeoutMs: number): void {
     if (state.endsWith("healthy") && !state.endsWith("unhealthy")) return;
     if (state.startsWith("exited") || state.startsWith("dead")) throw new Error(`${name} stopped (${state}); its log:\n${docker(["logs", "--tail", "30", name])}`);
     if (Date.now() > deadline) throw new Error(`${name} not healthy after ${timeoutMs / 1000} s (${state}); its log:\n${docker(["logs", "--tail", "30", name])}`);
-    spawnSync("sleep", ["0.5"]);
+    sleepSync(500);
   }
 }
 
