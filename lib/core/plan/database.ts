@@ -15,6 +15,7 @@ import {
 import type { DatabaseModel } from "../topology";
 import { ENV, databasePassword, secretNames } from "./clients";
 import { cmd, file, nofile, shell, snake, type PlanContext, type Planner } from "./context";
+import { planFailoverDatabase } from "./database-failover";
 
 export const REPLICATION_USER = "replicator";
 
@@ -57,6 +58,11 @@ export const databasePlanner: Planner<"database"> = {
     // The CPUs the parallel settings assume, as the containers' limit: only when set (a limit above the
     // host's CPUs makes Docker refuse the container).
     const cpuLimit = s.cpus === undefined ? {} : { cpus: s.cpus };
+    if (s.failover) {
+      // Rendered as a standby's: Patroni sets synchronous_standby_names on whichever member leads.
+      planFailoverDatabase(ctx, db, s.failover, (name) => confFor("replica", name), health);
+      return;
+    }
 
     ctx.container({
       key: slots.primary.key,

@@ -137,6 +137,8 @@ export interface PgHbaConfig {
   readonly database: string;
   readonly user: string;
   readonly replicationUser: string;
+  /** With failover: the role Patroni runs pg_rewind as, reading the leader's files through database postgres. */
+  readonly rewindUser?: string;
 }
 
 export function renderPgHbaConf(c: PgHbaConfig): string {
@@ -149,6 +151,7 @@ export function renderPgHbaConf(c: PgHbaConfig): string {
     "local   all             all                                     peer",
     `host    ${c.database.padEnd(15)} ${c.user.padEnd(15)} ${c.subnet.padEnd(23)} scram-sha-256`,
     `host    replication     ${c.replicationUser.padEnd(15)} ${c.subnet.padEnd(23)} scram-sha-256`,
+    ...(c.rewindUser ? [`host    postgres        ${c.rewindUser.padEnd(15)} ${c.subnet.padEnd(23)} scram-sha-256`] : []),
     "# Everything else, from anywhere, is refused.",
     "host    all             all                     0.0.0.0/0               reject",
     "host    all             all                     ::/0                    reject",
@@ -159,9 +162,10 @@ export function renderPgHbaConf(c: PgHbaConfig): string {
 export interface PgInitConfig {
   readonly database: string;
   readonly user: string;
-  readonly replicationUser: string;
+  /** Unset with failover: Patroni creates the replication role (and the slots) itself. */
+  readonly replicationUser?: string;
   readonly passwordEnv: string;
-  readonly replicationPasswordEnv: string;
+  readonly replicationPasswordEnv?: string;
   readonly replicationSlots: readonly string[];
 }
 
@@ -171,9 +175,9 @@ export function renderPgInitSql(c: PgInitConfig): string {
     "-- Rendered by cdktf-webstack: roles and database, run once on the primary's first boot.",
     "\\set ON_ERROR_STOP on",
     `\\getenv app_password ${c.passwordEnv}`,
-    `\\getenv replication_password ${c.replicationPasswordEnv}`,
+    ...(c.replicationUser ? [`\\getenv replication_password ${c.replicationPasswordEnv}`] : []),
     "SET password_encryption = 'scram-sha-256';",
-    `CREATE ROLE ${c.replicationUser} WITH LOGIN REPLICATION PASSWORD :'replication_password';`,
+    ...(c.replicationUser ? [`CREATE ROLE ${c.replicationUser} WITH LOGIN REPLICATION PASSWORD :'replication_password';`] : []),
     `CREATE ROLE ${c.user} WITH LOGIN PASSWORD :'app_password';`,
     `CREATE DATABASE ${c.database} OWNER ${c.user};`,
     ...c.replicationSlots.map((slot) => `SELECT pg_create_physical_replication_slot('${slot}');`),
