@@ -1,3 +1,4 @@
+import { buildHaSiteStack } from "../examples/ha-site/stack";
 import { buildInvenioStack } from "../examples/invenio/stack";
 import { buildSmallSiteStack } from "../examples/small-site/stack";
 import { BudgetError, RULES } from "../lib";
@@ -7,6 +8,7 @@ import { App } from "cdktf";
 describe.each([
   ["invenio", buildInvenioStack],
   ["small-site", buildSmallSiteStack],
+  ["ha-site", buildHaSiteStack],
 ])("example %s", (_name, build) => {
   const { dir } = synthApp((app) => build(app));
   const tree = readTree(dir);

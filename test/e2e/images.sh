@@ -58,6 +58,8 @@ context_of() {
     rabbitmq:3.10) echo "$HERE/images/rabbitmq" ;;
     memcached:1.6) echo "$HERE/images/memcached" ;;
     pgbouncer:1.18) echo "$HERE/images/pgbouncer" ;;
+    patroni:3.0) echo "$HERE/images/patroni" ;;
+    quay.io/coreos/etcd:v3.4.23) echo "$HERE/images/etcd" ;;
     elasticsearch:7.17.25) echo "$HERE/images/elasticsearch-stub" ;;
     webstack-example-app:0.1) echo "$ROOT/examples/app" ;;
     *) echo "no e2e build recipe for image '$1' (add one under test/e2e/images/)" >&2; return 3 ;;
