@@ -92,7 +92,8 @@ describe("rendered files", () => {
   test("the app's DATABASE_URL lists every member with target_session_attrs=read-write", () => {
     const app = cs.find((c) => c.key === "web-1-app")!;
     expect(app.env.DATABASE_URL).toBe(
-      "postgresql://app:@@secret:db_password@@@172.30.1.10:5432,172.30.1.11:5432,172.30.1.12:5432/app?target_session_attrs=read-write",
+      "postgresql://app:@@secret:db_password@@@172.30.1.10:5432,172.30.1.11:5432,172.30.1.12:5432/app?target_session_attrs=read-write" +
+        "&keepalives=1&keepalives_idle=5&keepalives_interval=2&keepalives_count=3&tcp_user_timeout=10000",
     );
   });
   test("etcd: one cluster of the three members, on the stack network and loopback", () => {

@@ -54,3 +54,12 @@ export function failoverBoundSeconds(f: FailoverSettings): number {
 export function etcdClients(s: DatabaseSettings): number {
   return s.replicas + 1;
 }
+
+/**
+ * libpq options the clients of a failover database get in their URL. A leader cut off the network
+ * leaves its clients' connections open with nothing answering: without a timeout a request waits for
+ * TCP's retransmissions (minutes; 90 s in the e2e suite, until gunicorn killed its worker). With
+ * these, data unacknowledged for 10 s, or an idle connection whose three keepalive probes go unanswered,
+ * fails the connection; the app drops it and reconnects to the new leader (target_session_attrs).
+ */
+export const FAILOVER_CLIENT_OPTIONS = "keepalives=1&keepalives_idle=5&keepalives_interval=2&keepalives_count=3&tcp_user_timeout=10000";
