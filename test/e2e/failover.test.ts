@@ -273,4 +273,99 @@ describeE2e("e2e failover: examples/ha-site loses its primary on a real Docker e
     expect(overlaps).toEqual([]);
     expect(resumedS).toBeLessThanOrEqual(ttl + loopWait + 10);
   });
+
+  test("5. the synchronous standby stopped: Patroni names the other standby, writes go on (synchronous_mode_strict: false)", async () => {
+    const [leader] = await writable();
+    const ssn = await psql(leader.name, "postgres", "show synchronous_standby_names");
+    const sync = members.find((m) => `"${m.key}"` === ssn);
+    expect(sync).toBeDefined();
+    const load = startWriters(120_000);
+    let stallS = 0;
+    let after = "";
+    try {
+      await sleep(3000);
+      const tStop = Date.now();
+      await call("POST", `/containers/${encodeURIComponent(sync!.name)}/kill`, undefined, { allow: [409] });
+      log(`killed the synchronous standby ${sync!.name}`);
+      for (let i = 0; i < 120 && (after === "" || after === ssn); i++) {
+        after = await psql(leader.name, "postgres", "show synchronous_standby_names");
+        if (after === "" || after === ssn) await sleep(500);
+      }
+      figure("ha_sync_standby_renamed_seconds", ((Date.now() - tStop) / 1000).toFixed(1));
+      await sleep(5000);
+      // The longest gap between two acknowledged writes from the stop on.
+      const ts = [tStop, ...load.acked.filter((a) => a.t > tStop).map((a) => a.t)];
+      for (let i = 1; i < ts.length; i++) stallS = Math.max(stallS, (ts[i] - ts[i - 1]) / 1000);
+      figure("ha_sync_standby_longest_write_gap_seconds", stallS.toFixed(1));
+    } finally {
+      await load.stop();
+    }
+    log(`synchronous_standby_names ${ssn} -> ${after}; write errors: ${JSON.stringify(load.errors)}`);
+    const other = members.find((m) => m !== leader && m !== sync)!;
+    expect(after).toBe(`"${other.key}"`);
+    expect((await writable()).map((m) => m.name)).toEqual([leader.name]);
+    // A commit waits for the stopped standby until Patroni's next HA loop names the other one.
+    expect(stallS).toBeLessThanOrEqual(loopWait + retryTimeout);
+    expect(await lostOf(load.acked, leader.name)).toEqual([]);
+    await startContainer(sync!.name);
+    let replica = 0;
+    for (let i = 0; i < 240 && replica !== 200; i++) {
+      replica = await api(sync!, "/replica");
+      if (replica !== 200) await sleep(500);
+    }
+    expect(replica).toBe(200);
+  });
+
+  test("6. etcd: one member stopped changes nothing; two stopped (no quorum) demote the leader, as Patroni documents without failsafe_mode", async () => {
+    const etcd = cluster.plan.containers.filter((c) => c.role === "etcd");
+    const [leader] = await writable();
+    const load = startWriters(240_000);
+    const sampling$ = sampler(Date.now() + 240_000);
+    const stopped: string[] = [];
+    let demotedS = NaN;
+    let resumedS = NaN;
+    try {
+      await sleep(3000);
+      await call("POST", `/containers/${encodeURIComponent(etcd[0].name)}/kill`, undefined, { allow: [409] });
+      stopped.push(etcd[0].name);
+      const t1 = Date.now();
+      await sleep((2 * loopWait + retryTimeout) * 1000);
+      const during1 = load.acked.filter((a) => a.t > t1);
+      figure("ha_etcd_one_down_writes", `${during1.length} acknowledged in ${2 * loopWait + retryTimeout} s`);
+      expect((await writable()).map((m) => m.name)).toEqual([leader.name]);
+      expect(during1.length).toBeGreaterThan(10);
+      expect(during1.every((a) => a.addr === leader.address)).toBe(true);
+
+      await call("POST", `/containers/${encodeURIComponent(etcd[1].name)}/kill`, undefined, { allow: [409] });
+      stopped.push(etcd[1].name);
+      const t2 = Date.now();
+      for (let i = 0; i < 4 * (ttl + loopWait) && Number.isNaN(demotedS); i++) {
+        if ((await writable()).length === 0) demotedS = (Date.now() - t2) / 1000;
+        else await sleep(250);
+      }
+      figure("ha_etcd_no_quorum_leader_demoted_seconds", demotedS.toFixed(1));
+      expect(demotedS).toBeLessThanOrEqual(loopWait + 2 * retryTimeout + 5);
+      await sleep(5000);
+      expect(await writable()).toEqual([]);
+
+      const t3 = Date.now();
+      for (const name of stopped) await startContainer(name);
+      stopped.length = 0;
+      for (let i = 0; i < 4 * (ttl + loopWait) && !load.acked.some((a) => a.t > t3); i++) await sleep(250);
+      const first = load.acked.find((a) => a.t > t3);
+      resumedS = first ? (first.t - t3) / 1000 : NaN;
+      figure("ha_etcd_quorum_back_writes_resumed_seconds", resumedS.toFixed(1));
+      expect(resumedS).toBeLessThanOrEqual(ttl + loopWait + 10);
+    } finally {
+      for (const name of stopped) await startContainer(name).catch((e) => log(`start ${name}: ${e}`));
+      await load.stop();
+      sampling = false;
+      await sampling$;
+    }
+    const [leaderNow] = await writable();
+    log(`leader after quorum returned: ${leaderNow?.name}; write errors: ${JSON.stringify(load.errors)}`);
+    expect(await lostOf(load.acked, leaderNow.name)).toEqual([]);
+    figure("ha_etcd_overlap_samples", `${overlaps.length} of ${samples}`);
+    expect(overlaps).toEqual([]);
+  });
 });
