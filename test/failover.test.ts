@@ -1,6 +1,7 @@
 /** The automatic failover mode of Database: props, layout, rendered files and the rules that count it. */
 import { Testing } from "cdktf";
 import { Database, LoadBalancer, PropsError, WebStack, WebTier } from "../lib";
+import { capacityAnswer } from "../lib/core/capacity";
 
 const IMAGE = "webstack-example-app:0.1";
 const WSGI = "webstack_example.wsgi:application";
@@ -123,5 +124,14 @@ describe("rules", () => {
   });
   test("WS-ETCD-MEMORY: etcd's process and backend quota against its limit", () => {
     expect(finding(site({}), "WS-ETCD-MEMORY")).toMatchObject({ status: "pass", used: 128, limit: 256 });
+  });
+});
+
+describe("capacity", () => {
+  test("the max_connections a failover database needs never goes below Patroni's minimum (25)", () => {
+    const answer = capacityAnswer(site({}, { nodes: 1, processes: 2, threads: 1 }).topology());
+    // 2 app connections + Patroni's 3 + 3 reserved = 8, raised to 25.
+    expect(answer.databases[0]).toMatchObject({ clients: 5, neededMaxConnections: 25 });
+    expect(answer.headroom.find((h) => h.constructPath === "fo/web" && h.field === "nodes")).toMatchObject({ stoppedBy: "WS-DB-CONNECTIONS" });
   });
 });
