@@ -17,7 +17,8 @@ import { Testing } from "cdktf";
 import { buildHaSiteStack } from "../../examples/ha-site/stack";
 import { apply, exec, generateVariables, inspect, waitHealthy } from "./applier";
 import { call } from "./docker-api";
-import { figure, psql, req, settled, sleep, startContainer } from "./scenarios";
+import { recovery, lostOf, patroniApi, startWriters, writableOf, WritableSampler, type Acked } from "./failover-probes";
+import { figure, psql, settled, sleep, startContainer } from "./scenarios";
 import { closeSession, describeE2e, newSession, openSession } from "./session";
 
 const LB_PORT = 8080;
@@ -34,70 +35,18 @@ describeE2e("e2e failover: examples/ha-site loses its primary on a real Docker e
   let retryTimeout = 0;
   const DB = "app";
 
-  /** "f" writable, "t" standby, "" not answering (stopped, starting, or refusing). */
-  const recovery = async (name: string) => {
-    const r = await exec(name, ["psql", "-h", "/var/run/postgresql", "-U", "postgres", "-d", "postgres", "-Atqc", "select pg_is_in_recovery()"], "postgres").catch(() => ({ exitCode: -1, output: "" }));
-    return r.exitCode === 0 ? r.output.trim() : "";
-  };
-  const writable = async () => {
-    const states = await Promise.all(members.map(async (m) => [m, await recovery(m.name)] as const));
-    return states.filter(([, s]) => s === "f").map(([m]) => m);
-  };
-  /** HTTP status of a GET to a member's Patroni REST API, asked from inside that member (python3 ships with Patroni). */
-  const api = async (m: Cluster["plan"]["containers"][number], path: string) => {
-    const py = `import urllib.request,sys\ntry:\n  print(urllib.request.urlopen('http://${m.address}:8008${path}', timeout=2).status)\nexcept urllib.error.HTTPError as e:\n  print(e.code)\nexcept Exception:\n  print(0)`;
-    const r = await exec(m.name, ["python3", "-c", py], "postgres").catch(() => ({ exitCode: -1, output: "0" }));
-    return Number(r.output.trim() || 0);
-  };
-
-  // Sampler: every 500 ms (bounded by `until`), how many members answer writable.
-  const overlaps: string[] = [];
-  let samples = 0;
-  let sampling = false;
-  const sampler = async (until: number) => {
-    sampling = true;
-    while (sampling && Date.now() < until) {
-      const w = await writable();
-      samples++;
-      if (w.length > 1) overlaps.push(`${new Date().toISOString()} ${w.map((m) => m.name).join(" + ")}`);
-      await sleep(500);
-    }
-  };
-
-  /** Bounded writer through the load balancer: POST /hits, acknowledged ids with time and server. */
-  function startWriters(maxMs: number) {
-    const acked: Array<{ id: number; t: number; addr: string }> = [];
-    const errors: Record<string, number> = {};
-    let stop = false;
-    const deadline = Date.now() + maxMs;
-    const writer = async () => {
-      for (let i = 0; i < 20_000 && !stop && Date.now() < deadline; i++) {
-        const r = await req(LB_PORT, "POST", "/hits", {}, 30_000).catch((e: Error) => ({ status: 0, body: e.message, headers: {} }));
-        if (r.status === 201) {
-          const b = JSON.parse(r.body) as { id: number; server: { addr: string } };
-          acked.push({ id: b.id, t: Date.now(), addr: b.server.addr });
-        } else {
-          const k = `${r.status} ${r.body.trim().slice(0, 100)}`;
-          errors[k] = (errors[k] ?? 0) + 1;
-          await sleep(100);
-        }
-      }
-    };
-    const done = Promise.all([writer(), writer()]);
-    return { acked, errors, stop: async () => ((stop = true), await done) };
-  }
-
-  async function lostOf(acked: Array<{ id: number }>, on: string): Promise<number[]> {
-    const ids = acked.map((a) => a.id);
-    if (ids.length === 0) return [];
-    const present = await psql(on, DB, `select id from hits where id = any('{${ids.join(",")}}'::bigint[]) order by id`);
-    const have = new Set(present.split("\n").filter(Boolean).map(Number));
-    return ids.filter((id) => !have.has(id));
-  }
+  const writable = () => writableOf(members);
+  const api = patroniApi;
+  const recoveryOf = recovery;
+  let sampler: WritableSampler;
+  const overlaps = () => sampler.overlaps;
+  const writers = (maxMs: number) => startWriters(LB_PORT, maxMs);
+  const lost = (acked: Acked[], on: string) => lostOf(acked, on, DB);
 
   beforeAll(async () => {
     cluster = buildHaSiteStack(Testing.app()).cluster();
     members = cluster.plan.containers.filter((c) => c.role === "postgres-patroni");
+    sampler = new WritableSampler(members);
     NET = cluster.plan.network.name;
     const f = cluster.topology.components.find((c) => c.kind === "database")!.settings as { failover: { ttl: number; loopWait: number; retryTimeout: number } };
     ({ ttl, loopWait, retryTimeout } = f.failover);
@@ -107,7 +56,7 @@ describeE2e("e2e failover: examples/ha-site loses its primary on a real Docker e
   });
 
   afterAll(async () => {
-    sampling = false;
+    await sampler?.stop();
     await closeSession(session, log);
   });
 
@@ -126,7 +75,7 @@ describeE2e("e2e failover: examples/ha-site loses its primary on a real Docker e
     log(`leader: ${leader.name}`);
     expect(await api(leader, "/primary")).toBe(200);
     for (const m of members.filter((x) => x !== leader)) {
-      expect(await recovery(m.name)).toBe("t");
+      expect(await recoveryOf(m.name)).toBe("t");
       expect(await api(m, "/replica")).toBe(200);
       expect(await api(m, "/primary")).toBe(503);
     }
@@ -148,8 +97,8 @@ describeE2e("e2e failover: examples/ha-site loses its primary on a real Docker e
     expect(leader).toBeDefined();
     killed = leader;
     const bound = (ttl + loopWait + 10) * 1000;
-    const load = startWriters(bound + 60_000);
-    const sampling$ = sampler(Date.now() + bound + 60_000);
+    const load = writers(bound + 60_000);
+    sampler.start(Date.now() + bound + 60_000);
     let resumedS = NaN;
     try {
       await sleep(3000);
@@ -173,22 +122,21 @@ describeE2e("e2e failover: examples/ha-site loses its primary on a real Docker e
       for (let i = 0; i < 40 && load.acked.filter((a) => a.addr === next[0].address).length < 20; i++) await sleep(250);
     } finally {
       await load.stop();
-      sampling = false;
-      await sampling$;
+      await sampler.stop();
     }
     log(`write errors during failover: ${JSON.stringify(load.errors)}`);
     const [leaderNow] = await writable();
-    const lost = await lostOf(load.acked, leaderNow.name);
-    figure("ha_kill_acknowledged_writes", `${load.acked.length}, ${lost.length} lost`);
-    expect(lost).toEqual([]);
+    const lostIds = await lost(load.acked, leaderNow.name);
+    figure("ha_kill_acknowledged_writes", `${load.acked.length}, ${lostIds.length} lost`);
+    expect(lostIds).toEqual([]);
     expect(resumedS).toBeLessThanOrEqual(ttl + loopWait + 10);
-    figure("ha_kill_overlap_samples", `${overlaps.length} of ${samples}`);
-    expect(overlaps).toEqual([]);
+    figure("ha_kill_overlap_samples", `${overlaps().length} of ${sampler.samples}`);
+    expect(overlaps()).toEqual([]);
   });
 
   test("3. the old leader, started again on its volume, rejoins as a standby and refuses a direct write", async () => {
     const t0 = Date.now();
-    const sampling$ = sampler(Date.now() + 150_000);
+    sampler.start(Date.now() + 150_000);
     try {
       await startContainer(killed.name);
       let replica = 0;
@@ -199,26 +147,25 @@ describeE2e("e2e failover: examples/ha-site loses its primary on a real Docker e
       expect(replica).toBe(200);
       figure("ha_old_leader_rejoined_seconds", ((Date.now() - t0) / 1000).toFixed(1));
     } finally {
-      sampling = false;
-      await sampling$;
+      await sampler.stop();
     }
-    expect(await recovery(killed.name)).toBe("t");
+    expect(await recoveryOf(killed.name)).toBe("t");
     expect(await api(killed, "/primary")).toBe(503);
     const direct = await exec(killed.name, ["psql", "-h", "/var/run/postgresql", "-U", "postgres", "-d", DB, "-Atqc", "insert into hits (request_id) values ('direct')"], "postgres");
     log(`direct write on the old leader: exit ${direct.exitCode}: ${direct.output.trim()}`);
     expect(direct.exitCode).not.toBe(0);
     expect(direct.output).toMatch(/read-only transaction/);
     expect(await writable()).toHaveLength(1);
-    figure("ha_rejoin_overlap_samples", `${overlaps.length} of ${samples}`);
-    expect(overlaps).toEqual([]);
+    figure("ha_rejoin_overlap_samples", `${overlaps().length} of ${sampler.samples}`);
+    expect(overlaps()).toEqual([]);
   });
 
   test("4. the leader cut off the network, left running: it stops taking writes before another is promoted", async () => {
     const [leader] = await writable();
     const others = members.filter((m) => m !== leader);
     const t0 = Date.now();
-    const load = startWriters(240_000);
-    const sampling$ = sampler(Date.now() + 240_000);
+    const load = writers(240_000);
+    sampler.start(Date.now() + 240_000);
     let notWritableS = NaN;
     let standbyS = NaN;
     let electedS = NaN;
@@ -229,10 +176,10 @@ describeE2e("e2e failover: examples/ha-site loses its primary on a real Docker e
       await call("POST", `/networks/${encodeURIComponent(NET)}/disconnect`, { Container: leader.name, Force: true });
       log(`disconnected ${leader.name} from ${NET} after ${load.acked.length} acknowledged writes`);
       for (let i = 0; i < 480 && (Number.isNaN(notWritableS) || Number.isNaN(electedS) || Number.isNaN(standbyS)); i++) {
-        const own = await recovery(leader.name);
+        const own = await recoveryOf(leader.name);
         if (Number.isNaN(notWritableS) && own !== "f") notWritableS = (Date.now() - tCut) / 1000;
         if (Number.isNaN(standbyS) && own === "t") standbyS = (Date.now() - tCut) / 1000;
-        if (Number.isNaN(electedS) && (await Promise.all(others.map((m) => recovery(m.name)))).includes("f")) electedS = (Date.now() - tCut) / 1000;
+        if (Number.isNaN(electedS) && (await Promise.all(others.map((m) => recoveryOf(m.name)))).includes("f")) electedS = (Date.now() - tCut) / 1000;
         await sleep(250);
       }
       figure("ha_cut_old_leader_not_writable_seconds", notWritableS.toFixed(1));
@@ -259,18 +206,17 @@ describeE2e("e2e failover: examples/ha-site loses its primary on a real Docker e
       figure("ha_cut_rejoined_seconds", ((Date.now() - t0) / 1000).toFixed(1));
     } finally {
       await load.stop();
-      sampling = false;
-      await sampling$;
+      await sampler.stop();
     }
     log(`write errors: ${JSON.stringify(load.errors)}`);
-    log(`overlaps: ${JSON.stringify(overlaps)}`);
+    log(`overlaps: ${JSON.stringify(overlaps())}`);
     const [leaderNow] = await writable();
-    const lost = await lostOf(load.acked, leaderNow.name);
-    figure("ha_cut_acknowledged_writes", `${load.acked.length}, ${lost.length} lost`);
-    figure("ha_cut_overlap_samples", `${overlaps.length} of ${samples}`);
+    const lostIds = await lost(load.acked, leaderNow.name);
+    figure("ha_cut_acknowledged_writes", `${load.acked.length}, ${lostIds.length} lost`);
+    figure("ha_cut_overlap_samples", `${overlaps().length} of ${sampler.samples}`);
     expect(await writable()).toHaveLength(1);
-    expect(lost).toEqual([]);
-    expect(overlaps).toEqual([]);
+    expect(lostIds).toEqual([]);
+    expect(overlaps()).toEqual([]);
     expect(resumedS).toBeLessThanOrEqual(ttl + loopWait + 10);
   });
 
@@ -279,7 +225,7 @@ describeE2e("e2e failover: examples/ha-site loses its primary on a real Docker e
     const ssn = await psql(leader.name, "postgres", "show synchronous_standby_names");
     const sync = members.find((m) => `"${m.key}"` === ssn);
     expect(sync).toBeDefined();
-    const load = startWriters(120_000);
+    const load = writers(120_000);
     let stallS = 0;
     let after = "";
     try {
@@ -306,7 +252,7 @@ describeE2e("e2e failover: examples/ha-site loses its primary on a real Docker e
     expect((await writable()).map((m) => m.name)).toEqual([leader.name]);
     // A commit waits for the stopped standby until Patroni's next HA loop names the other one.
     expect(stallS).toBeLessThanOrEqual(loopWait + retryTimeout);
-    expect(await lostOf(load.acked, leader.name)).toEqual([]);
+    expect(await lost(load.acked, leader.name)).toEqual([]);
     await startContainer(sync!.name);
     let replica = 0;
     for (let i = 0; i < 240 && replica !== 200; i++) {
@@ -319,8 +265,8 @@ describeE2e("e2e failover: examples/ha-site loses its primary on a real Docker e
   test("6. etcd: one member stopped changes nothing; two stopped (no quorum) demote the leader, as Patroni documents without failsafe_mode", async () => {
     const etcd = cluster.plan.containers.filter((c) => c.role === "etcd");
     const [leader] = await writable();
-    const load = startWriters(240_000);
-    const sampling$ = sampler(Date.now() + 240_000);
+    const load = writers(240_000);
+    sampler.start(Date.now() + 240_000);
     const stopped: string[] = [];
     let demotedS = NaN;
     let resumedS = NaN;
@@ -359,13 +305,12 @@ describeE2e("e2e failover: examples/ha-site loses its primary on a real Docker e
     } finally {
       for (const name of stopped) await startContainer(name).catch((e) => log(`start ${name}: ${e}`));
       await load.stop();
-      sampling = false;
-      await sampling$;
+      await sampler.stop();
     }
     const [leaderNow] = await writable();
     log(`leader after quorum returned: ${leaderNow?.name}; write errors: ${JSON.stringify(load.errors)}`);
-    expect(await lostOf(load.acked, leaderNow.name)).toEqual([]);
-    figure("ha_etcd_overlap_samples", `${overlaps.length} of ${samples}`);
-    expect(overlaps).toEqual([]);
+    expect(await lost(load.acked, leaderNow.name)).toEqual([]);
+    figure("ha_etcd_overlap_samples", `${overlaps().length} of ${sampler.samples}`);
+    expect(overlaps()).toEqual([]);
   });
 });
