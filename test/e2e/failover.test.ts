@@ -233,11 +233,18 @@ describeE2e("e2e failover: examples/ha-site loses its primary on a real Docker e
       const tStop = Date.now();
       await call("POST", `/containers/${encodeURIComponent(sync!.name)}/kill`, undefined, { allow: [409] });
       log(`killed the synchronous standby ${sync!.name}`);
+      // Every value synchronous_standby_names takes on the way, with its time: '' is a window in which
+      // commits were acknowledged without a standby (synchronous_mode_strict: false allows it).
+      const steps: string[] = [`0.0s ${ssn}`];
+      let last = ssn;
       for (let i = 0; i < 120 && (after === "" || after === ssn); i++) {
         after = await psql(leader.name, "postgres", "show synchronous_standby_names");
+        if (after !== last) steps.push(`${((Date.now() - tStop) / 1000).toFixed(1)}s ${after || "''"}`);
+        last = after;
         if (after === "" || after === ssn) await sleep(500);
       }
       figure("ha_sync_standby_renamed_seconds", ((Date.now() - tStop) / 1000).toFixed(1));
+      figure("ha_sync_standby_names_steps", steps.join(" -> "));
       await sleep(5000);
       // The longest gap between two acknowledged writes from the stop on.
       const ts = [tStop, ...load.acked.filter((a) => a.t > tStop).map((a) => a.t)];
