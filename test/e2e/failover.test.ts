@@ -130,7 +130,7 @@ describeE2e("e2e failover: examples/ha-site loses its primary on a real Docker e
     figure("ha_kill_acknowledged_writes", `${load.acked.length}, ${lostIds.length} lost`);
     expect(lostIds).toEqual([]);
     expect(resumedS).toBeLessThanOrEqual(ttl + loopWait + 10);
-    figure("ha_kill_overlap_samples", `${overlaps().length} of ${sampler.samples}`);
+    figure("ha_kill_overlap_samples", `${overlaps().length} of ${sampler.samples} samples so far`);
     expect(overlaps()).toEqual([]);
   });
 
@@ -156,7 +156,7 @@ describeE2e("e2e failover: examples/ha-site loses its primary on a real Docker e
     expect(direct.exitCode).not.toBe(0);
     expect(direct.output).toMatch(/read-only transaction/);
     expect(await writable()).toHaveLength(1);
-    figure("ha_rejoin_overlap_samples", `${overlaps().length} of ${sampler.samples}`);
+    figure("ha_rejoin_overlap_samples", `${overlaps().length} of ${sampler.samples} samples so far`);
     expect(overlaps()).toEqual([]);
   });
 
@@ -213,7 +213,7 @@ describeE2e("e2e failover: examples/ha-site loses its primary on a real Docker e
     const [leaderNow] = await writable();
     const lostIds = await lost(load.acked, leaderNow.name);
     figure("ha_cut_acknowledged_writes", `${load.acked.length}, ${lostIds.length} lost`);
-    figure("ha_cut_overlap_samples", `${overlaps().length} of ${sampler.samples}`);
+    figure("ha_cut_overlap_samples", `${overlaps().length} of ${sampler.samples} samples so far`);
     expect(await writable()).toHaveLength(1);
     expect(lostIds).toEqual([]);
     expect(overlaps()).toEqual([]);
@@ -317,7 +317,7 @@ describeE2e("e2e failover: examples/ha-site loses its primary on a real Docker e
     const [leaderNow] = await writable();
     log(`leader after quorum returned: ${leaderNow?.name}; write errors: ${JSON.stringify(load.errors)}`);
     expect(await lost(load.acked, leaderNow.name)).toEqual([]);
-    figure("ha_etcd_overlap_samples", `${overlaps().length} of ${sampler.samples}`);
+    figure("ha_etcd_overlap_samples", `${overlaps().length} of ${sampler.samples} samples so far`);
     expect(overlaps()).toEqual([]);
   });
 });
