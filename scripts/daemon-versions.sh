@@ -13,4 +13,6 @@ v uwsgi sh -c 'echo "uwsgi $(uwsgi --version)"'
 v gunicorn gunicorn --version
 v python3 /usr/bin/python3 --version
 v celery sh -c "echo celery \$(/usr/bin/python3 -c 'import celery; print(celery.__version__)')"
+v patroni patroni --version
+v etcd sh -c "etcd --version | head -n 1"
 v node node --version

@@ -434,6 +434,8 @@ const overBudget: Record<string, { build: () => WebStack; on: string }> = {
   "WS-DB-SYNCHRONOUS-REPLICAS": { build: () => site({ db: { replicas: 1, synchronousReplicas: 2 } }), on: "db" },
   "WS-DB-STANDBY-SETTINGS": { build: () => site({ db: { standbyOverrides: { maxConnections: 100 } } }), on: "db" },
   "WS-DB-MEMORY": { build: () => site({ db: { memoryMiB: 1024, maxConnections: 200, workMemMiB: 16 } }), on: "db" },
+  "WS-DB-ETCD-QUORUM": { build: () => site({ db: { failover: { etcdMembers: 4 } } }), on: "db" },
+  "WS-ETCD-MEMORY": { build: () => site({ db: { failover: { etcdMemoryMiB: 100 } } }), on: "db" },
   "WS-REDIS-CLIENTS": { build: () => site({ cache: { maxClients: 10 }, web: { nodes: 2, processes: 4, threads: 2 } }), on: "cache" },
   "WS-MEMCACHED-CONNECTIONS": { build: () => site({ cache: { engine: "memcached", maxClients: 10 }, web: { nodes: 2, processes: 4, threads: 2 } }), on: "cache" },
   "WS-RABBITMQ-CONNECTIONS": { build: () => site({ queue: { maxConnections: 10 }, worker: { nodes: 2 } }), on: "mq" },

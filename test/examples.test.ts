@@ -1,3 +1,4 @@
+import { buildHaSiteStack } from "../examples/ha-site/stack";
 import { buildInvenioStack } from "../examples/invenio/stack";
 import { buildDjangoSiteStack } from "../examples/django-site/stack";
 import { buildSmallSiteStack } from "../examples/small-site/stack";
@@ -11,6 +12,7 @@ describe.each([
   ["small-site", buildSmallSiteStack],
   ["django-site", buildDjangoSiteStack],
   ["invenio-rdm", buildInvenioRdmStack],
+  ["ha-site", buildHaSiteStack],
 ])("example %s", (_name, build) => {
   const { dir } = synthApp((app) => build(app));
   const tree = readTree(dir);

@@ -4,6 +4,7 @@
  * so there is no second copy of the arithmetic. A probe re-evaluates only the rules that read the
  * knob (recorded once, as the rules run) and renders nothing.
  */
+import { PATRONI_MIN_MAX_CONNECTIONS } from "./failover";
 import { databaseClients, sumClients } from "./clients";
 import { ackKey, acknowledgementIndex, evaluateRule } from "./budgets/evaluate";
 import type { Measurement, Rule } from "./budgets/rule";
@@ -148,7 +149,8 @@ class Prober {
   /** The smallest memory (64 MiB steps) for which WS-DB-MEMORY passes at the max_connections the clients need. */
   databaseNeed(db: DatabaseModel): DatabaseNeed {
     const clients = sumClients(databaseClients(this.t, db));
-    const needed = clients + db.settings.superuserReservedConnections;
+    // Patroni replaces a max_connections below its minimum by its own default: the answer starts there.
+    const needed = Math.max(clients + db.settings.superuserReservedConnections, db.settings.failover ? PATRONI_MIN_MAX_CONNECTIONS : 0);
     const memoryRule = this.rules.find((r) => r.id === "WS-DB-MEMORY")!;
     const memoryFails = (memoryMiB: number) =>
       evaluateRule(memoryRule, withSettings(this.t, db.path, { maxConnections: needed, memoryMiB }), this.acks).some((f) => f.status === "fail" && f.constructPath === db.path);

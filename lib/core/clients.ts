@@ -5,6 +5,7 @@
  */
 import { nodesNote } from "./measurement";
 import { nodeConnections } from "./connection-model";
+import { PATRONI_HELD_CONNECTIONS, PATRONI_TRANSIENT_CONNECTIONS } from "./failover";
 import { redisDatabasesUsed } from "./references";
 import { poolerDatabases, poolerMaxDbConnections, poolerServerConnections, poolerUsers, type PoolerDatabase } from "./derive";
 import { componentsOf, type CacheModel, type DatabaseModel, type QueueModel, type Topology } from "./topology";
@@ -29,7 +30,23 @@ export const FLOWER_BROKER_CONNECTIONS = 2;
 export function databaseClients(t: Topology, db: DatabaseModel): ClientLine[] {
   const extra = db.settings.additionalClients.map((c) => ({ source: `${db.path} (${c.name})`, formula: c.name, count: c.connections }));
   if (db.settings.pooler) return [...poolerClients(db, "primary"), ...extra];
-  return [...applicationDatabaseClients(t, db), ...extra];
+  return [...applicationDatabaseClients(t, db), ...extra, ...failoverClients(db)];
+}
+
+/**
+ * With failover, what the new parts open on each member: Patroni's own connections and the container's
+ * health check (pg_isready holds a backend slot while it is answered). Every member counts them for itself.
+ */
+export function failoverClients(db: DatabaseModel): ClientLine[] {
+  if (!db.settings.failover) return [];
+  const count = PATRONI_HELD_CONNECTIONS + PATRONI_TRANSIENT_CONNECTIONS + 1;
+  return [
+    {
+      source: `${db.path} (patroni)`,
+      formula: `${PATRONI_HELD_CONNECTIONS} held (HA loop and REST API) + ${PATRONI_TRANSIENT_CONNECTIONS} while a member rejoins (pg_rewind, CHECKPOINT) + 1 health check (pg_isready)`,
+      count,
+    },
+  ];
 }
 
 /** PgBouncer's pools that reach one server of the database: its databases there x users, each capped by max_db_connections. */

@@ -6,6 +6,7 @@
  */
 import type { LoadBalancerSettings, CacheSettings, DatabaseSettings, QueueSettings, SearchClusterSettings, WebTierSettings, WorkerTierSettings } from "./schemas";
 import type { LoadBalancerModel, LoadBalancerRoute, Topology, WebTierModel } from "./topology";
+import { PATRONI_MIN_REPLICATION_SLOTS, PATRONI_RSS_MIB } from "./failover";
 import { pgtune, type PgtuneSettings } from "./pgtune";
 
 const roundUp64 = (n: number) => Math.ceil(n / 64) * 64;
@@ -56,12 +57,15 @@ export function databaseTuning(s: DatabaseSettings): DatabaseTuning {
   // parallel workers) running one sort at once: a query can use several work_mem, so the other half is
   // headroom. In 0.25 MiB steps, never below MIN_DERIVED_WORK_MEM_MIB (the memory rule then fails).
   const backends = s.maxConnections + pg.maxParallelWorkers;
-  const left = s.memoryMiB - sharedBuffersMiB - walBuffersMiB - maintenanceWorkMemMiB - backends * s.backendOverheadMiB;
+  // With failover, Patroni's process lives in the same container.
+  const patroni = s.failover ? PATRONI_RSS_MIB : 0;
+  const left = s.memoryMiB - patroni - sharedBuffersMiB - walBuffersMiB - maintenanceWorkMemMiB - backends * s.backendOverheadMiB;
   const fitsMiB = Math.floor(((left / 2) / backends) * 4) / 4;
   const derivedWorkMem = Math.max(MIN_DERIVED_WORK_MEM_MIB, Math.min(pgtuneWorkMemMiB, fitsMiB));
   return {
     maxWalSenders: s.maxWalSenders ?? s.replicas + BASE_BACKUP_WAL_SENDERS + 1,
-    maxReplicationSlots: s.maxReplicationSlots ?? s.replicas + 1,
+    // Patroni replaces a value below its minimum by its own default (10), so the derived one starts there.
+    maxReplicationSlots: s.maxReplicationSlots ?? (s.failover ? Math.max(PATRONI_MIN_REPLICATION_SLOTS, s.replicas + 1) : s.replicas + 1),
     sharedBuffersMiB,
     maintenanceWorkMemMiB,
     effectiveCacheSizeMiB: pg.effectiveCacheSizeKiB / 1024,

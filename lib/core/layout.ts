@@ -31,11 +31,17 @@ export function webNodeSlots(tier: WebTierModel, n: number): { node: string; app
   return { node, app: { key: `${node}-app`, index: 2 * n + 1 }, nginx: { key: `${node}-nginx`, index: 2 * n } };
 }
 
-export function databaseSlots(db: DatabaseModel): { primary: Slot; pooler?: Slot; replicas: Slot[] } {
+/**
+ * With failover, "primary" is the member that bootstraps first, not the lasting leader. The etcd
+ * members sit below the pooler's index, from the end of the block, so adding replicas never moves them.
+ */
+export function databaseSlots(db: DatabaseModel): { primary: Slot; pooler?: Slot; replicas: Slot[]; etcd: Slot[] } {
+  const f = db.settings.failover;
   return {
     primary: { key: `${db.id}-primary`, index: 0 },
     pooler: db.settings.pooler ? { key: `${db.id}-pooler`, index: POOLER_INDEX } : undefined,
     replicas: Array.from({ length: db.settings.replicas }, (_, i) => ({ key: `${db.id}-replica-${i + 1}`, index: i + 1 })),
+    etcd: f ? Array.from({ length: f.etcdMembers }, (_, i) => ({ key: `${db.id}-etcd-${i + 1}`, index: POOLER_INDEX - 1 - i })) : [],
   };
 }
 
@@ -61,7 +67,7 @@ export function componentSlots(c: ComponentModel): Slot[] {
     }
     case "database": {
       const d = databaseSlots(c);
-      return [d.primary, ...(d.pooler ? [d.pooler] : []), ...d.replicas];
+      return [...d.etcd, d.primary, ...(d.pooler ? [d.pooler] : []), ...d.replicas];
     }
     case "searchCluster":
       return Array.from({ length: c.settings.nodes }, (_, i) => ({ key: `${c.id}-${i + 1}`, index: i }));

@@ -45,6 +45,8 @@ export type ContainerRole =
   | "postgres-primary"
   | "postgres-replica"
   | "pgbouncer"
+  | "postgres-patroni"
+  | "etcd"
   | "redis"
   | "memcached"
   | "rabbitmq"

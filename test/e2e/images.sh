@@ -58,6 +58,8 @@ context_of() {
     rabbitmq:3.10) echo "$HERE/images/rabbitmq" ;;
     memcached:1.6) echo "$HERE/images/memcached" ;;
     pgbouncer:1.18) echo "$HERE/images/pgbouncer" ;;
+    patroni:3.0) echo "$HERE/images/patroni" ;;
+    quay.io/coreos/etcd:v3.4.23) echo "$HERE/images/etcd" ;;
     elasticsearch:7.17.25) echo "$HERE/images/elasticsearch-stub" ;;
     webstack-example-app:0.1) echo "$ROOT/examples/app" ;;
     webstack-django-site:0.1) echo "$ROOT/examples/django-site/app" ;;

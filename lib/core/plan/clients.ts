@@ -12,6 +12,7 @@ import { REDIS_PORT } from "../render/redis";
 import type { ServiceEndpoint } from "../render/release";
 import { SEARCH_HTTP_PORT } from "../render/search";
 import { PropsError } from "../errors";
+import { FAILOVER_CLIENT_OPTIONS } from "../failover";
 import { substituteUrlReferences, type ServiceUrl } from "../references";
 import type { CacheModel, DatabaseModel, LoadBalancerModel, QueueModel, SearchClusterModel, WebTierModel, Wiring, WorkerTierModel } from "../topology";
 import { snake, type PlanContext } from "./context";
@@ -59,9 +60,10 @@ function databaseUrl(ctx: PlanContext, db: DatabaseModel, replica: boolean): str
   const hosts = [slots.primary, ...slots.replicas].map((slot) => `${ctx.address(db, slot)}:${PG_PORT}`);
   // Every node is listed: after a promotion libpq finds the new primary by itself. Reads go to
   // replicas only: a read pool falling back to the primary would double the primary's connections.
+  const options = s.failover ? `&${FAILOVER_CLIENT_OPTIONS}` : "";
   return replica
-    ? `postgresql://${s.user}:${password}@${hosts.slice(1).join(",")}/${s.databaseName}?target_session_attrs=prefer-standby`
-    : `postgresql://${s.user}:${password}@${hosts.join(",")}/${s.databaseName}?target_session_attrs=read-write`;
+    ? `postgresql://${s.user}:${password}@${hosts.slice(1).join(",")}/${s.databaseName}?target_session_attrs=prefer-standby${options}`
+    : `postgresql://${s.user}:${password}@${hosts.join(",")}/${s.databaseName}?target_session_attrs=read-write${options}`;
 }
 
 function cacheUrl(ctx: PlanContext, cache: CacheModel, redisDb = 0): string {

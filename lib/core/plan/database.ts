@@ -15,6 +15,7 @@ import {
 import type { DatabaseModel } from "../topology";
 import { ENV, databasePassword, secretNames } from "./clients";
 import { cmd, file, nofile, shell, snake, type PlanContext, type Planner } from "./context";
+import { planFailoverDatabase } from "./database-failover";
 
 export const REPLICATION_USER = "replicator";
 
@@ -58,6 +59,17 @@ export const databasePlanner: Planner<"database"> = {
     // The CPUs the parallel settings assume, as the containers' limit: only when set (a limit above the
     // host's CPUs makes Docker refuse the container).
     const cpuLimit = s.cpus === undefined ? {} : { cpus: s.cpus };
+    // Manual failover: each member asks the others before starting writable (see renderPgPrimaryStart).
+    const fenceOf = (self: { index: number }) => ({
+      peers: [slots.primary, ...slots.replicas].filter((m) => m.index !== self.index).map((m) => ctx.address(db, m)),
+      user: s.user,
+      database: s.databaseName,
+    });
+    if (s.failover) {
+      // Rendered as a standby's: Patroni sets synchronous_standby_names on whichever member leads.
+      planFailoverDatabase(ctx, db, s.failover, (name) => confFor("replica", name), health);
+      return;
+    }
 
     ctx.container({
       key: slots.primary.key,
@@ -83,7 +95,7 @@ export const databasePlanner: Planner<"database"> = {
             replicationSlots,
           }),
         ),
-        file(`${PG_CONF_DIR}/start.sh`, renderPgPrimaryStart(start), true),
+        file(`${PG_CONF_DIR}/start.sh`, renderPgPrimaryStart({ ...start, fence: fenceOf(slots.primary) }), true),
       ],
       mounts: [ctx.volume(db, `${slots.primary.key}-data`, "/var/lib/postgresql/data")],
       memoryMiB: s.memoryMiB,
@@ -143,7 +155,7 @@ export const databasePlanner: Planner<"database"> = {
         files: [
           file(`${PG_CONF_DIR}/postgresql.conf`, confFor("replica", slotName)),
           file(`${PG_CONF_DIR}/pg_hba.conf`, hba),
-          file(`${PG_CONF_DIR}/start.sh`, renderPgReplicaStart({ ...start, primaryAddress, replicationUser: REPLICATION_USER, slot: slotName }), true),
+          file(`${PG_CONF_DIR}/start.sh`, renderPgReplicaStart({ ...start, primaryAddress, replicationUser: REPLICATION_USER, slot: slotName, fence: fenceOf(replica) }), true),
           file(`${PG_CONF_DIR}/promote.sh`, renderPgPromote(), true),
         ],
         mounts: [ctx.volume(db, `${replica.key}-data`, "/var/lib/postgresql/data")],

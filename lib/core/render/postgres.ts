@@ -171,6 +171,8 @@ export interface PgHbaConfig {
   readonly database: string;
   readonly user: string;
   readonly replicationUser: string;
+  /** With failover: the role Patroni runs pg_rewind as, reading the leader's files through database postgres. */
+  readonly rewindUser?: string;
 }
 
 export function renderPgHbaConf(c: PgHbaConfig): string {
@@ -183,6 +185,7 @@ export function renderPgHbaConf(c: PgHbaConfig): string {
     "local   all             all                                     peer",
     `host    ${c.database.padEnd(15)} ${c.user.padEnd(15)} ${c.subnet.padEnd(23)} scram-sha-256`,
     `host    replication     ${c.replicationUser.padEnd(15)} ${c.subnet.padEnd(23)} scram-sha-256`,
+    ...(c.rewindUser ? [`host    postgres        ${c.rewindUser.padEnd(15)} ${c.subnet.padEnd(23)} scram-sha-256`] : []),
     "# Everything else, from anywhere, is refused.",
     "host    all             all                     0.0.0.0/0               reject",
     "host    all             all                     ::/0                    reject",
@@ -193,9 +196,10 @@ export function renderPgHbaConf(c: PgHbaConfig): string {
 export interface PgInitConfig {
   readonly database: string;
   readonly user: string;
-  readonly replicationUser: string;
+  /** Unset with failover: Patroni creates the replication role (and the slots) itself. */
+  readonly replicationUser?: string;
   readonly passwordEnv: string;
-  readonly replicationPasswordEnv: string;
+  readonly replicationPasswordEnv?: string;
   readonly replicationSlots: readonly string[];
 }
 
@@ -205,9 +209,9 @@ export function renderPgInitSql(c: PgInitConfig): string {
     "-- Rendered by cdktf-webstack: roles and database, run once on the primary's first boot.",
     "\\set ON_ERROR_STOP on",
     `\\getenv app_password ${c.passwordEnv}`,
-    `\\getenv replication_password ${c.replicationPasswordEnv}`,
+    ...(c.replicationUser ? [`\\getenv replication_password ${c.replicationPasswordEnv}`] : []),
     "SET password_encryption = 'scram-sha-256';",
-    `CREATE ROLE ${c.replicationUser} WITH LOGIN REPLICATION PASSWORD :'replication_password';`,
+    ...(c.replicationUser ? [`CREATE ROLE ${c.replicationUser} WITH LOGIN REPLICATION PASSWORD :'replication_password';`] : []),
     `CREATE ROLE ${c.user} WITH LOGIN PASSWORD :'app_password';`,
     `CREATE DATABASE ${c.database} OWNER ${c.user};`,
     ...c.replicationSlots.map((slot) => `SELECT pg_create_physical_replication_slot('${slot}');`),
@@ -229,11 +233,42 @@ const SCRIPT_HEAD = [
 export interface PgStartConfig {
   readonly passwordEnv: string;
   readonly replicationPasswordEnv: string;
+  /**
+   * The other members to ask before this node starts writable (manual failover mode): when one of them
+   * answers as a primary, this node does not start. Unset: no check.
+   */
+  readonly fence?: { readonly peers: readonly string[]; readonly user: string; readonly database: string };
+}
+
+/**
+ * Refuses to start writable while another member is a primary: a standby promoted while this node was
+ * away (promote.sh) is the primary now, and this one coming back writable would make two. Asked as the
+ * application role (pg_hba.conf admits it from the subnet); a member that does not answer within 3 s
+ * counts as not primary. Exits after a pause, so `restart = unless-stopped` retries slowly.
+ */
+function fenceLines(c: PgStartConfig, when: string): string[] {
+  const f = c.fence;
+  if (!f || f.peers.length === 0) return [];
+  return [
+    "# Fencing: never a second primary. Ask every other member before starting writable.",
+    `if ${when}; then`,
+    `  for peer in ${f.peers.join(" ")}; do`,
+    `    role=$(PGPASSWORD="$${c.passwordEnv}" PGCONNECT_TIMEOUT=3 psql --no-psqlrc -X -At "host=$peer port=${PG_PORT} user=${f.user} dbname=${f.database}" \\`,
+    '      -c "SELECT pg_is_in_recovery()" 2>/dev/null || true)',
+    '    if [ "$role" = "f" ]; then',
+    '      echo "start.sh: $peer is a primary; not starting this node writable beside it. Rebuild this node as a standby of $peer." >&2',
+    "      sleep 10",
+    "      exit 1",
+    "    fi",
+    "  done",
+    "fi",
+  ];
 }
 
 export function renderPgPrimaryStart(c: PgStartConfig): string {
   return [
     ...SCRIPT_HEAD,
+    ...fenceLines(c, '[ ! -f "$PGDATA/standby.signal" ]'),
     'if [ ! -s "$PGDATA/PG_VERSION" ]; then',
     `  : "\${${c.passwordEnv}:?must be set}" "\${${c.replicationPasswordEnv}:?must be set}"`,
     "  # First boot: a new cluster, then roles and database from init.sql, with no TCP listener meanwhile",
@@ -267,6 +302,8 @@ export function renderPgReplicaStart(c: PgReplicaStartConfig): string {
     `    --slot=${c.slot} --checkpoint=fast --no-password`,
     '  chmod 0700 "$PGDATA"',
     "fi",
+    // A promoted standby (no standby.signal any more) that restarts asks too.
+    ...fenceLines(c, '[ ! -f "$PGDATA/standby.signal" ]'),
     `exec postgres -D "$PGDATA" -c config_file=${PG_CONF_DIR}/postgresql.conf`,
     "",
   ].join("\n");

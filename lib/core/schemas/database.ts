@@ -13,6 +13,52 @@ const standbyOverrides = z
   })
   .strict();
 
+/**
+ * Automatic failover: Patroni on every PostgreSQL member, holding a leader lock in an etcd cluster.
+ * Only the lock holder is writable; a returning old primary rejoins as a standby (pg_rewind).
+ */
+export const failoverSchema = z
+  .object({
+    /** Members of the etcd cluster Patroni keeps its leader lock in; odd (WS-DB-ETCD-QUORUM). @default 3 */
+    etcdMembers: positiveInt.max(7).default(3),
+    /** Memory limit of each etcd container, MiB. @default 256 */
+    etcdMemoryMiB: memoryMiB.default(256),
+    /** An image with Debian's `etcd` 3.4 on its PATH. @default "quay.io/coreos/etcd:v3.4.23" */
+    etcdImage: dockerImage.default("quay.io/coreos/etcd:v3.4.23"),
+    /**
+     * An image with PostgreSQL 15 (server binaries in /usr/lib/postgresql/15/bin) and Patroni 3.0 on
+     * its PATH, for every PostgreSQL member in place of `image` (there is no official one).
+     * @default "patroni:3.0"
+     */
+    image: dockerImage.default("patroni:3.0"),
+    /** Patroni's `ttl`: seconds the leader lock lives without renewal; a lost primary is replaced after at most this. @default 30 */
+    ttl: positiveInt.min(20).default(30),
+    /** Patroni's `loop_wait`: seconds between two runs of its HA loop. @default 10 */
+    loopWait: positiveInt.default(10),
+    /** Patroni's `retry_timeout`: seconds it retries etcd and PostgreSQL before demoting the leader. @default 10 */
+    retryTimeout: positiveInt.default(10),
+    /** Patroni's `maximum_lag_on_failover`: bytes of WAL a standby may lag and still be promoted. @default 1048576 */
+    maximumLagOnFailover: nonNegativeInt.default(1048576),
+    /**
+     * Patroni's `synchronous_mode_strict` (only with synchronousReplicas): writes stop when no
+     * synchronous standby is left, instead of going on without one. @default false
+     */
+    synchronousModeStrict: z.boolean().default(false),
+  })
+  .strict()
+  .superRefine((f, ctx) => {
+    // Patroni's own rule (docs, "Dynamic configuration"): loop_wait + 2 x retry_timeout <= ttl.
+    if (f.loopWait + 2 * f.retryTimeout > f.ttl) {
+      ctx.addIssue({ code: "custom", path: ["ttl"], message: `must be at least loopWait + 2 x retryTimeout = ${f.loopWait + 2 * f.retryTimeout} (Patroni's rule), or lower those` });
+    }
+  });
+
+/**
+ * Parameters Patroni sets itself in failover mode beyond what postgresql.conf renders (test/failover
+ * checks this list against the rendered patroni.yml): a user's value would silently do nothing.
+ */
+export const PATRONI_SETS: readonly string[] = ["wal_log_hints", "wal_keep_size", "hot_standby", "wal_level", "hba_file", "unix_socket_directories"];
+
 export const databaseSchema = z
   .object({
     /** Streaming replicas in hot standby. @default 0 */
@@ -104,7 +150,29 @@ export const databaseSchema = z
      * start. @default {}
      */
     parameters: postgresParametersSchema.default({}),
+    /**
+     * Automatic failover with Patroni and etcd (README "Automatic failover"). Needs at least one
+     * replica; not yet with a pooler. @default none: a standby is promoted by hand (promote.sh)
+     */
+    failover: failoverSchema.optional(),
     /** @default "postgres:15" */
     image: dockerImage.default("postgres:15"),
   })
-  .strict();
+  .strict()
+  .superRefine((s, ctx) => {
+    if (!s.failover) return;
+    if (s.replicas < 1) ctx.addIssue({ code: "custom", path: ["failover"], message: "needs replicas: 1 or more (a standby to promote)" });
+    if (s.pooler) {
+      ctx.addIssue({ code: "custom", path: ["failover"], message: "cannot be combined with pooler yet: PgBouncer's [databases] name one address and would not follow the leader" });
+    }
+    if (s.maxReplicationSlots !== undefined && s.maxReplicationSlots < 4) {
+      ctx.addIssue({ code: "custom", path: ["maxReplicationSlots"], message: "must be at least 4 with failover (Patroni replaces a lower value by its default, 10)" });
+    }
+    if (s.maxConnections < 25) ctx.addIssue({ code: "custom", path: ["maxConnections"], message: "must be at least 25 with failover (Patroni replaces a lower value by its default, 100)" });
+    if (s.standbyOverrides) {
+      ctx.addIssue({ code: "custom", path: ["standbyOverrides"], message: "cannot be combined with failover: Patroni sets the hot-standby settings of every member from one configuration" });
+    }
+    for (const name of Object.keys(s.parameters).filter((p) => PATRONI_SETS.includes(p))) {
+      ctx.addIssue({ code: "custom", path: ["parameters", name], message: "is set by Patroni with failover (its cluster-wide configuration wins over postgresql.conf)" });
+    }
+  });

@@ -1,5 +1,6 @@
 /** PostgreSQL replication rules: WAL senders, slots, synchronous standbys, and a standby's settings. */
 import { BASE_BACKUP_WAL_SENDERS, databaseTuning, primaryStandbySettings, replicaStandbySettings, type StandbySensitiveSettings } from "../../derive";
+import { etcdClients, failoverBoundSeconds } from "../../failover";
 import { componentsOf } from "../../topology";
 import { measured, type Rule } from "../rule";
 
@@ -91,5 +92,33 @@ export const DB_STANDBY_SETTINGS: Rule = {
             fix: `remove standbyOverrides.${PROP_OF[name]} of ${db.path}, or set it to at least ${primary[name]}`,
           }),
         );
+      }),
+};
+
+export const DB_ETCD_QUORUM: Rule = {
+  id: "WS-DB-ETCD-QUORUM",
+  title: "The etcd cluster of a failover database has an odd number of members",
+  severity: "error",
+  warnAt: null,
+  rationale:
+    "etcd needs a majority of its members to grant or renew Patroni's leader lock. An even count tolerates no more failures than the odd count below it " +
+    "(4 members survive 1 loss, as 3 do) and a split into halves leaves no majority at all, so no leader; the extra member only adds a way to lose quorum.",
+  measure: (t) =>
+    componentsOf(t, "database")
+      .filter((db) => db.settings.failover)
+      .map((db) => {
+        const f = db.settings.failover!;
+        const majority = Math.floor(f.etcdMembers / 2) + 1;
+        return measured(db, "etcd members", {
+          used: f.etcdMembers % 2 === 0 ? 1 : 0,
+          limit: 0,
+          unit: "even counts",
+          lines: [
+            `etcdMembers = ${f.etcdMembers}: majority ${majority}, survives ${f.etcdMembers - majority} lost member${f.etcdMembers - majority === 1 ? "" : "s"}`,
+            `clients: ${etcdClients(db.settings)} Patroni members, one connection each`,
+            `a lost leader is replaced within ttl ${f.ttl} + loop_wait ${f.loopWait} = ${failoverBoundSeconds(f)} s`,
+          ],
+          fix: `set failover.etcdMembers of ${db.path} to ${f.etcdMembers - 1} or ${f.etcdMembers + 1}`,
+        });
       }),
 };

@@ -12,6 +12,7 @@ import {
   webAppMemoryMiB,
   workerMemoryMiB,
 } from "../../derive";
+import { ETCD_BASE_RSS_MIB, ETCD_QUOTA_MIB, PATRONI_RSS_MIB } from "../../failover";
 import { componentsOf } from "../../topology";
 import { measured, mib, type Rule } from "../rule";
 
@@ -30,12 +31,14 @@ export const DB_MEMORY: Rule = {
       const perBackendText = `(work_mem ${+tu.workMemMiB.toFixed(2)} MiB + backend ${s.backendOverheadMiB} MiB)`;
       const connections = s.maxConnections * perBackend;
       const workers = tu.maxParallelWorkers * perBackend;
-      const used = Math.ceil(tu.sharedBuffersMiB + tu.walBuffersMiB + tu.maintenanceWorkMemMiB + connections + workers);
+      const patroni = s.failover ? PATRONI_RSS_MIB : 0;
+      const used = Math.ceil(tu.sharedBuffersMiB + tu.walBuffersMiB + tu.maintenanceWorkMemMiB + connections + workers + patroni);
       return measured(db, "memory", {
         used,
         limit: s.memoryMiB,
         unit: "MiB",
         lines: [
+          ...(s.failover ? [`Patroni ${mib(PATRONI_RSS_MIB)} +`] : []),
           `shared_buffers ${mib(tu.sharedBuffersMiB)} + wal_buffers ${mib(tu.walBuffersMiB)}`,
           `+ maintenance_work_mem ${mib(tu.maintenanceWorkMemMiB)}`,
           `+ max_connections ${s.maxConnections} x ${perBackendText} = ${mib(connections)}`,
@@ -45,6 +48,28 @@ export const DB_MEMORY: Rule = {
         fix: `raise memoryMiB of ${db.path}, or lower maxConnections (see WS-DB-CONNECTIONS), cpus or workMemMiB`,
       });
     }),
+};
+
+export const ETCD_MEMORY: Rule = {
+  id: "WS-ETCD-MEMORY",
+  title: "etcd fits its container",
+  severity: "error",
+  warnAt: 0.9,
+  rationale: `With failover, each etcd member holds its process (about ${ETCD_BASE_RSS_MIB} MiB with headroom) and its memory-mapped backend, at most quota-backend-bytes (${ETCD_QUOTA_MIB} MiB).`,
+  measure: (t) =>
+    componentsOf(t, "database")
+      .filter((db) => db.settings.failover)
+      .map((db) => {
+        const f = db.settings.failover!;
+        const used = ETCD_BASE_RSS_MIB + ETCD_QUOTA_MIB;
+        return measured(db, "etcd memory", {
+          used,
+          limit: f.etcdMemoryMiB,
+          unit: "MiB",
+          lines: [`etcd ${mib(ETCD_BASE_RSS_MIB)} + quota-backend-bytes ${mib(ETCD_QUOTA_MIB)} = ${mib(used)}`, `failover.etcdMemoryMiB = ${mib(f.etcdMemoryMiB)}`],
+          fix: `raise failover.etcdMemoryMiB of ${db.path} to at least ${used}`,
+        });
+      }),
 };
 
 export const LB_MEMORY: Rule = {

@@ -1,0 +1,4 @@
+import { synthOrExit } from "../../lib";
+import { buildHaSiteStack } from "./stack";
+
+synthOrExit((app) => buildHaSiteStack(app));
