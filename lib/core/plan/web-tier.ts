@@ -1,6 +1,8 @@
 /** A web tier: per node, the app server (uWSGI or gunicorn) and nginx in front of it. */
 import { NGINX_WORKER_PROCESSES, appSomaxconn, nginxReadTimeoutSeconds, nodeConcurrency, webAppMemoryMiB } from "../derive";
 import { webNodeSlots } from "../layout";
+import { NGINX_STUB_STATUS_PORT, applicationName } from "../monitoring";
+import { exporterAddress } from "./monitoring";
 import { renderGunicornConfig, renderUwsgiIni, type AppServerConfig } from "../render/appserver";
 import { renderNginxConfig } from "../render/nginx";
 import type { WebTierModel } from "../topology";
@@ -26,13 +28,15 @@ export const webTierPlanner: Planner<"webTier"> = {
   plan(ctx: PlanContext, tier: WebTierModel): void {
     const s = tier.settings;
     const maxBodyBytes = Math.max(parseSize(s.clientMaxBodySize), ...s.uploadRoutes.map((r) => parseSize(r.maxBodySize)));
-    const env = { ...clientEnv(ctx, tier, s), ...resolveEnvironment(ctx, tier, s.environment) };
+    const name = applicationName(ctx.topology, tier);
+    const env = { ...clientEnv(ctx, tier, s, name), ...resolveEnvironment(ctx, tier, s.environment, name) };
     const dependsOn = serviceKeys(tier);
     for (let n = 0; n < s.nodes; n++) {
       const slots = webNodeSlots(tier, n);
       const nginxAddress = ctx.address(tier, slots.nginx);
       const appAddress = ctx.address(tier, slots.app);
       const staticVolume = `${slots.node}-static`;
+      const exporter = exporterAddress(ctx, slots.nginx.key);
       const app: AppServerConfig = {
         wsgiModule: s.wsgiModule,
         port: s.appPort,
@@ -79,7 +83,7 @@ export const webTierPlanner: Planner<"webTier"> = {
         command: ["nginx", "-g", "daemon off;", "-c", "/etc/nginx/nginx.conf"],
         env: {},
         address: nginxAddress,
-        listens: [{ port: NGINX_PORT, purpose: "http" }],
+        listens: [{ port: NGINX_PORT, purpose: "http" }, ...(exporter ? [{ port: NGINX_STUB_STATUS_PORT, purpose: "stub_status (its exporter only)" }] : [])],
         files: [
           file(
             "/etc/nginx/nginx.conf",
@@ -94,6 +98,7 @@ export const webTierPlanner: Planner<"webTier"> = {
               uploadRoutes: s.uploadRoutes,
               readTimeoutSeconds: nginxReadTimeoutSeconds(s),
               trustedProxies: ctx.topology.settings.subnet,
+              ...(exporter ? { stubStatus: { port: NGINX_STUB_STATUS_PORT, allow: exporter } } : {}),
             }),
           ),
         ],

@@ -8,6 +8,7 @@
 import type { z } from "zod";
 import type { databaseSchema } from "./database";
 import type { loadBalancerSchema } from "./load-balancer";
+import type { monitoringSchema } from "./monitoring";
 import type { cacheSchema, queueSchema, searchClusterSchema } from "./services";
 import type { stackSchema } from "./stack";
 import type { webTierSchema } from "./web-tier";
@@ -15,6 +16,7 @@ import type { workerTierSchema } from "./worker-tier";
 
 export { databaseSchema } from "./database";
 export { healthCheckSchema, loadBalancerSchema, routeHealthCheckSchema } from "./load-balancer";
+export { monitoringSchema } from "./monitoring";
 export { cacheSchema, queueSchema, searchClusterSchema } from "./services";
 export { stackSchema } from "./stack";
 export { webTierSchema } from "./web-tier";
@@ -28,3 +30,4 @@ export type DatabaseSettings = z.output<typeof databaseSchema>;
 export type CacheSettings = z.output<typeof cacheSchema>;
 export type QueueSettings = z.output<typeof queueSchema>;
 export type SearchClusterSettings = z.output<typeof searchClusterSchema>;
+export type MonitoringSettings = z.output<typeof monitoringSchema>;
