@@ -101,13 +101,13 @@ describe("Monitoring", () => {
     const without = site();
     const withIt = site({ monitoring: {} });
     const used = (s: WebStack, rule: string) => s.cluster().findings.filter((f) => f.ruleId === rule).map((f) => f.used);
-    expect(used(withIt, "WS-DB-CONNECTIONS")[0]).toBe(used(without, "WS-DB-CONNECTIONS")[0] + 1);
+    expect(used(withIt, "WS-DB-CONNECTIONS")[0]).toBe(used(without, "WS-DB-CONNECTIONS")[0] + 2);
     expect(used(withIt, "WS-REDIS-CLIENTS")).toEqual(used(without, "WS-REDIS-CLIENTS").map((n) => n + 1));
     expect(withIt.cluster().findings.find((f) => f.ruleId === "WS-DB-CONNECTIONS")!.lines).toContain(
-      "test/monitoring (postgres_exporter): 1 exporter x 1 connection (its role's CONNECTION LIMIT) = 1",
+      "test/monitoring (postgres_exporter): 1 exporter x 2 connections (its role's CONNECTION LIMIT) = 2",
     );
     const init = fileOf(withIt, "db-primary", "/etc/postgresql/init.sql");
-    expect(init).toContain("CREATE ROLE exporter WITH LOGIN PASSWORD :'exporter_password' CONNECTION LIMIT 1 IN ROLE pg_monitor;");
+    expect(init).toContain("CREATE ROLE exporter WITH LOGIN PASSWORD :'exporter_password' CONNECTION LIMIT 2 IN ROLE pg_monitor;");
     const plan = withIt.cluster().plan;
     const hba = fileOf(withIt, "db-primary", "/etc/postgresql/pg_hba.conf");
     for (const key of ["db-primary-exporter", "db-replica-1-exporter"]) {
@@ -141,7 +141,7 @@ describe("alert thresholds are the budgets' numbers", () => {
     const shares = Object.fromEntries(rule(stack, "DatabaseTierOverShare").map((r: any) => [r.labels.tier, threshold(r.expr)]));
     // The rule's lines say "<source>: <formula> = <count>".
     const count = (source: string) => Number(f.lines.find((l) => l.startsWith(`${source}: `))!.split(" = ").pop());
-    expect(shares).toEqual({ web: count("test/web"), worker: count("test/worker"), "worker-beat": count("test/worker (beat)"), exporter: 1 });
+    expect(shares).toEqual({ web: count("test/web"), worker: count("test/worker"), "worker-beat": count("test/worker (beat)"), exporter: 2 });
     expect(shares.web).toBe(2 * 4 * 2);
     // Behind PgBouncer the server sees pools, not tiers: only the exporter's share is watched there.
     expect(rule(site({ monitoring: {}, pooler: true }), "DatabaseTierOverShare").map((r: any) => r.labels.tier)).toEqual(["exporter"]);

@@ -42,7 +42,7 @@ export function exporterDatabaseClients(t: Topology): ClientLine[] {
   const m = monitoringOf(t);
   if (!m) return [];
   const n = POSTGRES_EXPORTER_CONNECTIONS;
-  return [{ source: `${m.path} (postgres_exporter)`, formula: `1 exporter x ${n} connection (its role's CONNECTION LIMIT)`, count: n, applicationName: EXPORTER_ROLE }];
+  return [{ source: `${m.path} (postgres_exporter)`, formula: `1 exporter x ${n} connections (its role's CONNECTION LIMIT)`, count: n, applicationName: EXPORTER_ROLE }];
 }
 
 /** The redis_exporter of a Redis cache or broker, in a monitored stack. */

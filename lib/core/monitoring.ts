@@ -16,10 +16,12 @@ export const NGINX_EXPORTER_PORT = 9113;
 export const NGINX_STUB_STATUS_PORT = 8081;
 
 /**
- * postgres_exporter keeps one connection to its server (database/sql with one open connection); its
- * role's CONNECTION LIMIT makes the server enforce the figure the budget counts.
+ * postgres_exporter 0.11 holds two connections to its server: one kept by its built-in metrics, and
+ * one its collectors (pg_database, bgwriter) open for each scrape (measured in the daemon suite: with
+ * a limit of one, every scrape's second connection was refused). Its role's CONNECTION LIMIT makes
+ * the server enforce the figure the budget counts.
  */
-export const POSTGRES_EXPORTER_CONNECTIONS = 1;
+export const POSTGRES_EXPORTER_CONNECTIONS = 2;
 /** redis_exporter opens one connection per scrape and keeps it. */
 export const REDIS_EXPORTER_CONNECTIONS = 1;
 /** The PostgreSQL role postgres_exporter logs in as (member of pg_monitor). */
