@@ -16,6 +16,7 @@ const withPostgres = testWith(["/usr/lib/postgresql/15/bin/postgres", "psql", "p
 const withNginx = testWith(["nginx", "prometheus-nginx-exporter", "unshare", "nsenter", "ip", "curl"]);
 const withRedis = testWith(["redis-server", "prometheus-redis-exporter", "unshare", "nsenter", "ip", "curl"]);
 const withHaproxy = testWith(["haproxy", "unshare", "nsenter", "curl"]);
+const withRabbitmq = testWith(["rabbitmq-server", "rabbitmqctl", "unshare", "nsenter", "curl"]);
 
 /** The upstream images' binary names, as the e2e images link them, over Debian's package names. */
 const UPSTREAM_NAMES =
@@ -283,4 +284,33 @@ describe("each exporter reads its real daemon through the rendered wiring", () =
       await box.stop();
     }
   }, 60_000);
+
+  withRabbitmq("RabbitMQ serves the prometheus plugin's metrics on 15692, with the connection count the alert reads", async () => {
+    const mq = container(
+      containersOf((scope) => {
+        const stack = buildInvenioStack(scope);
+        new Monitoring(stack, "monitoring");
+        return stack;
+      }),
+      "mq",
+    );
+    expect(fileIn(mq, "/etc/rabbitmq/enabled_plugins")).toBe("[rabbitmq_prometheus].\n");
+    const node = mq.env.RABBITMQ_NODENAME;
+    const env = { ...mq.env, HOME: "/var/lib/rabbitmq" };
+    const box = new Sandbox("rabbitmq-metrics", {
+      files: mq.files,
+      hostname: node.split("@")[1],
+      setup: "rm -rf /var/lib/rabbitmq && mkdir -p /var/lib/rabbitmq /var/log/rabbitmq && chown rabbitmq:rabbitmq /var/lib/rabbitmq /var/log/rabbitmq",
+    });
+    try {
+      await box.start({ user: mq.user ?? "rabbitmq", argv: mq.command, env });
+      const metrics = async () => (await box.exec(["curl", "-s", "--max-time", "5", "http://127.0.0.1:15692/metrics"])).stdout;
+      await box.waitFor("rabbitmq_connections on 15692", async () => /^rabbitmq_connections \d+$/m.test(await metrics()), 120_000);
+      expect(await metrics()).toMatch(/^rabbitmq_connections 0$/m);
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\n--- rabbitmq ---\n${box.log()}`);
+    } finally {
+      await box.stop();
+    }
+  }, 180_000);
 });
