@@ -6,7 +6,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Testing } from "cdktf";
-import { Monitoring } from "../lib";
 import { generateAlerts } from "../lib/core/alerts";
 import { renderAlertsTable } from "../lib/core/alerts/docs";
 import { buildInvenioStack } from "../examples/invenio/stack";
@@ -16,8 +15,7 @@ export const END = "<!-- alerts:end -->";
 
 /** The README with its alerts table as the library generates it now. */
 export function readmeWithAlerts(readme: string): string {
-  const stack = buildInvenioStack(Testing.app());
-  if (!stack.node.findAll().some((c) => c instanceof Monitoring)) new Monitoring(stack, "monitoring", { alertmanager: {} });
+  const stack = buildInvenioStack(Testing.app(), "invenio", { monitoring: { alertmanager: {} } });
   const table = renderAlertsTable(generateAlerts(stack.cluster().topology));
   const start = readme.indexOf(BEGIN);
   const end = readme.indexOf(END);

@@ -193,9 +193,8 @@ describe("Alertmanager", () => {
   });
 });
 
-test("the invenio example with Monitoring: 20 alerts, its scrape targets, within its budgets", () => {
+test("the invenio example is monitored: 20 alerts, its scrape targets, within its budgets", () => {
   const stack = buildInvenioStack(Testing.app());
-  new Monitoring(stack, "monitoring");
   const { findings } = stack.cluster();
   expect(findings.filter((f) => f.status === "fail")).toEqual([]);
   expect(alertRules(stack)).toHaveLength(20);

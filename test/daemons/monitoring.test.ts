@@ -41,11 +41,7 @@ const variants: [string, () => Container[]][] = [
   [
     "invenio with Monitoring and Alertmanager",
     () =>
-      containersOf((s) => {
-        const stack = buildInvenioStack(s);
-        new Monitoring(stack, "monitoring", { alertmanager: {} });
-        return stack;
-      }),
+      containersOf((s) => buildInvenioStack(s, "invenio", { monitoring: { alertmanager: {} } })),
   ],
   [
     "small-site with Monitoring",
@@ -286,14 +282,7 @@ describe("each exporter reads its real daemon through the rendered wiring", () =
   }, 60_000);
 
   withRabbitmq("RabbitMQ serves the prometheus plugin's metrics on 15692, with the connection count the alert reads", async () => {
-    const mq = container(
-      containersOf((scope) => {
-        const stack = buildInvenioStack(scope);
-        new Monitoring(stack, "monitoring");
-        return stack;
-      }),
-      "mq",
-    );
+    const mq = container(containersOf((scope) => buildInvenioStack(scope)), "mq");
     expect(fileIn(mq, "/etc/rabbitmq/enabled_plugins")).toBe("[rabbitmq_prometheus].\n");
     const node = mq.env.RABBITMQ_NODENAME;
     const env = { ...mq.env, HOME: "/var/lib/rabbitmq" };

@@ -54,8 +54,8 @@ export const monitoringSchema = z
         blackbox: dockerImage.default("prom/blackbox-exporter:v0.23.0"),
         /** @default "quay.io/prometheuscommunity/postgres-exporter:v0.11.1" */
         postgres: dockerImage.default("quay.io/prometheuscommunity/postgres-exporter:v0.11.1"),
-        /** @default "oliver006/redis_exporter:v1.45.0" */
-        redis: dockerImage.default("oliver006/redis_exporter:v1.45.0"),
+        /** @default "oliver006/redis_exporter:v1.45.0-alpine" */
+        redis: dockerImage.default("oliver006/redis_exporter:v1.45.0-alpine"),
         /** @default "nginx/nginx-prometheus-exporter:0.11.0" */
         nginx: dockerImage.default("nginx/nginx-prometheus-exporter:0.11.0"),
       })
@@ -63,7 +63,7 @@ export const monitoringSchema = z
       .default({
         blackbox: "prom/blackbox-exporter:v0.23.0",
         postgres: "quay.io/prometheuscommunity/postgres-exporter:v0.11.1",
-        redis: "oliver006/redis_exporter:v1.45.0",
+        redis: "oliver006/redis_exporter:v1.45.0-alpine",
         nginx: "nginx/nginx-prometheus-exporter:0.11.0",
       }),
   })
