@@ -57,6 +57,7 @@ describe("Monitoring", () => {
       postgres: ["db-primary", "db-replica-1"],
       redis: ["cache"],
       rabbitmq: ["mq"],
+      "rabbitmq-queues-mq": ["mq"],
       blackbox: ["lb"],
     });
   });
@@ -165,6 +166,8 @@ describe("alert thresholds are the budgets' numbers", () => {
     expect(threshold(rule(stack, "ServerQueueNearMaxqueue")[0].expr)).toBeCloseTo(0.8 * 64, 6);
     expect(threshold(rule(site({ monitoring: { errorRatio: 0.02 } }), "HighErrorRate")[0].expr)).toBe(0.02);
     expect(rule(stack, "BackendServerDown")[0].for).toBe("30s");
+    // One worker tier of one node consumes the celery queue here.
+    expect(threshold(rule(stack, "CeleryWorkerMissing", { queue: "celery" })[0].expr)).toBe(1);
   });
 
   test("every alert says where its number comes from, and the rule file matches the generated list", () => {
@@ -193,10 +196,12 @@ describe("Alertmanager", () => {
   });
 });
 
-test("the invenio example is monitored: 20 alerts, its scrape targets, within its budgets", () => {
+test("the invenio example is monitored: 22 alerts, its scrape targets, within its budgets", () => {
   const stack = buildInvenioStack(Testing.app());
   const { findings } = stack.cluster();
   expect(findings.filter((f) => f.status === "fail")).toEqual([]);
-  expect(alertRules(stack)).toHaveLength(20);
+  expect(alertRules(stack)).toHaveLength(22);
+  // The Celery queue's consumers: the two workers of invenio/worker.
+  expect(alertRules(stack).find((r: any) => r.alert === "CeleryWorkerMissing").expr).toMatch(/queue="celery"\}\) < 2$/);
   expect(scrapeTargets(stack).nginx).toEqual(["files-1-nginx", "files-2-nginx", "web-1-nginx", "web-2-nginx"]);
 });

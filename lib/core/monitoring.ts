@@ -64,10 +64,10 @@ export function prometheusMemoryMiB(m: MonitoringModel, targets: number): number
 
 /**
  * Prometheus' scrape targets: itself, each load balancer twice (HAProxy's endpoint and the blackbox
- * probe through it), each exporter, each RabbitMQ node, and Alertmanager.
+ * probe through it), each exporter, each RabbitMQ node twice (aggregated, and per queue), and Alertmanager.
  */
 export function monitoringTargetCount(t: Topology, exporters: number, alertmanager: boolean): number {
   const lbs = componentsOf(t, "loadBalancer").length;
   const rabbits = componentsOf(t, "queue").filter((q) => q.settings.engine === "rabbitmq").length;
-  return 1 + 2 * lbs + exporters + rabbits + (alertmanager ? 1 : 0);
+  return 1 + 2 * lbs + exporters + 2 * rabbits + (alertmanager ? 1 : 0);
 }

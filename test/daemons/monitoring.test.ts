@@ -11,12 +11,23 @@ import { Sandbox, container, containersOf, fileIn, link, secretValue, sleep, tes
 import { waitReady } from "./postgres-helpers";
 
 const PROM = "/etc/prometheus";
+// js-yaml 3 comes with jest's coverage tooling; the rendered files are plain YAML.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const yaml: { safeLoad(text: string): any } = require("js-yaml");
+/** Declares the durable celery queue as Celery does and leaves three messages on it. */
+const PUBLISH_PY = [
+  "import sys, kombu",
+  "with kombu.Connection(sys.argv[1], connect_timeout=10) as c:",
+  "    q = kombu.Queue('celery', kombu.Exchange('celery', 'direct'), routing_key='celery', durable=True)",
+  "    p = c.Producer()",
+  "    for i in range(3): p.publish({'i': i}, exchange=q.exchange, routing_key='celery', declare=[q])",
+].join("\n");
 const promtool = testWith(["promtool", "prometheus", "prometheus-alertmanager", "amtool", "prometheus-blackbox-exporter", "unshare", "nsenter", "curl"]);
 const withPostgres = testWith(["/usr/lib/postgresql/15/bin/postgres", "psql", "prometheus-postgres-exporter", "unshare", "nsenter", "ip", "curl"]);
 const withNginx = testWith(["nginx", "prometheus-nginx-exporter", "unshare", "nsenter", "ip", "curl"]);
 const withRedis = testWith(["redis-server", "prometheus-redis-exporter", "unshare", "nsenter", "ip", "curl"]);
 const withHaproxy = testWith(["haproxy", "unshare", "nsenter", "curl"]);
-const withRabbitmq = testWith(["rabbitmq-server", "rabbitmqctl", "unshare", "nsenter", "curl"]);
+const withRabbitmq = testWith(["rabbitmq-server", "rabbitmqctl", "python3", "unshare", "nsenter", "curl"]);
 
 /** The upstream images' binary names, as the e2e images link them, over Debian's package names. */
 const UPSTREAM_NAMES =
@@ -281,9 +292,14 @@ describe("each exporter reads its real daemon through the rendered wiring", () =
     }
   }, 60_000);
 
-  withRabbitmq("RabbitMQ serves the prometheus plugin's metrics on 15692, with the connection count the alert reads", async () => {
-    const mq = container(containersOf((scope) => buildInvenioStack(scope)), "mq");
+  withRabbitmq("RabbitMQ serves the prometheus plugin's metrics on 15692: the connection count, and per queue the ready messages and consumers its alerts read", async () => {
+    const cs = containersOf((scope) => buildInvenioStack(scope));
+    const mq = container(cs, "mq");
     expect(fileIn(mq, "/etc/rabbitmq/enabled_plugins")).toBe("[rabbitmq_prometheus].\n");
+    // The per-queue job as rendered: its path and parameters.
+    const job = yaml.safeLoad(fileIn(container(cs, "monitoring-prometheus"), `${PROM}/prometheus.yml`)).scrape_configs.find((j: any) => j.job_name === "rabbitmq-queues-mq");
+    const query = Object.entries(job.params as Record<string, string[]>).flatMap(([k, vs]) => vs.map((v) => `${k}=${v}`)).join("&");
+    const brokerUrl = String(container(cs, "worker-1").env.CELERY_BROKER_URL).replace(mq.address, "127.0.0.1");
     const node = mq.env.RABBITMQ_NODENAME;
     const env = { ...mq.env, HOME: "/var/lib/rabbitmq" };
     const box = new Sandbox("rabbitmq-metrics", {
@@ -296,6 +312,12 @@ describe("each exporter reads its real daemon through the rendered wiring", () =
       const metrics = async () => (await box.exec(["curl", "-s", "--max-time", "5", "http://127.0.0.1:15692/metrics"])).stdout;
       await box.waitFor("rabbitmq_connections on 15692", async () => /^rabbitmq_connections \d+$/m.test(await metrics()), 120_000);
       expect(await metrics()).toMatch(/^rabbitmq_connections 0$/m);
+      // Three tasks waiting on the celery queue, no worker: what CeleryQueueGrowing and CeleryWorkerMissing read.
+      const publish = await box.exec(["python3", "-c", PUBLISH_PY, brokerUrl], { user: "nobody" });
+      expect({ code: publish.code, err: publish.stderr }).toEqual({ code: 0, err: "" });
+      const detailed = async () => (await box.exec(["curl", "-s", "--max-time", "5", `http://127.0.0.1:15692${job.metrics_path}?${query}`])).stdout;
+      await box.waitFor("the queue's ready messages", async () => /^rabbitmq_detailed_queue_messages_ready\{vhost="app",queue="celery"\} 3$/m.test(await detailed()), 30_000);
+      expect(await detailed()).toMatch(/^rabbitmq_detailed_queue_consumers\{vhost="app",queue="celery"\} 0$/m);
     } catch (e) {
       throw new Error(`${(e as Error).message}\n--- rabbitmq ---\n${box.log()}`);
     } finally {

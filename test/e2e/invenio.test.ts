@@ -169,6 +169,10 @@ describeE2e("e2e: examples/invenio on a real Docker engine (elasticsearch is a S
     expect(byName.web).toBeLessThanOrEqual(Number(share("web").split(" = ").pop()));
     expect(byName.exporter).toBeGreaterThanOrEqual(1);
     expect(byName.exporter).toBeLessThanOrEqual(2);
+    // The celery queue has a consumer per worker of the model, as CeleryWorkerMissing expects.
+    const consumers = await query('sum by (queue) (rabbitmq_detailed_queue_consumers{instance="mq",queue="celery"})');
+    log(`consumers of the celery queue: ${JSON.stringify(consumers.map((c) => c.value[1]))}`);
+    expect(consumers.map((c) => Number(c.value[1]))).toEqual([cluster.topology.components.filter((c) => c.kind === "workerTier").reduce((n, c) => n + (c.settings as { nodes: number }).nodes, 0)]);
     const firing = (await prometheus("/api/v1/alerts")).alerts.filter((a: { state: string }) => a.state === "firing");
     log(`alerts firing on the healthy cluster: ${JSON.stringify(firing.map((a: { labels: Record<string, string> }) => a.labels.alertname))}`);
     expect(firing).toEqual([]);

@@ -8,6 +8,6 @@ export function renderAlertsTable(alerts: readonly AlertSpec[]): string {
   return [
     "| alert | on | severity | for | fires above / below | where the number comes from |",
     "| --- | --- | --- | --- | --- | --- |",
-    ...alerts.map((a) => `| ${a.name}${a.ruleLabels?.tier ? ` (${a.ruleLabels.tier})` : ""} | ${cell(a.component)} | ${a.severity} | ${duration(a.forSeconds)} | ${cell(a.threshold)} | ${cell(a.source)} |`),
+    ...alerts.map((a) => `| ${a.name}${a.ruleLabels ? ` (${Object.values(a.ruleLabels).join(", ")})` : ""} | ${cell(a.component)} | ${a.severity} | ${duration(a.forSeconds)} | ${cell(a.threshold)} | ${cell(a.source)} |`),
   ].join("\n");
 }

@@ -5,7 +5,7 @@
 import { CACHE_MEMORY } from "../budgets/rules/memory";
 import { RABBITMQ_CONNECTIONS, REDIS_CLIENTS } from "../budgets/rules/clients";
 import { redisMaxMemoryMiB } from "../derive";
-import type { CacheModel, LoadBalancerModel, MonitoringModel, QueueModel, Topology } from "../topology";
+import { componentsOf, type CacheModel, type LoadBalancerModel, type MonitoringModel, type QueueModel, type Topology } from "../topology";
 import { gauge, num, warnShare, type AlertSpec } from "./spec";
 
 export function loadBalancerAlerts(t: Topology, m: MonitoringModel, lb: LoadBalancerModel): AlertSpec[] {
@@ -178,7 +178,54 @@ export function rabbitmqAlerts(t: Topology, q: QueueModel): AlertSpec[] {
       source: `WS-RABBITMQ-CONNECTIONS: warning share ${num(share)} x connection_max ${measurement.limit}; the model counts ${measurement.used}`,
       check: { series: [gauge(`rabbitmq_connections{job="rabbitmq",instance="${q.id}"}`, threshold)], labels: id },
     },
+    ...celeryQueueAlerts(t, q),
   ];
+}
+
+/** Per Celery queue: as many consumers as the model has workers consuming it, and a backlog that does not grow. */
+function celeryQueueAlerts(t: Topology, q: QueueModel): AlertSpec[] {
+  const sel = `job="rabbitmq-queues-${q.id}",instance="${q.id}",vhost="${q.settings.vhost}"`;
+  const consumers = new Map<string, { workers: number; capacity: number; tiers: string[] }>();
+  for (const w of componentsOf(t, "workerTier").filter((x) => x.queue?.path === q.path)) {
+    for (const name of w.settings.queues) {
+      const c = consumers.get(name) ?? { workers: 0, capacity: 0, tiers: [] };
+      consumers.set(name, { workers: c.workers + w.settings.nodes, capacity: c.capacity + w.settings.nodes * w.settings.concurrency, tiers: [...c.tiers, `${w.path} (${w.settings.nodes} workers)`] });
+    }
+  }
+  return [...consumers].flatMap(([queue, c]): AlertSpec[] => [
+    {
+      group: q.id,
+      component: q.path,
+      ruleLabels: { queue },
+      name: "CeleryWorkerMissing",
+      expr: `sum by (instance, queue) (rabbitmq_detailed_queue_consumers{${sel},queue="${queue}"}) < ${c.workers}`,
+      forSeconds: 120,
+      severity: "critical",
+      summary: `${q.path}: fewer consumers on queue ${queue} than the ${c.workers} Celery workers that consume it`,
+      threshold: `< ${c.workers} consumers on ${queue}`,
+      source: `the model: ${c.tiers.join(", ")} consume ${queue}`,
+      check: {
+        series: [{ series: `rabbitmq_detailed_queue_consumers{${sel},queue="${queue}"}`, firing: `${c.workers - 1}x30`, quiet: `${c.workers}x30` }],
+        labels: { instance: q.id, queue },
+      },
+    },
+    {
+      group: q.id,
+      component: q.path,
+      ruleLabels: { queue },
+      name: "CeleryQueueGrowing",
+      expr: `rabbitmq_detailed_queue_messages_ready{${sel},queue="${queue}"} > 0 and deriv(rabbitmq_detailed_queue_messages_ready{${sel},queue="${queue}"}[10m]) > 0`,
+      forSeconds: 600,
+      severity: "warning",
+      summary: `${q.path}: tasks waiting on ${queue} keep growing for 10 min: its ${c.capacity} worker processes do not keep up`,
+      threshold: "ready messages > 0 and growing for 10 min",
+      source: `the consumers' capacity in the model: ${c.capacity} processes (workers x concurrency)`,
+      check: {
+        series: [{ series: `rabbitmq_detailed_queue_messages_ready{${sel},queue="${queue}"}`, firing: "0+5x30", quiet: "3x30" }],
+        labels: { job: `rabbitmq-queues-${q.id}`, instance: q.id, vhost: q.settings.vhost, queue },
+      },
+    },
+  ]);
 }
 
 /** Alerts on every target whatever its kind. */

@@ -124,6 +124,7 @@ export const monitoringPlanner: Planner<"monitoring"> = {
         .map((e) => ({ address: `${ctx.address(m, e)}:${port}`, instance: e.targetKey, labels: { component: e.target.path } })),
     });
     const lbs = componentsOf(t, "loadBalancer");
+    const rabbits = componentsOf(t, "queue").filter((q) => q.settings.engine === "rabbitmq");
     const jobs: ScrapeJob[] = [
       { name: "haproxy", metricsPath: "/metrics", targets: lbs.map((lb) => ({ address: `${ctx.address(lb, 0)}:${lb.settings.statsPort}`, instance: lb.id, labels: { component: lb.path } })) },
       exporterJob("nginx", "nginx", NGINX_EXPORTER_PORT),
@@ -131,10 +132,15 @@ export const monitoringPlanner: Planner<"monitoring"> = {
       exporterJob("redis", "redis", REDIS_EXPORTER_PORT),
       {
         name: "rabbitmq",
-        targets: componentsOf(t, "queue")
-          .filter((q) => q.settings.engine === "rabbitmq")
-          .map((q) => ({ address: `${ctx.address(q, 0)}:${RABBITMQ_PROMETHEUS_PORT}`, instance: q.id, labels: { component: q.path } })),
+        targets: rabbits.map((q) => ({ address: `${ctx.address(q, 0)}:${RABBITMQ_PROMETHEUS_PORT}`, instance: q.id, labels: { component: q.path } })),
       },
+      // Per queue (off in the plugin's aggregated endpoint): depth, unacknowledged, consumers, of the app's vhost.
+      ...rabbits.map((q) => ({
+        name: `rabbitmq-queues-${q.id}`,
+        metricsPath: "/metrics/detailed",
+        params: { vhost: [q.settings.vhost], family: ["queue_coarse_metrics", "queue_consumer_count"] },
+        targets: [{ address: `${ctx.address(q, 0)}:${RABBITMQ_PROMETHEUS_PORT}`, instance: q.id, labels: { component: q.path } }],
+      })),
       ...(slots.alertmanager ? [{ name: "alertmanager", targets: [{ address: `${ctx.address(m, slots.alertmanager)}:${ALERTMANAGER_PORT}`, instance: slots.alertmanager.key, labels: { component: m.path } }] }] : []),
     ];
     // The uptime check: GET the health path through each load balancer, as a visitor would.

@@ -24,6 +24,8 @@ export interface ScrapeTarget {
 export interface ScrapeJob {
   readonly name: string;
   readonly metricsPath?: string;
+  /** URL parameters of every scrape, e.g. RabbitMQ's `family` and `vhost`. @default none */
+  readonly params?: Readonly<Record<string, readonly string[]>>;
   readonly targets: readonly ScrapeTarget[];
 }
 
@@ -43,7 +45,12 @@ export function renderPrometheusConfig(c: PrometheusConfig): string {
   const interval = `${c.scrapeIntervalSeconds}s`;
   const jobs = c.jobs
     .filter((j) => j.targets.length > 0)
-    .map((j) => ({ job_name: j.name, ...(j.metricsPath ? { metrics_path: j.metricsPath } : {}), static_configs: staticConfigs(j.targets) }));
+    .map((j) => ({
+      job_name: j.name,
+      ...(j.metricsPath ? { metrics_path: j.metricsPath } : {}),
+      ...(j.params ? { params: j.params } : {}),
+      static_configs: staticConfigs(j.targets),
+    }));
   const probes = c.probes
     ? [
         {
