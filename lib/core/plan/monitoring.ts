@@ -43,6 +43,11 @@ export const EXPORTER_PASSWORD_ENV = "WEBSTACK_EXPORTER_PASSWORD";
 const WEBHOOK_URL_ENV = "WEBSTACK_WEBHOOK_URL";
 const WEBHOOK_PLACEHOLDER = "WEBSTACK_WEBHOOK_URL_AT_START";
 const PROBE_MODULE = "http_ping";
+/**
+ * nobody, by number: the exporter images built FROM scratch (nginx-prometheus-exporter) have no
+ * /etc/passwd to look a name up in, and the others' nobody is 65534 too.
+ */
+const NOBODY = "65534:65534";
 
 /** The address of the exporter that reads the container `targetKey`, in a monitored stack. */
 export function exporterAddress(ctx: PlanContext, targetKey: string): string | undefined {
@@ -60,7 +65,7 @@ const wgetCheck = (port: number, path: string) => cmd("wget", "-q", "-O", "/dev/
 
 function exporterContainer(ctx: PlanContext, m: MonitoringModel, e: ExporterSlot) {
   const images = m.settings.exporterImages;
-  const base = { key: e.key, constructPath: m.path, address: ctx.address(m, e), user: "nobody", files: [], memoryMiB: EXPORTER_MEMORY_MIB, dependsOn: [e.targetKey] };
+  const base = { key: e.key, constructPath: m.path, address: ctx.address(m, e), user: NOBODY, files: [], memoryMiB: EXPORTER_MEMORY_MIB, dependsOn: [e.targetKey] };
   const serverAddress = addressOfContainer(ctx, e);
   switch (e.exporter) {
     case "postgres": {
@@ -181,7 +186,7 @@ export const monitoringPlanner: Planner<"monitoring"> = {
         `--storage.tsdb.retention.time=${s.retentionDays}d`,
         `--web.listen-address=:${PROMETHEUS_PORT}`,
       ],
-      user: "nobody",
+      user: NOBODY,
       env: {},
       address: ctx.address(m, slots.prometheus),
       listens: [{ port: PROMETHEUS_PORT, purpose: s.publish ? "prometheus (published)" : "prometheus (internal)" }],
@@ -198,7 +203,7 @@ export const monitoringPlanner: Planner<"monitoring"> = {
       role: "blackbox-exporter",
       image: s.exporterImages.blackbox,
       command: ["blackbox_exporter", `--config.file=${BLACKBOX_DIR}/config.yml`, `--web.listen-address=:${BLACKBOX_PORT}`],
-      user: "nobody",
+      user: NOBODY,
       env: {},
       address: blackboxAddress,
       listens: [{ port: BLACKBOX_PORT, purpose: "blackbox_exporter" }],
@@ -215,7 +220,7 @@ export const monitoringPlanner: Planner<"monitoring"> = {
         role: "alertmanager",
         image: s.alertmanager.image,
         command: ["/bin/sh", `${ALERTMANAGER_DIR}/start.sh`],
-        user: "nobody",
+        user: NOBODY,
         env: { [WEBHOOK_URL_ENV]: url },
         address: ctx.address(m, slots.alertmanager),
         listens: [{ port: ALERTMANAGER_PORT, purpose: "alertmanager (internal)" }],
