@@ -51,7 +51,13 @@ export type ContainerRole =
   | "memcached"
   | "rabbitmq"
   | "elasticsearch"
-  | "opensearch";
+  | "opensearch"
+  | "prometheus"
+  | "blackbox-exporter"
+  | "alertmanager"
+  | "postgres-exporter"
+  | "redis-exporter"
+  | "nginx-exporter";
 
 export interface ContainerSpec {
   /** Unique, stable key: the output folder and the Terraform resource id. */

@@ -50,6 +50,11 @@ export class PlanContext {
     return this.declare({ name, description, format: "pem" });
   }
 
+  /** Declares a secret holding an http(s) URL (a webhook with its token) and returns its placeholder. */
+  urlSecret(name: string, description: string): string {
+    return this.declare({ name, description, format: "url" });
+  }
+
   /**
    * The same secret may be declared by each of its users; two different secrets under one name
    * (a certificateVariable named like a generated password, say) would silently become one.

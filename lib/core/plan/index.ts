@@ -14,6 +14,7 @@ import { cachePlanner } from "./cache";
 import { PlanContext, type Planner } from "./context";
 import { databasePlanner } from "./database";
 import { loadBalancerPlanner } from "./load-balancer";
+import { monitoringPlanner } from "./monitoring";
 import { queuePlanner } from "./queue";
 import { searchPlanner } from "./search";
 import { webTierPlanner } from "./web-tier";
@@ -31,6 +32,8 @@ export const PLANNERS: readonly Planner<ComponentKind>[] = [
   webTierPlanner,
   workerTierPlanner,
   loadBalancerPlanner,
+  // Last: it reads every other container (its exporters' targets, its scrape targets).
+  monitoringPlanner,
 ] as readonly Planner<ComponentKind>[];
 
 function planComponent(ctx: PlanContext, planner: Planner<ComponentKind>, component: ComponentModel): void {
@@ -38,7 +41,7 @@ function planComponent(ctx: PlanContext, planner: Planner<ComponentKind>, compon
   planner.plan(ctx, component as never);
   // WS-NET-COLLISIONS and the capacity probes count containers from the layout: it must be what was planned.
   const planned = ctx.containers.slice(before).map((c) => c.key);
-  const laid = componentSlots(component).map((s) => s.key);
+  const laid = componentSlots(component, ctx.topology).map((s) => s.key);
   if (planned.join() !== laid.join()) throw new Error(`internal: ${component.path} planned [${planned}] but its layout says [${laid}]`);
 }
 

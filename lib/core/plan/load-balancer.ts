@@ -1,6 +1,7 @@
 /** HAProxy: one backend per route over the target tiers' nginx nodes; the only container that publishes ports. */
 import { backendHealthCheck, haproxyNofile, haproxyServerTimeoutMs, routeMaxconn } from "../derive";
 import { webNodeSlots } from "../layout";
+import { monitoringOf } from "../monitoring";
 import { DEFAULT_MAINTENANCE_HTML, renderHaproxyConfig, renderHaproxyErrorPage, type HaproxyBackend, type HaproxyServer } from "../render/haproxy";
 import { hstsHeaderValue, resolveTlsProfile } from "../render/tls-profiles";
 import type { LoadBalancerSettings } from "../schemas";
@@ -69,6 +70,7 @@ export const loadBalancerPlanner: Planner<"loadBalancer"> = {
           statsPasswordEnv: ENV.haproxyStatsPassword,
           errorFile503: `${HAPROXY_DIR}/errors/503.http`,
           backends,
+          metrics: monitoringOf(ctx.topology) !== undefined,
         }),
       ),
       file(`${HAPROXY_DIR}/errors/503.http`, renderHaproxyErrorPage(s.maintenanceHtml ?? DEFAULT_MAINTENANCE_HTML)),

@@ -66,6 +66,8 @@ export interface HaproxyConfig {
   readonly statsPasswordEnv: string;
   readonly errorFile503: string;
   readonly backends: readonly HaproxyBackend[];
+  /** Serve HAProxy's built-in Prometheus exporter at /metrics of the stats frontend (monitored stacks). @default false */
+  readonly metrics?: boolean;
 }
 
 const indent = (lines: string[]) => lines.map((l) => (l === "" ? l : `    ${l}`));
@@ -208,6 +210,9 @@ export function renderHaproxyConfig(c: HaproxyConfig): string {
     "frontend stats",
     ...indent([
       `bind :${c.statsPort}`,
+      ...(c.metrics
+        ? ["# HAProxy's built-in Prometheus exporter, for the stack's Prometheus; this port is never published.", "http-request use-service prometheus-exporter if { path /metrics }"]
+        : []),
       "stats enable",
       "stats uri /stats",
       "stats refresh 10s",
