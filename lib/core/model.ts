@@ -2,6 +2,7 @@
  * The cluster plan: every Docker object the stack needs, fully rendered, framework-free.
  * The cdktf layer turns it into provider resources; the output layer writes its files to disk.
  */
+import type { Placement, SwarmTarget } from "./placement";
 import type { SecretSpec } from "./secrets";
 
 export interface FileSpec {
@@ -88,6 +89,8 @@ export interface ContainerSpec {
    * deploy waits for that, and fails with `failureMessage` when it exits non-zero. Absent: a service.
    */
   readonly oneShot?: { readonly failureMessage: string };
+  /** On a swarm target: the service this container is a replica of, and where it may run. */
+  readonly placement?: Placement;
 }
 
 export interface VolumeSpec {
@@ -101,4 +104,6 @@ export interface ClusterPlan {
   readonly volumes: readonly VolumeSpec[];
   readonly containers: readonly ContainerSpec[];
   readonly secrets: readonly SecretSpec[];
+  /** Set when the stack targets a Docker Swarm (each container then has its placement). */
+  readonly target?: SwarmTarget;
 }

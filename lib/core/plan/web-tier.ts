@@ -40,7 +40,7 @@ export const webTierPlanner: Planner<"webTier"> = {
       const slots = webNodeSlots(tier, n);
       const nginxAddress = ctx.address(tier, slots.nginx);
       const appAddress = ctx.address(tier, slots.app);
-      const staticVolume = `${slots.node}-static`;
+      const staticVolume = ctx.nodeVolumeKey(tier, slots.node, "static");
       const app: AppServerConfig = {
         wsgiModule: s.wsgiModule,
         port: s.appPort,
@@ -52,7 +52,7 @@ export const webTierPlanner: Planner<"webTier"> = {
         maxBodyBytes,
         plugins: s.uwsgiPlugins,
         statsPort: UWSGI_STATS_PORT,
-        forwardedAllowIps: nginxAddress,
+        forwardedAllowIps: ctx.trustedPeer(nginxAddress),
         socketTimeoutSeconds: appSocketTimeoutSeconds(s),
         bufferSize: s.uwsgiBufferSize,
         extraOptions: s.server === "uwsgi" ? s.uwsgiOptions : s.gunicornOptions,
