@@ -14,6 +14,7 @@ import { capacityReport, renderCapacityJson, renderCapacityMarkdown } from "../c
 import { stackSchema, type StackSettings } from "../core/schemas";
 import type { ComponentModel, Topology } from "../core/topology";
 import { emitDockerResources, type EmittedResources } from "../docker/emit";
+import { emitSwarmResources, type EmittedSwarmResources } from "../docker/emit-swarm";
 import { exportCapacityIfAsked, exportMeasureSubsetIfAsked, writeRenderedFiles } from "../docker/io";
 import { withPlainStackTraces } from "../docker/stack-traces";
 import { PropsError } from "../core/errors";
@@ -39,7 +40,8 @@ export interface SynthesizedCluster {
   readonly findings: readonly Finding[];
   /** How far each tier can grow before a rule fails; computed on first read. */
   readonly answer: CapacityAnswer;
-  readonly resources: EmittedResources;
+  /** The provider resources: containers on one engine, services on a swarm (`target`). */
+  readonly resources: EmittedResources | EmittedSwarmResources;
 }
 
 /**
@@ -147,7 +149,7 @@ export class WebStack extends TerraformStack {
       // cdktf prefixes each annotation with its construct's path; the finding's own would repeat it.
       Annotations.of(paths.get(f.constructPath) ?? this).addWarning(formatFinding(f).replace(`[${f.constructPath}] `, ""));
     }
-    const resources = withPlainStackTraces(() => emitDockerResources(this, plan));
+    const resources = withPlainStackTraces(() => (plan.target ? emitSwarmResources(this, plan) : emitDockerResources(this, plan)));
     this.ensureBackendExists();
     let answer: CapacityAnswer | undefined;
     this.built = {
