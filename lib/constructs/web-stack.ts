@@ -81,7 +81,7 @@ export class WebStack extends TerraformStack {
     }
     const { rulePacks = [], ...settings } = props ?? {};
     this.settings = parseProps(this, stackSchema, settings);
-    this.rules = stackRules(this.node.path, rulePacks);
+    this.rules = stackRules(this.node.path, rulePacks, this.settings.target?.kind === "swarm");
     this.state = { rules: this.rules };
     attachStackState(this, this.state);
     this.prefix = this.settings.namePrefix ?? id.toLowerCase().replace(/[^a-z0-9-]/g, "-");
