@@ -54,6 +54,9 @@ describe("swarm resources", () => {
     // Two beats would send every periodic task twice.
     expect(service("worker-beat").update_config.order).toBe("stop-first");
     expect(service("worker").update_config.order).toBe("start-first");
+    // nginx finishes its requests in flight when a rolling update stops it (SIGTERM would cut them).
+    expect(service("web-nginx").task_spec.container_spec.stop_signal).toBe("SIGQUIT");
+    expect(service("web-app").task_spec.container_spec.stop_signal).toBeUndefined();
   });
 
   test("placement: stateless spread over app hosts, members pinned by host label, the load balancer on edge hosts publishing in host mode", () => {

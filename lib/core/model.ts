@@ -84,6 +84,8 @@ export interface ContainerSpec {
   readonly dependsOn: readonly string[];
   /** Seconds Docker waits after the stop signal before killing. */
   readonly stopTimeoutSeconds: number;
+  /** The signal that stops the daemon gracefully, when not SIGTERM (set on a swarm only, where updates roll). */
+  readonly stopSignal?: string;
   /**
    * A one-shot container (release steps): it runs to its end instead of being kept running, the
    * deploy waits for that, and fails with `failureMessage` when it exits non-zero. Absent: a service.

@@ -153,6 +153,7 @@ export function emitSwarmResources(scope: Construct, plan: ClusterPlan): Emitted
             startPeriod: `${c.healthcheck.startPeriodSeconds}s`,
           },
           stopGracePeriod: `${c.stopTimeoutSeconds}s`,
+          stopSignal: c.stopSignal,
           sysctl: Object.keys(c.sysctls).length > 0 ? { ...c.sysctls } : undefined,
         },
         networksAdvanced: [{ name: network.name, aliases: [s.service] }],

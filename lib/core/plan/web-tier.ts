@@ -124,6 +124,9 @@ export const webTierPlanner: Planner<"webTier"> = {
         // 1 s old (TCP timestamps keep that safe). A network-namespace sysctl: this container only.
         sysctls: { "net.ipv4.tcp_tw_reuse": "1" },
         ulimits: nofile(s.nginxNofileLimit),
+        // SIGTERM is nginx's fast shutdown, which cuts the requests in flight; SIGQUIT finishes them. On a
+        // swarm every rolling update stops a replica under traffic.
+        ...(ctx.swarm ? { stopSignal: "SIGQUIT" } : {}),
       });
     }
   },
