@@ -1,5 +1,6 @@
 #!/bin/bash
 # A three-node Docker Swarm for the e2e suite (test-only). Usage: swarm.sh up|down|status
+# `up ROLES1 ROLES2 ROLES3` gives node N the labels of its roles (comma-separated; default edge,data,app).
 # Each node is a dockerd in its own network namespace (nsenter --net: `ip netns exec` remounts /sys and
 # dockerd then fails "Devices cgroup isn't mounted"), with its own data-root, exec-root, socket and
 # pidfile; veth pairs join the nodes to a bridge in a fourth namespace. --iptables=true (host-mode
@@ -48,10 +49,13 @@ up() {
   local token
   token=$(d 1 swarm join-token -q manager)
   for n in 2 3; do d "$n" swarm join --token "$token" --advertise-addr "$NET.1$n" --listen-addr "$NET.1$n:2377" "$NET.11:2377" >/dev/null; done
+  # Node labels the stack's placement reads: webstack.host=nN and webstack.<role>=true per role given.
+  local roles=("$@")
   for n in $NODES; do
-    local id
+    local id args=()
     id=$(d "$n" info --format '{{.Swarm.NodeID}}')
-    d 1 node update --label-add "webstack.host=n$n" --label-add webstack.edge=true --label-add webstack.data=true --label-add webstack.app=true "$id" >/dev/null
+    for role in $(echo "${roles[$((n - 1))]:-edge,data,app}" | tr ',' ' '); do args+=(--label-add "webstack.$role=true"); done
+    d 1 node update --label-add "webstack.host=n$n" "${args[@]}" "$id" >/dev/null
   done
   d 1 node ls
 }
@@ -88,9 +92,9 @@ down() {
 }
 
 case "${1:-}" in
-up) up ;;
+up) shift; up "$@" ;;
 load) shift; load "$@" ;;
 down) down ;;
 status) for n in $NODES; do d "$n" info --format "n$n: {{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}" 2>/dev/null || echo "n$n: down"; done ;;
-*) echo "usage: $0 up|load IMAGE...|down|status" >&2; exit 64 ;;
+*) echo "usage: $0 up [ROLES ROLES ROLES]|load IMAGE...|down|status" >&2; exit 64 ;;
 esac
