@@ -9,7 +9,7 @@ export { SearchCluster, type SearchClusterProps } from "./constructs/search-clus
 export { Monitoring, type MonitoringProps } from "./constructs/monitoring";
 export type { ServiceWiring } from "./constructs/wiring";
 export { WebstackError, PropsError, BudgetError } from "./core/errors";
-export { RULES, CORE_RULE_PACK } from "./core/budgets/rules";
+export { RULES, CORE_RULE_PACK, SWARM_RULES, SWARM_RULE_PACK } from "./core/budgets/rules";
 export { measured, clientBudget, type Rule, type RulePack, type Measurement } from "./core/budgets/rule";
 export { renderRulesDoc } from "./core/budgets/docs";
 export { evaluateBudgets, formatFinding, STALE_ACKNOWLEDGEMENT, type Finding, type FindingStatus } from "./core/budgets/evaluate";

@@ -91,6 +91,10 @@ export function applicationDatabaseClients(t: Topology, db: DatabaseModel): Clie
     const { processes, unit, per } = nodeConnections(tier);
     const nodes = tier.kind === "webTier" ? `${tier.settings.nodes} nodes${nodesNote(tier.settings)}` : `${tier.settings.nodes} workers`;
     lines.push({ source: tier.path, formula: `${nodes} x ${processes} ${unit} x ${per.formula}`, count: tier.settings.nodes * processes * per.count, applicationName: tier.id });
+    // On a swarm a start-first rolling update runs one new replica beside the old ones (parallelism 1).
+    if (t.settings.target?.kind === "swarm") {
+      lines.push({ source: `${tier.path} (rolling update)`, formula: `1 replica started first x ${processes} ${unit} x ${per.formula}`, count: processes * per.count, applicationName: tier.id });
+    }
     if (tier.kind === "workerTier" && tier.settings.beat) {
       lines.push({ source: `${tier.path} (beat)`, formula: `1 beat x ${per.formula}`, count: per.count, applicationName: `${tier.id}-beat` });
     }

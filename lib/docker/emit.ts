@@ -36,7 +36,8 @@ export function escapeTerraformTemplate(text: string): string {
 
 const slug = (s: string) => s.replace(/[^A-Za-z0-9]+/g, "-").replace(/^-|-$/g, "");
 
-export function emitDockerResources(scope: Construct, plan: ClusterPlan): EmittedResources {
+/** One sensitive variable per secret of the plan, validated as the stack's secrets are. */
+export function declareSecretVariables(scope: Construct, plan: ClusterPlan): Record<string, TerraformVariable> {
   const variables: Record<string, TerraformVariable> = {};
   for (const secret of plan.secrets) {
     const isCertificate = secret.format === "pem";
@@ -56,6 +57,11 @@ export function emitDockerResources(scope: Construct, plan: ClusterPlan): Emitte
           ],
     });
   }
+  return variables;
+}
+
+export function emitDockerResources(scope: Construct, plan: ClusterPlan): EmittedResources {
+  const variables = declareSecretVariables(scope, plan);
   // Each attribute read of a resource makes a new token (and captures a stack trace), so every
   // reference used many times is made once and reused: a token string may appear any number of times.
   const secretRefs = new Map(Object.entries(variables).map(([name, v]) => [name, v.stringValue]));

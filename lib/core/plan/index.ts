@@ -5,7 +5,7 @@
  * consumes the plan without knowing the kinds.
  */
 import { componentSlots } from "../layout";
-import type { ClusterPlan } from "../model";
+import type { ClusterPlan, ContainerSpec } from "../model";
 import { PropsError } from "../errors";
 import { gatewayAddress } from "../network";
 import { secretsIn } from "../secrets";
@@ -68,16 +68,32 @@ export function planCluster(topology: Topology): ClusterPlan {
     for (const component of componentsOf(topology, planner.kind)) planComponent(ctx, planner, component);
   }
   checkSecretReferences({ containers: ctx.containers, secrets: ctx.secrets() });
+  if (ctx.swarm) checkServiceNames(ctx.containers);
   return {
     network: { name: `${topology.prefix}-net`, subnet: topology.settings.subnet, gateway: gatewayAddress(topology.settings.subnet) },
     volumes: ctx.volumes,
     containers: ctx.containers,
     secrets: ctx.secrets(),
+    ...(ctx.swarm ? { target: ctx.swarm } : {}),
   };
+}
+
+/** On a swarm, two components whose services share a name (a tier `web` and a tier `web-app`) would become one service. */
+function checkServiceNames(containers: readonly ContainerSpec[]): void {
+  const owner = new Map<string, string>();
+  for (const c of containers) {
+    const service = c.placement!.service;
+    const known = owner.get(service);
+    if (known !== undefined && known !== c.constructPath) {
+      throw new PropsError(c.constructPath, [`id: on a swarm its service '${service}' has the name of one of ${known}; rename one of the two constructs`]);
+    }
+    owner.set(service, c.constructPath);
+  }
 }
 
 export { PlanContext, type Planner } from "./context";
 export { ENV, secretNames } from "./clients";
 export { REPLICATION_USER, replicaSlotName } from "./database";
 export { HAPROXY_DIR } from "./load-balancer";
+export { HOST_LABEL, hostLabels, hostsWithRole, roleLabel, serviceSlots, swarmTarget, type Placement } from "../placement";
 export { NGINX_PORT, STATIC_ROOT, UWSGI_STATS_PORT } from "./web-tier";

@@ -43,7 +43,7 @@ export const webTierPlanner: Planner<"webTier"> = {
       const slots = webNodeSlots(tier, n);
       const nginxAddress = ctx.address(tier, slots.nginx);
       const appAddress = ctx.address(tier, slots.app);
-      const staticVolume = `${slots.node}-static`;
+      const staticVolume = ctx.nodeVolumeKey(tier, slots.node, "static");
       const exporter = exporterAddress(ctx, slots.nginx.key);
       const app: AppServerConfig = {
         wsgiModule: s.wsgiModule,
@@ -56,7 +56,7 @@ export const webTierPlanner: Planner<"webTier"> = {
         maxBodyBytes,
         plugins: s.uwsgiPlugins,
         statsPort: UWSGI_STATS_PORT,
-        forwardedAllowIps: nginxAddress,
+        forwardedAllowIps: ctx.trustedPeer(nginxAddress),
         socketTimeoutSeconds: appSocketTimeoutSeconds(s),
         bufferSize: s.uwsgiBufferSize,
         extraOptions: s.server === "uwsgi" ? s.uwsgiOptions : s.gunicornOptions,
@@ -129,6 +129,9 @@ export const webTierPlanner: Planner<"webTier"> = {
         // 1 s old (TCP timestamps keep that safe). A network-namespace sysctl: this container only.
         sysctls: { "net.ipv4.tcp_tw_reuse": "1" },
         ulimits: nofile(s.nginxNofileLimit),
+        // SIGTERM is nginx's fast shutdown, which cuts the requests in flight; SIGQUIT finishes them. On a
+        // swarm every rolling update stops a replica under traffic.
+        ...(ctx.swarm ? { stopSignal: "SIGQUIT" } : {}),
       });
     }
   },

@@ -27,7 +27,7 @@ export const workerTierPlanner: Planner<"workerTier"> = {
         image: s.image,
         command: celeryWorkerCommand({
           app: s.celeryApp,
-          nodeName: slot.key,
+          nodeName: ctx.replicaName(tier, slot.key),
           concurrency: s.concurrency,
           prefetchMultiplier: s.prefetchMultiplier,
           maxTasksPerChild: s.maxTasksPerChild,
@@ -39,7 +39,7 @@ export const workerTierPlanner: Planner<"workerTier"> = {
         files: [],
         memoryMiB: workerMemoryMiB(s),
         dependsOn,
-        healthcheck: shell(`celery --app=${s.celeryApp} inspect ping --destination=${slot.key}@$(hostname) --timeout=5 | grep -q pong`, 30),
+        healthcheck: shell(`celery --app=${s.celeryApp} inspect ping --destination=${ctx.replicaName(tier, slot.key)}@$(hostname) --timeout=5 | grep -q pong`, 30),
         stopTimeoutSeconds: 60,
       });
     }
