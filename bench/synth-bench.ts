@@ -23,6 +23,8 @@ import { buildInvenioStack, EXAMPLE_APP_IMAGE } from "../examples/invenio/stack"
 
 process.env.CHECKPOINT_DISABLE = "1";
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+/** `BENCH_CASES=0,3` runs only those rows (by index), for a quick look at one topology. */
+const ONLY = process.env.BENCH_CASES?.split(",").map(Number);
 
 /** A tier holds at most 100 nodes here (200 containers fit one address block of 245). */
 const NODES_PER_TIER = 100;
@@ -73,13 +75,18 @@ function handWritten(scope: Construct, id: string, plan: ClusterPlan): void {
   }
 }
 
-/** One synth of `build` into `outdir`, in ms. */
-function timeSynth(outdir: string, build: (app: App) => void): number {
+/**
+ * One synth of `build` into `outdir`: wall time, and the CPU time (user + system) the process spent
+ * on it, in ms. The CPU time moves less than the wall time when other jobs share the machine.
+ */
+function timeSynth(outdir: string, build: (app: App) => void): { wall: number; cpu: number } {
   const start = performance.now();
+  const cpu0 = process.cpuUsage();
   const app = new App({ outdir });
   build(app);
   app.synth();
-  return performance.now() - start;
+  const cpu = process.cpuUsage(cpu0);
+  return { wall: performance.now() - start, cpu: (cpu.user + cpu.system) / 1000 };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -98,6 +105,9 @@ interface SideResult {
   readonly firstMs: number;
   /** Into the folder of the previous synth, as `cdktf synth` does with cdktf.out. */
   readonly againMs: number;
+  /** CPU time of the first synth (user + system). */
+  readonly firstCpuMs: number;
+  readonly againCpuMs: number;
   readonly peakRssMiB: number;
 }
 
@@ -108,8 +118,8 @@ function runSide(caseIndex: number, side: "ours" | "hand", runs: number): SideRe
   const build = side === "ours" ? (app: App) => void c.build(app, "stack") : (app: App) => handWritten(app, "stack", plan);
   const kept = fs.mkdtempSync(path.join(os.tmpdir(), "webstack-bench-"));
   timeSynth(kept, build); // warm-up, and the folder the re-synths find
-  const first: number[] = [];
-  const again: number[] = [];
+  const first: { wall: number; cpu: number }[] = [];
+  const again: { wall: number; cpu: number }[] = [];
   for (let i = 0; i < runs; i++) {
     const fresh = fs.mkdtempSync(path.join(os.tmpdir(), "webstack-bench-"));
     first.push(timeSynth(fresh, build));
@@ -117,7 +127,9 @@ function runSide(caseIndex: number, side: "ours" | "hand", runs: number): SideRe
     again.push(timeSynth(kept, build));
   }
   fs.rmSync(kept, { recursive: true, force: true });
-  return { containers: plan.containers.length, firstMs: median(first), againMs: median(again), peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024) };
+  const wall = (xs: { wall: number }[]) => median(xs.map((x) => x.wall));
+  const cpu = (xs: { cpu: number }[]) => median(xs.map((x) => x.cpu));
+  return { containers: plan.containers.length, firstMs: wall(first), againMs: wall(again), firstCpuMs: cpu(first), againCpuMs: cpu(again), peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024) };
 }
 
 if (process.argv[2] === "--side") {
@@ -136,20 +148,25 @@ if (process.argv[2] === "--side") {
       containers: rounds[0][k].containers,
       firstMs: median(rounds.map((r) => r[k].firstMs)),
       againMs: median(rounds.map((r) => r[k].againMs)),
+      firstCpuMs: median(rounds.map((r) => r[k].firstCpuMs)),
+      againCpuMs: median(rounds.map((r) => r[k].againCpuMs)),
       peakRssMiB: Math.max(...rounds.map((r) => r[k].peakRssMiB)),
     });
     return { ours: of("ours"), hand: of("hand") };
   };
   console.log(`synth benchmark, median of ${RUNS} paired rounds per cell, each side in its own process per round (node ${process.version}, ${os.cpus().length} cores)`);
   console.log("first: into an empty output folder; again: into the folder of the previous synth, as `cdktf synth` does with cdktf.out");
-  console.log("| topology | containers | first ms (ours / hand) | ratio | again ms (ours / hand) | ratio | peak RSS MiB (ours / hand) |");
-  console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+  console.log("| topology | containers | first ms (ours / hand) | ratio | again ms (ours / hand) | ratio | first CPU ms (ours / hand) | ratio | again CPU ms | ratio | peak RSS MiB (ours / hand) |");
+  console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
   cases.forEach((c, i) => {
+    if (ONLY && !ONLY.includes(i)) return;
     const { ours, hand } = side(i);
     const ratio = (a: number, b: number) => (a / b).toFixed(2);
     console.log(
       `| ${c.name} | ${ours.containers} | ${ours.firstMs.toFixed(0)} / ${hand.firstMs.toFixed(0)} | ${ratio(ours.firstMs, hand.firstMs)} | ` +
-        `${ours.againMs.toFixed(0)} / ${hand.againMs.toFixed(0)} | ${ratio(ours.againMs, hand.againMs)} | ${ours.peakRssMiB} / ${hand.peakRssMiB} |`,
+        `${ours.againMs.toFixed(0)} / ${hand.againMs.toFixed(0)} | ${ratio(ours.againMs, hand.againMs)} | ` +
+        `${ours.firstCpuMs.toFixed(0)} / ${hand.firstCpuMs.toFixed(0)} | ${ratio(ours.firstCpuMs, hand.firstCpuMs)} | ` +
+        `${ours.againCpuMs.toFixed(0)} / ${hand.againCpuMs.toFixed(0)} | ${ratio(ours.againCpuMs, hand.againCpuMs)} | ${ours.peakRssMiB} / ${hand.peakRssMiB} |`,
     );
   });
 }

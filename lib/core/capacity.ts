@@ -61,18 +61,21 @@ const KNOBS: Record<string, { field: string; ceiling: number }[]> = {
 
 const readKey = (path: string, field: string) => `${path}\u0000${field}`;
 
-/** For each rule, the settings (construct path and field) it read while measuring `t`. */
+/**
+ * For each rule, the settings (construct path and field) it read while measuring `t`. Each rule
+ * measures its own tracked copy: what layout.ts caches per topology or per settings object is then
+ * worked out afresh for each rule, so every rule's reads are recorded, not only the first one's.
+ */
 function settingsRead(t: Topology, rules: readonly Rule[]): Map<Rule, Set<string>> {
-  let reads = new Set<string>();
-  const tracked = mapSettings(t, (c) => new Proxy(c.settings, {
-    get(target, field, receiver) {
-      if (typeof field === "string") reads.add(readKey(c.path, field));
-      return Reflect.get(target, field, receiver);
-    },
-  }));
   const byRule = new Map<Rule, Set<string>>();
   for (const rule of rules) {
-    reads = new Set();
+    const reads = new Set<string>();
+    const tracked = mapSettings(t, (c) => new Proxy(c.settings, {
+      get(target, field, receiver) {
+        if (typeof field === "string") reads.add(readKey(c.path, field));
+        return Reflect.get(target, field, receiver);
+      },
+    }));
     rule.measure(tracked);
     byRule.set(rule, reads);
   }

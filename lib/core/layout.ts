@@ -70,7 +70,30 @@ const FIRST_EXPORTER_INDEX = 3;
  * daemon has no metrics endpoint of its own (PostgreSQL, Redis, nginx), in construct order. HAProxy
  * and RabbitMQ serve their own metrics and need none.
  */
-export function monitoringSlots(m: MonitoringModel, t: Topology): { prometheus: Slot; blackbox: Slot; alertmanager?: Slot; exporters: ExporterSlot[] } {
+export function monitoringSlots(m: MonitoringModel, t: Topology): MonitoringSlots {
+  let laid = monitoringCache.get(t);
+  if (laid?.path !== m.path) {
+    laid = { path: m.path, slots: layMonitoringSlots(m, t) };
+    monitoringCache.set(t, laid);
+  }
+  return laid.slots;
+}
+
+export interface MonitoringSlots {
+  readonly prometheus: Slot;
+  readonly blackbox: Slot;
+  readonly alertmanager?: Slot;
+  readonly exporters: readonly ExporterSlot[];
+}
+
+/**
+ * The Monitoring component's slots follow the whole topology, and a synth asks for them once per
+ * exporter it plans and once per rule that counts them; a capacity probe is a new topology, so it
+ * lays them out once for all the rules it runs. (Topologies are never changed once made.)
+ */
+const monitoringCache = new WeakMap<Topology, { path: string; slots: MonitoringSlots }>();
+
+function layMonitoringSlots(m: MonitoringModel, t: Topology): MonitoringSlots {
   const targets: Omit<ExporterSlot, "key" | "index">[] = [];
   for (const c of t.components) {
     if (c.kind === "database") {
@@ -90,14 +113,29 @@ export function monitoringSlots(m: MonitoringModel, t: Topology): { prometheus: 
   };
 }
 
+/**
+ * Every other component's slots follow its id and settings alone: cached by its settings object,
+ * which a capacity probe shares with the stack for every component but the one it turns.
+ */
+const slotCache = new WeakMap<object, { id: string; slots: readonly Slot[] }>();
+
 /** Every container slot of a component, in plan order (the Monitoring component's follow the topology `t`). */
-export function componentSlots(c: ComponentModel, t?: Topology): Slot[] {
+export function componentSlots(c: ComponentModel, t?: Topology): readonly Slot[] {
+  if (c.kind === "monitoring") {
+    if (!t) throw new Error("internal: the Monitoring component's slots follow the topology");
+    const m = monitoringSlots(c, t);
+    return [m.prometheus, m.blackbox, ...(m.alertmanager ? [m.alertmanager] : []), ...m.exporters];
+  }
+  let laid = slotCache.get(c.settings);
+  if (laid?.id !== c.id) {
+    laid = { id: c.id, slots: laySlots(c) };
+    slotCache.set(c.settings, laid);
+  }
+  return laid.slots;
+}
+
+function laySlots(c: Exclude<ComponentModel, MonitoringModel>): Slot[] {
   switch (c.kind) {
-    case "monitoring": {
-      if (!t) throw new Error("internal: the Monitoring component's slots follow the topology");
-      const m = monitoringSlots(c, t);
-      return [m.prometheus, m.blackbox, ...(m.alertmanager ? [m.alertmanager] : []), ...m.exporters];
-    }
     case "webTier": {
       const release = releaseSlot(c);
       return [...(release ? [release] : []), ...Array.from({ length: c.settings.nodes }, (_, n) => webNodeSlots(c, n)).flatMap((s) => [s.app, s.nginx])];
