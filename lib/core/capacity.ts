@@ -100,7 +100,7 @@ class Prober {
    * Failing measurements with `field` of `path` set to `value`, from the rules that read that field
    * (an error rule over its limit and not acknowledged: the status evaluateRule would call "fail").
    */
-  failures(path: string, field: string, value: number): (Measurement & { readonly ruleId: string })[] {
+  failures(path: string, field: string, value: number, firstOnly = false): (Measurement & { readonly ruleId: string })[] {
     const key = readKey(path, field);
     const probe = withSettings(this.t, path, { [field]: value });
     const failed: (Measurement & { readonly ruleId: string })[] = [];
@@ -109,13 +109,15 @@ class Prober {
       for (const m of rule.measure(probe)) {
         if (m.used > m.limit && !this.acks.has(ackKey(m.constructPath, rule.id))) failed.push({ ...m, ruleId: rule.id });
       }
+      // The search needs only whether a step fails and, at the last one, the first failure in rule order.
+      if (firstOnly && failed.length > 0) return failed.slice(0, 1);
     }
     return failed;
   }
 
   /** Largest value of `field` on `path` that keeps every rule passing, by binary search (rules are monotone in these knobs). */
   headroom(path: string, field: string, current: number, ceiling: number): Headroom {
-    const failsAt = (v: number) => this.failures(path, field, v);
+    const failsAt = (v: number) => this.failures(path, field, v, true);
     const baseline = failsAt(current);
     if (baseline.length > 0) {
       let lo = 0;
