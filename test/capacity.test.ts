@@ -5,7 +5,9 @@ import { buildInvenioStack } from "../examples/invenio/stack";
 import { buildSmallSiteStack } from "../examples/small-site/stack";
 import { evaluateBudgets, STALE_ACKNOWLEDGEMENT } from "../lib/core/budgets/evaluate";
 import { capacityAnswer, renderCapacityAnswer } from "../lib/core/capacity";
-import { withSettings, type Topology } from "../lib/core/topology";
+import { componentsOf, withSettings, type Topology } from "../lib/core/topology";
+import type { Rule } from "../lib/core/budgets/rule";
+import { RULES } from "../lib/core/budgets/rules";
 import { Budgets, Database, LoadBalancer, WebTier } from "../lib";
 import { IMAGE, WSGI, newStack } from "./helpers";
 
@@ -74,4 +76,46 @@ describe("the probes re-evaluate only the rules that read the knob, and agree wi
       expect(full(t, h.constructPath, h.field, h.max + 1).map((f) => f.ruleId)).toContain(h.stoppedBy);
     }
   });
+});
+
+describe("the headroom search finds what a scan of every value finds", () => {
+  // The search predicts the crossing from one step and confirms it with two probes; a scan runs every
+  // rule at every value from the current one up, with the same evaluation a synth makes.
+  const scan = (t: Topology, path: string, field: string, current: number, ceiling: number) => {
+    for (let v = current + 1; v <= ceiling; v++) {
+      const failed = evaluateBudgets(withSettings(t, path, { [field]: v })).find((f) => f.status === "fail");
+      if (failed) return { max: v - 1, stoppedBy: failed.ruleId };
+    }
+    return { max: ceiling, stoppedBy: "props schema" };
+  };
+  const ceilings: Record<string, number> = { nodes: 250, processes: 512, concurrency: 256 };
+
+  test.each([
+    ["invenio", () => buildInvenioStack(Testing.app()).topology()],
+    ["small-site", () => buildSmallSiteStack(Testing.app()).topology()],
+  ])("%s: every knob", (_, topology) => {
+    const t = topology();
+    const answer = capacityAnswer(t);
+    expect(answer.headroom.length).toBeGreaterThan(1);
+    for (const h of answer.headroom) {
+      expect({ knob: `${h.constructPath} ${h.field}`, ...scan(t, h.constructPath, h.field, h.current, ceilings[h.field]) }).toEqual({ knob: `${h.constructPath} ${h.field}`, max: h.max, stoppedBy: h.stoppedBy });
+    }
+  });
+});
+
+test("a rule that does not grow linearly still gets its exact headroom (the prediction is checked, then searched)", () => {
+  const stack = newStack();
+  const db = new Database(stack, "db", { maxConnections: 500, memoryMiB: 8192 });
+  const web = new WebTier(stack, "web", { image: IMAGE, wsgiModule: WSGI, nodes: 1, processes: 1, database: db });
+  new LoadBalancer(stack, "lb", { defaultTarget: web });
+  const square: Rule = {
+    id: "TEST-SQUARE",
+    title: "nodes squared fit 50",
+    severity: "error",
+    rationale: "a rule that grows faster than linearly",
+    measure: (t) => componentsOf(t, "webTier").map((w) => ({ constructPath: w.path, subject: "nodes squared", used: w.settings.nodes ** 2, limit: 50, unit: "", lines: [], fix: "" })),
+  };
+  const h = capacityAnswer(stack.topology(), [...RULES, square]).headroom.find((x) => x.field === "nodes")!;
+  // 7 x 7 = 49 fits; one step from 1 (1 -> 4) would predict 17.
+  expect(h).toMatchObject({ current: 1, max: 7, stoppedBy: "TEST-SQUARE", detail: "at 8: nodes squared 64 > 50 " });
 });

@@ -82,6 +82,8 @@ function settingsRead(t: Topology, rules: readonly Rule[]): Map<Rule, Set<string
   return byRule;
 }
 
+type Probed = Measurement & { readonly ruleId: string };
+
 class Prober {
   private readonly acks;
   private readonly reads;
@@ -97,28 +99,39 @@ class Prober {
   }
 
   /**
-   * Failing measurements with `field` of `path` set to `value`, from the rules that read that field
-   * (an error rule over its limit and not acknowledged: the status evaluateRule would call "fail").
+   * The measurements of the error rules that read `field` of `path`, with it set to `value`, that an
+   * acknowledgement does not cover (only those can fail). With `firstFailureOnly`, it stops at the
+   * first rule with a failing measurement: a search step needs only whether it fails and, at the
+   * last step, the first failure in rule order.
    */
-  failures(path: string, field: string, value: number, firstOnly = false): (Measurement & { readonly ruleId: string })[] {
+  private measure(path: string, field: string, value: number, firstFailureOnly: boolean): Probed[] {
     const key = readKey(path, field);
     const probe = withSettings(this.t, path, { [field]: value });
-    const failed: (Measurement & { readonly ruleId: string })[] = [];
+    const out: Probed[] = [];
     for (const rule of this.rules) {
       if (rule.severity !== "error" || !this.reads.get(rule)!.has(key)) continue;
+      let failed = false;
       for (const m of rule.measure(probe)) {
-        if (m.used > m.limit && !this.acks.has(ackKey(m.constructPath, rule.id))) failed.push({ ...m, ruleId: rule.id });
+        if (this.acks.has(ackKey(m.constructPath, rule.id))) continue;
+        out.push({ ...m, ruleId: rule.id });
+        failed ||= m.used > m.limit;
       }
-      // The search needs only whether a step fails and, at the last one, the first failure in rule order.
-      if (firstOnly && failed.length > 0) return failed.slice(0, 1);
+      if (firstFailureOnly && failed) break;
     }
-    return failed;
+    return out;
   }
 
-  /** Largest value of `field` on `path` that keeps every rule passing, by binary search (rules are monotone in these knobs). */
+  /** Failing measurements with `field` of `path` set to `value` (an error rule over its limit and not acknowledged: the status evaluateRule would call "fail"). */
+  failures(path: string, field: string, value: number, firstOnly = false): Probed[] {
+    const failed = this.measure(path, field, value, firstOnly).filter((m) => m.used > m.limit);
+    return firstOnly ? failed.slice(0, 1) : failed;
+  }
+
+  /** Largest value of `field` on `path` that keeps every rule passing (rules are monotone in these knobs). */
   headroom(path: string, field: string, current: number, ceiling: number): Headroom {
     const failsAt = (v: number) => this.failures(path, field, v, true);
-    const baseline = failsAt(current);
+    const atCurrent = this.measure(path, field, current, false);
+    const baseline = atCurrent.filter((m) => m.used > m.limit);
     if (baseline.length > 0) {
       let lo = 0;
       let hi = current;
@@ -129,16 +142,28 @@ class Prober {
       }
       return { constructPath: path, field, current, max: lo, stoppedBy: baseline[0].ruleId, detail: `${baseline[0].subject}: ${baseline[0].used} > ${baseline[0].limit} ${baseline[0].unit} already` };
     }
+    const stopped = (max: number, fail: readonly Probed[]): Headroom =>
+      fail.length === 0
+        ? { constructPath: path, field, current, max: ceiling, stoppedBy: "props schema", detail: `${field} is at most ${ceiling}` }
+        : { constructPath: path, field, current, max, stoppedBy: fail[0].ruleId, detail: `at ${max + 1}: ${fail[0].subject} ${fail[0].used} > ${fail[0].limit} ${fail[0].unit}` };
+    // Most of these rules grow linearly in the knob: one step predicts where the first of them crosses
+    // its limit, and two probes confirm it (the value passes, the next fails). Otherwise, the search.
+    const guess = current < ceiling ? this.predictedMax(atCurrent, this.measure(path, field, current + 1, false), current, ceiling) : ceiling;
+    if (guess !== undefined && failsAt(guess).length === 0) {
+      if (guess === ceiling) return stopped(ceiling, []);
+      const next = failsAt(guess + 1);
+      if (next.length > 0) return stopped(guess, next);
+    }
     let lo = current;
     let hi = current + 1;
-    let fail: (Measurement & { readonly ruleId: string })[] = [];
+    let fail: Probed[] = [];
     while (hi <= ceiling) {
       fail = failsAt(hi);
       if (fail.length > 0) break;
       lo = hi;
       hi = Math.min(ceiling + 1, current + (hi - current) * 2);
     }
-    if (hi > ceiling) return { constructPath: path, field, current, max: ceiling, stoppedBy: "props schema", detail: `${field} is at most ${ceiling}` };
+    if (hi > ceiling) return stopped(ceiling, []);
     while (hi - lo > 1) {
       const mid = Math.floor((lo + hi) / 2);
       const f = failsAt(mid);
@@ -147,8 +172,24 @@ class Prober {
         fail = f;
       } else lo = mid;
     }
-    const first = fail[0];
-    return { constructPath: path, field, current, max: lo, stoppedBy: first.ruleId, detail: `at ${hi}: ${first.subject} ${first.used} > ${first.limit} ${first.unit}` };
+    return stopped(lo, fail);
+  }
+
+  /**
+   * From the measurements at `current` and one step above it, the value at which the first of them
+   * would cross its limit if each grew by the same step (at most the ceiling), or undefined when
+   * none grew or the measurements do not pair up.
+   */
+  private predictedMax(at: readonly Probed[], above: readonly Probed[], current: number, ceiling: number): number | undefined {
+    if (above.length !== at.length) return undefined;
+    let max = ceiling;
+    for (let i = 0; i < at.length; i++) {
+      const [a, b] = [at[i], above[i]];
+      if (a.ruleId !== b.ruleId || a.subject !== b.subject) return undefined;
+      const step = b.used - b.limit - (a.used - a.limit);
+      if (step > 0) max = Math.min(max, current + Math.floor((a.limit - a.used) / step));
+    }
+    return max;
   }
 
   /** The smallest memory (64 MiB steps) for which WS-DB-MEMORY passes at the max_connections the clients need. */
