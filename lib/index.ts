@@ -20,6 +20,7 @@ export * from "./core/render/haproxy";
 export * from "./core/render/nginx";
 export * from "./core/render/appserver";
 export * from "./core/render/postgres";
+export * from "./core/render/postgres-scripts";
 export * from "./core/render/patroni";
 export * from "./core/render/etcd";
 export * from "./core/render/redis";

@@ -2,16 +2,8 @@
 import { databaseTuning, pgbouncerNofile, poolerDatabases, poolerMaxDbConnections, primaryStandbySettings, replicaStandbySettings } from "../derive";
 import { databaseSlots } from "../layout";
 import { PGBOUNCER_DIR, PGBOUNCER_PORT, renderPgbouncerIni, renderPgbouncerStart } from "../render/pgbouncer";
-import {
-  PG_CONF_DIR,
-  PG_PORT,
-  renderPgHbaConf,
-  renderPgInitSql,
-  renderPgPrimaryStart,
-  renderPgPromote,
-  renderPgReplicaStart,
-  renderPostgresqlConf,
-} from "../render/postgres";
+import { PG_CONF_DIR, PG_PORT, renderPgHbaConf, renderPgInitSql, renderPostgresqlConf } from "../render/postgres";
+import { renderPgPrimaryStart, renderPgPromote, renderPgReplicaStart } from "../render/postgres-scripts";
 import { EXPORTER_ROLE, POSTGRES_EXPORTER_CONNECTIONS } from "../monitoring";
 import type { DatabaseModel } from "../topology";
 import { EXPORTER_PASSWORD_ENV, exporterAddress, exporterDatabasePassword } from "./monitoring";
