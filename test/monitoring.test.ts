@@ -154,6 +154,13 @@ describe("alert thresholds are the budgets' numbers", () => {
     expect(rule(site({ replicas: 0, monitoring: {} }), "ReplicaNotStreaming")).toEqual([]);
   });
 
+  test("replication alerts watch every member: only the primary reports the series, wherever it is after a failover", () => {
+    const stack = site({ replicas: 2, monitoring: {} });
+    for (const name of ["ReplicaNotStreaming", "ReplicaLagging"]) expect(rule(stack, name)[0].expr).toContain('instance=~"db-primary|db-replica-1|db-replica-2"');
+    const queries = stack.cluster().plan.containers.find((c) => c.key === "db-primary-exporter")!.files.find((f) => f.path.endsWith(".yml") || f.path.endsWith(".yaml"))!.content;
+    expect(queries).toMatch(/FROM pg_stat_replication HAVING NOT pg_is_in_recovery\(\)/);
+  });
+
   test("Redis, RabbitMQ and HAProxy thresholds follow their rules and props", () => {
     const stack = site({ monitoring: {} });
     const findings = stack.cluster().findings;

@@ -1,8 +1,12 @@
 import { Database, LoadBalancer, WebStack, WebTier } from "../../lib";
+import { renderPostgresExporterQueries } from "../../lib/core/render/prometheus";
 import { Sandbox, confValue, container, containersOf, fileIn, link, secretValue } from "./harness";
 import { CONF, PGTUNE_SETTINGS, dbStack, itWithPostgres, psqlSocket, startPostgres, waitReady, withPrimaryAndApp } from "./postgres-helpers";
 
 const it = itWithPostgres;
+// js-yaml 3 comes with jest's coverage tooling; the rendered files are plain YAML.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const yaml: { safeLoad(text: string): unknown } = require("js-yaml");
 
 describe("PostgreSQL 15 runs the rendered primary (and replica)", () => {
   // 127.0.0.0/16 contains 127.0.0.1, the source address Linux picks for any 127/8 destination on lo.
@@ -115,6 +119,10 @@ describe("PostgreSQL 15 runs the rendered primary (and replica)", () => {
       const slot = await psqlSocket(p, "select slot_name || '|' || active from pg_replication_slots");
       expect(slot.stdout.trim()).toBe("db_replica_1|true");
       expect((await psqlSocket(r, "select pg_is_in_recovery()")).stdout.trim()).toBe("t");
+      // The exporter's replication query (the replication alerts' series): a row on the primary only.
+      const replicationQuery = (yaml.safeLoad(renderPostgresExporterQueries()) as Record<string, { query: string }>).webstack_replication.query;
+      expect((await psqlSocket(p, replicationQuery)).stdout.trim()).toMatch(/^1\|[0-9.]+$/);
+      expect((await psqlSocket(r, replicationQuery)).stdout.trim()).toBe("");
       // The standby accepted the primary's values (it refuses to start when any is lower).
       expect((await psqlSocket(r, "SHOW max_connections")).stdout.trim()).toBe(confValue(fileIn(replica, CONF), "max_connections"));
       // The worker settings derived from cpus are the same on the standby as on the primary, and in effect.

@@ -1,6 +1,7 @@
 /**
  * PostgreSQL alerts: connections against WS-DB-CONNECTIONS (the whole server, and each tier against
- * its own line of that rule), and replication against the model's replicas and the lag bound.
+ * its own line of that rule), and replication against the model's replicas and the lag bound, on
+ * whichever member is primary (only the primary reports the replication series).
  */
 import { applicationDatabaseClients, exporterDatabaseClients } from "../clients";
 import { DB_CONNECTIONS } from "../budgets/rules/clients";
@@ -56,7 +57,7 @@ export function databaseAlerts(t: Topology, m: MonitoringModel, db: DatabaseMode
         group: db.id,
         component: db.path,
         name: "ReplicaNotStreaming",
-        expr: `webstack_replication_streaming{job="postgres",instance="${servers[0]}"} < ${n}`,
+        expr: `webstack_replication_streaming{job="postgres",${instances}} < ${n}`,
         forSeconds: 60,
         severity: "critical",
         summary: `${db.path}: fewer than its ${n} replica${n > 1 ? "s" : ""} stream from the primary`,
@@ -68,7 +69,7 @@ export function databaseAlerts(t: Topology, m: MonitoringModel, db: DatabaseMode
         group: db.id,
         component: db.path,
         name: "ReplicaLagging",
-        expr: `webstack_replication_lag_seconds{job="postgres",instance="${servers[0]}"} > ${m.settings.replicationLagSeconds}`,
+        expr: `webstack_replication_lag_seconds{job="postgres",${instances}} > ${m.settings.replicationLagSeconds}`,
         forSeconds: 120,
         severity: "warning",
         summary: `${db.path}: a standby replays more than ${m.settings.replicationLagSeconds} s behind the primary`,

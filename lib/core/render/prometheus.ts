@@ -103,7 +103,9 @@ export function renderBlackboxConfig(module: string, host: string, insecureTls: 
 
 /**
  * postgres_exporter's own queries: client connections per application_name (each tier connects under
- * its name), and the standbys streaming from this server with their replay lag.
+ * its name), and, on the primary only (a standby reports no row), the standbys streaming from it
+ * with their replay lag: the replication alerts then follow whichever member is primary, after a
+ * failover (Patroni's or promote.sh) as before it.
  */
 export function renderPostgresExporterQueries(): string {
   return toYaml(
@@ -118,7 +120,7 @@ export function renderPostgresExporterQueries(): string {
       },
       webstack_replication: {
         query:
-          "SELECT count(*) FILTER (WHERE state = 'streaming') AS streaming, coalesce(max(extract(epoch FROM replay_lag)), 0)::float8 AS lag_seconds FROM pg_stat_replication",
+          "SELECT count(*) FILTER (WHERE state = 'streaming') AS streaming, coalesce(max(extract(epoch FROM replay_lag)), 0)::float8 AS lag_seconds FROM pg_stat_replication HAVING NOT pg_is_in_recovery()",
         metrics: [
           { streaming: { usage: "GAUGE", description: "Standbys streaming from this server" } },
           { lag_seconds: { usage: "GAUGE", description: "Largest replay lag of a standby, seconds" } },
