@@ -78,6 +78,22 @@ describe("Monitoring", () => {
     }
   });
 
+  test("a worker tier's Flower is scraped at /metrics of its own port, and counted as a target", () => {
+    const stack = newStack();
+    const db = new Database(stack, "db", { maxConnections: 120 });
+    const mq = new Queue(stack, "mq");
+    const web = new WebTier(stack, "web", { image: IMAGE, wsgiModule: WSGI, database: db, queue: mq });
+    new WorkerTier(stack, "worker", { image: IMAGE, celeryApp: "app.tasks", flower: true, database: db, queue: mq });
+    new LoadBalancer(stack, "lb", { defaultTarget: web });
+    new Monitoring(stack, "monitoring");
+    const flowerJob = prometheusYml(stack).scrape_configs.find((j: any) => j.job_name === "flower");
+    const flower = stack.cluster().plan.containers.find((c) => c.role === "flower")!;
+    expect(flowerJob).toEqual({ job_name: "flower", metrics_path: "/metrics", static_configs: [{ targets: [`${flower.address}:5555`], labels: { instance: "worker-flower", component: "test/worker" } }] });
+    const memory = stack.cluster().findings.find((f) => f.ruleId === "WS-MONITORING-MEMORY")!;
+    const scraped = prometheusYml(stack).scrape_configs.reduce((n: number, j: any) => n + j.static_configs.length, 0);
+    expect(JSON.stringify(memory)).toContain(`${scraped} targets`);
+  });
+
   test("metrics stay on the internal network: only the load balancer publishes, unless publish asks", () => {
     const published = (s: WebStack) => s.cluster().plan.containers.filter((c) => c.publishes.length > 0).map((c) => [c.key, c.publishes]);
     expect(published(site({ monitoring: {} }))).toEqual([["lb", [{ containerPort: 80, hostPort: 80, hostIp: "0.0.0.0" }]]]);

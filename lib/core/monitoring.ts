@@ -64,10 +64,12 @@ export function prometheusMemoryMiB(m: MonitoringModel, targets: number): number
 
 /**
  * Prometheus' scrape targets: itself, each load balancer twice (HAProxy's endpoint and the blackbox
- * probe through it), each exporter, each RabbitMQ node twice (aggregated, and per queue), and Alertmanager.
+ * probe through it), each exporter, each RabbitMQ node twice (aggregated, and per queue), each Flower,
+ * and Alertmanager.
  */
 export function monitoringTargetCount(t: Topology, exporters: number, alertmanager: boolean): number {
   const lbs = componentsOf(t, "loadBalancer").length;
   const rabbits = componentsOf(t, "queue").filter((q) => q.settings.engine === "rabbitmq").length;
-  return 1 + 2 * lbs + exporters + 2 * rabbits + (alertmanager ? 1 : 0);
+  const flowers = componentsOf(t, "workerTier").filter((w) => w.settings.flower).length;
+  return 1 + 2 * lbs + exporters + 2 * rabbits + flowers + (alertmanager ? 1 : 0);
 }

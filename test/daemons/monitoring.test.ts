@@ -64,14 +64,14 @@ const variants: [string, () => Container[]][] = [
       }),
   ],
   [
-    "PgBouncer, a Redis broker, two replicas, a warning share of 0.7",
+    "PgBouncer, a Redis broker and Flower, two replicas, a warning share of 0.7",
     () =>
       containersOf((s) => {
         const stack = new WebStack(s, "pooled", { warnAtFraction: 0.7 });
         const db = new Database(stack, "db", { replicas: 2, pooler: {} });
         const mq = new Queue(stack, "mq", { engine: "redis" });
         const web = new WebTier(stack, "web", { image: "webstack-example-app:0.1", wsgiModule: "webstack_example.wsgi:application", database: db, queue: mq });
-        new WorkerTier(stack, "worker", { image: "webstack-example-app:0.1", celeryApp: "app.tasks", beat: true, database: db, queue: mq });
+        new WorkerTier(stack, "worker", { image: "webstack-example-app:0.1", celeryApp: "app.tasks", beat: true, flower: true, database: db, queue: mq });
         new LoadBalancer(stack, "lb", { defaultTarget: web });
         new Monitoring(stack, "monitoring", { alertmanager: {}, replicationLagSeconds: 10 });
         return stack;

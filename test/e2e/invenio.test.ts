@@ -16,6 +16,7 @@ import { buildInvenioStack } from "../../examples/invenio/stack";
 import { monitoringTargetCount } from "../../lib/core/monitoring";
 import { apply, engineNofileHardLimit, exec, generateVariables, waitHealthy } from "./applier";
 import { figure, psql, PSQL, req, sleep, startContainer, startLoad, stopContainer } from "./scenarios";
+import { expectFaultsFireTheirAlerts } from "./monitoring-scenarios";
 import { expectConnectionBudget, expectDestroyed, expectRequestIdTraced } from "./shared-scenarios";
 import { closeSession, describeE2e, newSession, openSession } from "./session";
 
@@ -217,6 +218,11 @@ describeE2e("e2e: examples/invenio on a real Docker engine (elasticsearch is a S
     expect(await serverDown()).toEqual([]);
     figure("invenio_server_down_alert_cleared_s", cleared.toFixed(1));
   }, 300_000);
+
+  test("faults fire their alerts within the for window and clear after recovery: standby stopped, web tier over its share, Celery workers stopped", async () => {
+    expect(serving).toBe(true);
+    await expectFaultsFireTheirAlerts({ topology: cluster.topology, containers: cluster.plan.containers, log });
+  }, 420_000);
 
   test("the WS-DB-CONNECTIONS limit is PostgreSQL's own: that many app-role connections fit, one more is refused", async () => {
     expect(serving).toBe(true);

@@ -4,7 +4,7 @@
  * threshold and address follows the model; nothing is listed by hand.
  */
 import { generateAlerts } from "../alerts";
-import { monitoringSlots, type ExporterSlot } from "../layout";
+import { monitoringSlots, workerSlots, type ExporterSlot } from "../layout";
 import {
   ALERTMANAGER_PORT,
   BLACKBOX_PORT,
@@ -33,6 +33,7 @@ import {
   type ScrapeJob,
 } from "../render/prometheus";
 import { PG_PORT } from "../render/postgres";
+import { FLOWER_PORT } from "../render/celery";
 import { RABBITMQ_PROMETHEUS_PORT } from "../render/rabbitmq";
 import { REDIS_PORT } from "../render/redis";
 import { componentsOf, type DatabaseModel, type MonitoringModel } from "../topology";
@@ -146,6 +147,15 @@ export const monitoringPlanner: Planner<"monitoring"> = {
         params: { vhost: [q.settings.vhost], family: ["queue_coarse_metrics", "queue_consumer_count"] },
         targets: [{ address: `${ctx.address(q, 0)}:${RABBITMQ_PROMETHEUS_PORT}`, instance: q.id, labels: { component: q.path } }],
       })),
+      // Flower serves Prometheus' format at /metrics of its own port (workers online, tasks by state); no exporter.
+      {
+        name: "flower",
+        metricsPath: "/metrics",
+        targets: componentsOf(t, "workerTier").flatMap((w) => {
+          const f = workerSlots(w).flower;
+          return f ? [{ address: `${ctx.address(w, f)}:${FLOWER_PORT}`, instance: f.key, labels: { component: w.path } }] : [];
+        }),
+      },
       ...(slots.alertmanager ? [{ name: "alertmanager", targets: [{ address: `${ctx.address(m, slots.alertmanager)}:${ALERTMANAGER_PORT}`, instance: slots.alertmanager.key, labels: { component: m.path } }] }] : []),
     ];
     // The uptime check: GET the health path through each load balancer, as a visitor would.
