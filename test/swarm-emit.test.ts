@@ -56,6 +56,12 @@ describe("swarm resources", () => {
     expect(service("worker").update_config.order).toBe("start-first");
     // nginx finishes its requests in flight when a rolling update stops it (SIGTERM would cut them).
     expect(service("web-nginx").task_spec.container_spec.stop_signal).toBe("SIGQUIT");
+    // ... and keeps listening 3 s after the signal, which comes 2 s after Docker's DNS dropped the task:
+    // HAProxy, resolving every second and dropping a vanished address at once, has stopped sending to it.
+    const nginx = service("web-nginx").task_spec.container_spec;
+    expect([...nginx.command, ...nginx.args]).toEqual(["/bin/sh", "-c", expect.stringContaining("trap 'sleep 3; kill -QUIT $pid' QUIT TERM"), "nginx-drain", "nginx", "-g", "daemon off;", "-c", "/etc/nginx/nginx.conf"]);
+    const haproxy = r.docker_config[Object.keys(r.docker_config).find((k) => k.startsWith("config-lb-") && k.endsWith("haproxy-cfg"))!];
+    expect(Buffer.from(haproxy.data, "base64").toString()).toMatch(/resolvers docker\n {4}nameserver dns 127\.0\.0\.11:53\n(?: {4}.*\n)*? {4}hold valid 1s\n {4}hold obsolete 0s\n/);
     expect(service("web-app").task_spec.container_spec.stop_signal).toBeUndefined();
   });
 
