@@ -5,6 +5,8 @@ import { NGINX_STUB_STATUS_PORT, applicationName } from "../monitoring";
 import { exporterAddress } from "./monitoring";
 import { renderGunicornConfig, renderUwsgiIni, type AppServerConfig } from "../render/appserver";
 import { SWARM_DNS_REFRESH_SECONDS } from "../render/haproxy";
+/** Docker's embedded DNS, in every container on a user-defined or overlay network. */
+const DOCKER_DNS = "127.0.0.11";
 import { renderNginxConfig } from "../render/nginx";
 import type { WebTierModel } from "../topology";
 import { parseSize } from "../units";
@@ -132,7 +134,7 @@ export const webTierPlanner: Planner<"webTier"> = {
               workerProcesses: NGINX_WORKER_PROCESSES,
               workerConnections: s.nginxWorkerConnections,
               nofile: s.nginxNofileLimit,
-              upstream: { protocol: s.server === "uwsgi" ? "uwsgi" : "http", address: appAddress, port: s.appPort, keepalive: nodeConcurrency(s) },
+              upstream: { protocol: s.server === "uwsgi" ? "uwsgi" : "http", address: appAddress, port: s.appPort, keepalive: nodeConcurrency(s), ...(ctx.swarm ? { resolver: DOCKER_DNS } : {}) },
               staticUrlPath: s.staticUrlPath,
               staticRoot: STATIC_ROOT,
               clientMaxBodySize: s.clientMaxBodySize,
