@@ -63,3 +63,29 @@ export async function unusualHaproxyLines(service: string, sinceSec: number): Pr
     return m[6] !== "200" || !m[7].startsWith("--") || Number(m[8]) > 0 || Number(m[5].replace("+", "")) > 1000;
   });
 }
+
+/**
+ * HAProxy log lines (as unusualHaproxyLines keeps them) of requests that failed at the load balancer
+ * or needed it to act: another status than 2xx, a termination state other than `----`, or a retry.
+ */
+export function proxiedFailures(lines: readonly string[]): string[] {
+  const re = / (-?\d+)\/(-?\d+)\/(-?\d+)\/(-?\d+)\/(\+?-?\d+) (-?\d+) \+?\d+ (\S{4}) \d+\/\d+\/\d+\/\d+\/(\+?\d+) /;
+  return lines.filter((l) => {
+    const m = re.exec(l);
+    return m !== null && (!/^2\d\d$/.test(m[6]) || m[7] !== "----" || m[8] !== "0");
+  });
+}
+
+/** uWSGI's lines (all nodes, stopped replicas too) about recycling workers (max-requests) since `sinceSec`. */
+export async function uwsgiRecycles(service: string, sinceSec: number): Promise<string[]> {
+  const out: string[] = [];
+  for (const n of [1, 2, 3]) {
+    useSocket(nodeSocket(n));
+    for (const c of await containersOf(service, true)) {
+      const res = await request("GET", `/containers/${c.Id}/logs?stdout=1&stderr=1&timestamps=1&since=${sinceSec}`);
+      out.push(...demux(res.body).combined.split("\n").filter((l) => /Seeya|NO MERCY|Respawned|too much time|killed successfully|max requests/i.test(l)).map((l) => `n${n} ${c.Id.slice(0, 8)}: ${l}`));
+    }
+  }
+  useSocket(nodeSocket(1));
+  return out.sort((a, b) => a.slice(a.indexOf(": ") + 2).localeCompare(b.slice(b.indexOf(": ") + 2)));
+}

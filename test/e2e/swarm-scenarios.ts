@@ -11,7 +11,7 @@ import type { Handle } from "./applier";
 import { serviceTasks } from "./apply-swarm";
 import { call, demux, request, useSocket } from "./docker-api";
 import { exec } from "./observe";
-import { containersOf, nginxLinesOf, nodeSocket, pressureSampler, unusualHaproxyLines } from "./swarm-observe";
+import { containersOf, nginxLinesOf, nodeSocket, pressureSampler, proxiedFailures, unusualHaproxyLines, uwsgiRecycles } from "./swarm-observe";
 
 export { nodeSocket };
 
@@ -235,8 +235,12 @@ export async function rollScenario(handle: Handle, seconds: number) {
   if (slow.length > 0) log(`nginx lines of the ${slow.length} requests over 1 s:\n${(await nginxLinesOf(slow)).join("\n")}`);
   const worst = [...stalls].sort((a, b) => b.cpuMs + b.ioMs - (a.cpuMs + a.ioMs)).slice(0, 8);
   log(`machine stall (PSI some, ms per second) during the roll: worst seconds ${JSON.stringify(worst.map((x) => ({ at: new Date(x.at).toISOString().slice(11, 19), cpu: x.cpuMs, io: x.ioMs })))}; seconds with over 500 ms: ${stalls.filter((x) => x.cpuMs > 500 || x.ioMs > 500).length} of ${stalls.length}`);
+  // Where the app servers recycled their workers (uWSGI max-requests) while the load ran.
+  const recycles = await uwsgiRecycles("swarm-shop-web-app", Math.floor(t0 / 1000) - 5);
+  log(`uWSGI worker recycling during the roll: ${recycles.length} lines\n${recycles.slice(0, 80).join("\n")}`);
+  const proxied = proxiedFailures(odd);
   const running = (await serviceTasks(id)).filter((t) => t.Status.State === "running").length;
-  return { state, updatedMs, maxDesired, minRunning, running, total, failed };
+  return { state, updatedMs, maxDesired, minRunning, running, total, failed, proxied, slow: slow.length };
 }
 
 /**
