@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import * as path from "node:path";
 import { Testing } from "cdktf";
-import { buildInvenioStack } from "../examples/invenio/stack";
+import { buildInvenioStack, buildInvenioSwarmStack } from "../examples/invenio/stack";
 import { buildSmallSiteStack } from "../examples/small-site/stack";
 import { evaluateBudgets, STALE_ACKNOWLEDGEMENT } from "../lib/core/budgets/evaluate";
 import { capacityAnswer, renderCapacityAnswer } from "../lib/core/capacity";
@@ -119,3 +119,24 @@ test("a rule that does not grow linearly still gets its exact headroom (the pred
   // 7 x 7 = 49 fits; one step from 1 (1 -> 4) would predict 17.
   expect(h).toMatchObject({ current: 1, max: 7, stoppedBy: "TEST-SQUARE", detail: "at 8: nodes squared 64 > 50 " });
 });
+
+test("on a swarm the capacity command answers per host: what each reserves, and how many more replicas of each tier fit", () => {
+  const root = path.join(__dirname, "..");
+  const out = execFileSync(path.join(root, "node_modules", ".bin", "tsx"), [path.join(root, "bin", "cdktf-webstack.ts"), "capacity", "examples/invenio/main.ts"], { cwd: root, encoding: "utf8" });
+  const swarm = out.slice(out.indexOf("## Headroom: invenio-swarm"));
+  expect(out.indexOf("## Headroom: invenio-swarm")).toBeGreaterThan(0);
+  expect(out.slice(0, out.indexOf("## Headroom: invenio-swarm"))).not.toContain("## Swarm hosts");
+  // The hosts' reservations are the ones WS-SWARM-HOST-MEMORY checks.
+  const stack = buildInvenioSwarmStack(Testing.app());
+  const checked = stack.cluster().findings.filter((f) => f.ruleId === "WS-SWARM-HOST-MEMORY");
+  expect(checked).toHaveLength(3);
+  for (const f of checked) {
+    const host = /host (\S+) memory/.exec(f.subject)![1];
+    const row = new RegExp(`^\\| ${host} \\| [a-z, ]+ \\| ${f.limit} \\| ${f.used} \\| ${f.limit - f.used} \\| (.*) \\| (.*) \\|$`, "m").exec(swarm);
+    expect(row).not.toBeNull();
+    // Spread tiers: how many more of each; singletons (beat, the load balancer) are not offered.
+    expect(row![2]).toMatch(/web-app \+\d+, web-nginx \+\d+, files-app \+\d+, files-nginx \+\d+, worker \+\d+$/);
+  }
+  // Turning a knob stops where a host's reservations would overflow.
+  expect(swarm).toMatch(/\| invenio-swarm\/web \| nodes \| 2 \| \d+ \| WS-SWARM-HOST-MEMORY \| at \d+: host node-\d memory reservations \d+ > 16384 MiB \|/);
+}, 60000);

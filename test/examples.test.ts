@@ -1,14 +1,15 @@
 import { buildHaSiteStack } from "../examples/ha-site/stack";
-import { buildInvenioStack } from "../examples/invenio/stack";
+import { buildInvenioStack, buildInvenioSwarmStack } from "../examples/invenio/stack";
 import { buildDjangoSiteStack } from "../examples/django-site/stack";
 import { buildSmallSiteStack } from "../examples/small-site/stack";
 import { FILE_CONTENT_ROUTE, buildInvenioRdmStack } from "../examples/invenio-rdm/stack";
-import { BudgetError, RULES } from "../lib";
+import { BudgetError, RULES, SWARM_RULES } from "../lib";
 import { readTree, synthApp } from "./helpers";
 import { App } from "cdktf";
 
 describe.each([
   ["invenio", buildInvenioStack],
+  ["invenio-swarm", buildInvenioSwarmStack],
   ["small-site", buildSmallSiteStack],
   ["django-site", buildDjangoSiteStack],
   ["invenio-rdm", buildInvenioRdmStack],
@@ -25,9 +26,10 @@ describe.each([
     expect([...folders].sort()).toEqual(withFiles.map((c: { key: string }) => c.key).sort());
   });
 
-  test("the report lists every rule, evaluated or not applicable", () => {
-    for (const rule of RULES) expect(tree["capacity.md"]).toMatch(new RegExp(`^\\| ${rule.id} \\|`, "m"));
-    expect(JSON.parse(tree["capacity.json"]).rules.map((r: { id: string }) => r.id)).toEqual(RULES.map((r) => r.id));
+  test("the report lists every rule, evaluated or not applicable (and the swarm rules on a swarm)", () => {
+    const rules = JSON.parse(tree["cdk.tf.json"]).resource.docker_service ? [...RULES, ...SWARM_RULES] : RULES;
+    for (const rule of rules) expect(tree["capacity.md"]).toMatch(new RegExp(`^\\| ${rule.id} \\|`, "m"));
+    expect(JSON.parse(tree["capacity.json"]).rules.map((r: { id: string }) => r.id)).toEqual(rules.map((r) => r.id));
   });
 
   test("passes every budget rule", () => {

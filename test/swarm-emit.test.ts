@@ -56,6 +56,20 @@ describe("swarm resources", () => {
     expect(service("worker").update_config.order).toBe("start-first");
     // nginx finishes its requests in flight when a rolling update stops it (SIGTERM would cut them).
     expect(service("web-nginx").task_spec.container_spec.stop_signal).toBe("SIGQUIT");
+    // ... and keeps listening 3 s after the signal, which comes 2 s after Docker's DNS dropped the task:
+    // HAProxy, resolving every second and dropping a vanished address at once, has stopped sending to it.
+    const nginx = service("web-nginx").task_spec.container_spec;
+    expect([...nginx.command, ...nginx.args]).toEqual(["/bin/sh", "-c", expect.stringContaining("trap 'sleep 3; kill -QUIT $pid' QUIT TERM"), "nginx-drain", "nginx", "-g", "daemon off;", "-c", "/etc/nginx/nginx.conf"]);
+    // nginx follows the app's replicas through Docker's DNS at request time (resolved once, it kept the
+    // addresses of replicas a drain had moved: requests waited 1 to 38 s on them in the e2e).
+    const nginxConf = r.docker_config[Object.keys(r.docker_config).find((k) => k.startsWith("config-web-nginx-") && k.endsWith("nginx-conf"))!];
+    const conf = Buffer.from(nginxConf.data, "base64").toString();
+    expect(conf).toContain("resolver 127.0.0.11 valid=1s ipv6=off;");
+    expect(conf).toContain("set $app_server shop-web-app:8000;");
+    expect(conf).toMatch(/uwsgi_pass \$app_server;\n\s+uwsgi_connect_timeout 2s;/);
+    expect(conf).not.toContain("upstream app_server");
+    const haproxy = r.docker_config[Object.keys(r.docker_config).find((k) => k.startsWith("config-lb-") && k.endsWith("haproxy-cfg"))!];
+    expect(Buffer.from(haproxy.data, "base64").toString()).toMatch(/resolvers docker\n {4}nameserver dns 127\.0\.0\.11:53\n(?: {4}.*\n)*? {4}hold valid 1s\n {4}hold obsolete 0s\n/);
     expect(service("web-app").task_spec.container_spec.stop_signal).toBeUndefined();
   });
 
@@ -126,11 +140,32 @@ describe("swarm resources", () => {
   });
 });
 
-describe("what the swarm target refuses", () => {
-  test("release steps (a one-shot container) are named, not silently dropped", () => {
-    expect(() => Testing.synth(shop({ target: { kind: "swarm", hosts } }, ["python manage.py migrate"]))).toThrow(/\[shop\/web\] invalid props:\n {2}- release: .* does not emit yet/);
+describe("release steps on a swarm", () => {
+  const r = synthJson(shop({ target: { kind: "swarm", hosts } }, ["python manage.py migrate"])).resource;
+  const release = r.docker_service["service-web-release"];
+
+  test("one task that runs the steps, is healthy only once they succeeded, is not restarted, and stays up idle", () => {
+    expect(release.mode).toEqual({ replicated: { replicas: 1 } });
+    expect(release.task_spec.restart_policy).toEqual({ condition: "none" });
+    const c = release.task_spec.container_spec;
+    // The steps run behind the idle wrapper: a failure exits with their status, success leaves the mark.
+    const words = [...c.command, ...c.args];
+    const wrapper = words.indexOf("webstack-release");
+    expect(words[wrapper - 1]).toMatch(/^"\$@" \|\| exit; : > \/tmp\/webstack-release-done; trap 'exit 0' TERM;/);
+    expect(words.slice(wrapper + 1)).toEqual(["/bin/sh", "/etc/webstack/release.sh"]);
+    expect(c.healthcheck).toMatchObject({ test: ["CMD-SHELL", expect.stringMatching(/test -f \/tmp\/webstack-release-done$/)], interval: "2s", retries: 1, start_period: "1800s" });
+    // The deploy waits for it as long as a release may take, and a new one never overlaps the old.
+    expect(release.converge_config).toEqual({ delay: "5s", timeout: "1860s" });
+    expect(release.update_config).toMatchObject({ order: "stop-first", failure_action: "pause", monitor: "5s" });
   });
 
+  test("the app servers, and the Celery workers on the same database, are created after it", () => {
+    expect(r.docker_service["service-web-app"].depends_on).toContain("docker_service.service-web-release");
+    expect(r.docker_service["service-worker"].depends_on).toContain("docker_service.service-web-release");
+  });
+});
+
+describe("what the swarm target refuses", () => {
   test("a load balancer bound to one address", () => {
     const stack = new WebStack(Testing.app(), "s", { target: { kind: "swarm", hosts } });
     const web = new WebTier(stack, "web", { image: IMAGE, wsgiModule: WSGI, nodes: 1, processes: 2, threads: 2 });

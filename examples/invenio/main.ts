@@ -1,4 +1,8 @@
 import { synthOrExit } from "../../lib";
-import { buildInvenioStack } from "./stack";
+import { buildInvenioStack, buildInvenioSwarmStack } from "./stack";
 
-synthOrExit((app) => buildInvenioStack(app));
+// Two stacks: the site on one Docker engine (`cdktf deploy invenio`), and on a three-host swarm (`invenio-swarm`).
+synthOrExit((app) => {
+  buildInvenioStack(app);
+  buildInvenioSwarmStack(app);
+});

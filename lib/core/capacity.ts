@@ -10,6 +10,8 @@ import { ackKey, acknowledgementIndex, evaluateRule } from "./budgets/evaluate";
 import type { Measurement, Rule } from "./budgets/rule";
 import { RULES } from "./budgets/rules";
 import { targetAnswers, type TargetAnswer } from "./capacity-targets";
+import { swarmTarget } from "./placement";
+import { hostCapacities, renderHostCapacities, type HostCapacity } from "./swarm-capacity";
 import { componentsOf, mapSettings, withSettings, type DatabaseModel, type Topology } from "./topology";
 
 export interface Headroom {
@@ -46,6 +48,8 @@ export interface CapacityAnswer {
   readonly databases: readonly DatabaseNeed[];
   /** Web tiers with a target rate or a measurement: the nodes the target needs and what allows it. */
   readonly targets: readonly TargetAnswer[];
+  /** Only on a swarm target: how much of each host is reserved, and how many more replicas of each tier fit. */
+  readonly hosts?: readonly HostCapacity[];
 }
 
 const KNOBS: Record<string, { field: string; ceiling: number }[]> = {
@@ -226,6 +230,7 @@ export function capacityAnswer(t: Topology, rules: readonly Rule[] = RULES): Cap
   const prober = new Prober(t, rules, reads, true);
   const headroom = headroomOf(t, prober);
   const bare = t.acknowledgements.length > 0 ? headroomOf(t, new Prober(t, rules, reads, false)) : headroom;
+  const target = swarmTarget(t);
   const withoutAcknowledgements = bare.filter((h, i) => h.max !== headroom[i].max || h.stoppedBy !== headroom[i].stoppedBy);
   return {
     stack: t.stackName,
@@ -233,6 +238,7 @@ export function capacityAnswer(t: Topology, rules: readonly Rule[] = RULES): Cap
     withoutAcknowledgements,
     databases: componentsOf(t, "database").map((db) => prober.databaseNeed(db)),
     targets: targetAnswers(t, (path, field, value) => prober.failures(path, field, value)),
+    ...(target ? { hosts: hostCapacities(t, target) } : {}),
   };
 }
 
@@ -261,5 +267,6 @@ export function renderCapacityAnswer(a: CapacityAnswer): string {
     ...a.databases.map((d) => `| ${d.constructPath} | ${d.clients} | ${d.maxConnections} | ${d.neededMaxConnections} | ${d.memoryMiB} | ${d.neededMemoryMiB} |`),
     "",
     ...(a.targets.length === 0 ? [] : ["Targets (the measure loop):", "", ...a.targets.map((x) => `- ${x.constructPath}: ${x.summary}`), ""]),
+    ...(a.hosts ? renderHostCapacities(a.hosts) : []),
   ].join("\n");
 }

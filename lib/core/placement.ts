@@ -35,7 +35,7 @@ export interface Placement {
   readonly constraints: Readonly<Record<string, string>>;
   /** Most replicas of the service on one host; spread over the allowed hosts. Absent for pinned members. */
   readonly maxReplicasPerNode?: number;
-  /** Never two tasks at once (Celery beat: two send every periodic task twice): updates stop the old one first. */
+  /** Never two tasks at once (Celery beat: two send every periodic task twice; a release): updates stop the old one first. */
   readonly exclusive?: boolean;
 }
 
@@ -54,7 +54,8 @@ function slotServices(c: ComponentModel): Map<string, SlotService> {
   const put = (slot: Slot | undefined, s: SlotService) => slot && out.set(slot.key, s);
   switch (c.kind) {
     case "webTier":
-      put(releaseSlot(c), { service: `${c.id}-release`, replica: 0, role: "app" });
+      // Two releases at once would run the same migrations concurrently.
+      put(releaseSlot(c), { service: `${c.id}-release`, replica: 0, role: "app", exclusive: true });
       for (let n = 0; n < c.settings.nodes; n++) {
         const slots = webNodeSlots(c, n);
         put(slots.app, { service: `${c.id}-app`, replica: n, role: "app" });

@@ -77,9 +77,12 @@ export function hostLoads(t: Topology, target: SwarmTarget): HostLoad[] {
   });
 }
 
-/** How many more replicas of each spread service one host's free memory takes. */
+/**
+ * How many more replicas of each tier's spread service one host's free memory takes (not of a
+ * singleton: Celery beat, a release, a load balancer on its host ports).
+ */
 export function moreReplicas(t: Topology, target: SwarmTarget): { host: string; freeMiB: number; more: Record<string, number> }[] {
-  const loads = serviceLoads(t, target).filter((l) => l.placement.host === undefined);
+  const loads = serviceLoads(t, target).filter((l) => l.placement.host === undefined && !l.placement.exclusive && l.placement.role !== "edge");
   return hostLoads(t, target).map(({ host, reservedMiB }) => {
     const freeMiB = host.memoryMiB - reservedMiB;
     const more = Object.fromEntries(
@@ -87,6 +90,45 @@ export function moreReplicas(t: Topology, target: SwarmTarget): { host: string; 
     );
     return { host: host.name, freeMiB, more };
   });
+}
+
+/** On a swarm: what each host may have to carry, and how many more replicas of each spread service its free memory takes. */
+export interface HostCapacity {
+  readonly host: string;
+  readonly roles: readonly string[];
+  readonly memoryMiB: number;
+  readonly reservedMiB: number;
+  readonly freeMiB: number;
+  readonly services: readonly string[];
+  readonly moreReplicas: Readonly<Record<string, number>>;
+}
+
+export function hostCapacities(t: Topology, target: SwarmTarget): HostCapacity[] {
+  const more = moreReplicas(t, target);
+  return hostLoads(t, target).map((l, i) => ({
+    host: l.host.name,
+    roles: l.host.roles,
+    memoryMiB: l.host.memoryMiB,
+    reservedMiB: l.reservedMiB,
+    freeMiB: more[i].freeMiB,
+    services: l.lines.map((x) => `${x.service}${x.pinned ? " (pinned)" : ` (up to ${x.replicas})`}`),
+    moreReplicas: more[i].more,
+  }));
+}
+
+/** The hosts as a Markdown section, for capacity.md and the `capacity` command. */
+export function renderHostCapacities(hosts: readonly HostCapacity[]): string[] {
+  const cell = (s: string) => s.replace(/\|/g, "\\|");
+  return [
+    "## Swarm hosts",
+    "",
+    "What each host may have to carry (its pinned members, and of each spread service the most replicas it may put on one host), and how many more replicas its free memory takes.",
+    "",
+    "| host | roles | memory MiB | reserved MiB | free MiB | services | more replicas that fit |",
+    "| --- | --- | ---: | ---: | ---: | --- | --- |",
+    ...hosts.map((h) => `| ${h.host} | ${h.roles.join(", ")} | ${h.memoryMiB} | ${h.reservedMiB} | ${h.freeMiB} | ${cell(h.services.join(", "))} | ${cell(Object.entries(h.moreReplicas).map(([s, n]) => `${s} +${n}`).join(", ") || "-")} |`),
+    "",
+  ];
 }
 
 export { hostsWithRole };

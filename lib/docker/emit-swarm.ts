@@ -5,7 +5,8 @@
  * secrets as `docker_secret`s (one per sensitive variable, read by a start wrapper, see
  * swarm-services.ts), an overlay network with `endpoint_mode = dnsrr` (no IPVS, no ingress mesh:
  * the load balancer publishes in host mode), health checks, memory limits equal to reservations,
- * restart policy, update and rollback configs. Volumes are not resources here: each host's engine
+ * restart policy, update and rollback configs; release steps as a task that stays up once they are done
+ * (see releaseTask). Volumes are not resources here: each host's engine
  * makes a service's named volume where its task runs (a pinned member's stays on its host).
  */
 import { Fn, TerraformVariable } from "cdktf";
@@ -20,7 +21,7 @@ import type { ClusterPlan, FileSpec } from "../core/model";
 import { HOST_LABEL } from "../core/placement";
 import { secretsIn, substituteSecrets } from "../core/secrets";
 import { declareSecretVariables, escapeTerraformTemplate } from "./emit";
-import { swarmEnvironment, swarmServices, type SwarmService } from "./swarm-services";
+import { SWARM_RELEASE_TIMEOUT_SECONDS, releaseTask, swarmEnvironment, swarmServices, type SwarmService } from "./swarm-services";
 
 export interface EmittedSwarmResources {
   readonly network: Network;
@@ -43,6 +44,12 @@ const EXECUTABLE = 0o555;
  * service publishing host ports (one listener per host) and an exclusive one (Celery beat) stop first.
  */
 function rolling(s: SwarmService) {
+  if (s.spec.oneShot) {
+    // A release: never two at once (two migrations racing), and healthy means done, so a short watch;
+    // a failed one pauses the update (the deploy fails) instead of rolling back to the old steps.
+    const once = { parallelism: 1, order: "stop-first", delay: "0s", failureAction: "pause", monitor: "5s", maxFailureRatio: "0" };
+    return { updateConfig: once, rollbackConfig: once };
+  }
   const startFirst = s.placement.host === undefined && !s.placement.exclusive && s.spec.publishes.length === 0;
   const order = startFirst ? "start-first" : "stop-first";
   const monitor = `${Math.max(30, s.spec.healthcheck.startPeriodSeconds + s.spec.healthcheck.intervalSeconds * s.spec.healthcheck.retries)}s`;
@@ -55,12 +62,6 @@ function rolling(s: SwarmService) {
 export function emitSwarmResources(scope: Construct, plan: ClusterPlan): EmittedSwarmResources {
   const target = plan.target;
   if (!target) throw new Error("internal: emitSwarmResources needs a plan with a swarm target");
-  const oneShot = plan.containers.find((c) => c.oneShot);
-  if (oneShot) {
-    throw new PropsError(oneShot.constructPath, [
-      "release: release steps run as a one-shot container, which the swarm target does not emit yet (the provider's docker_service has no job mode); run them before the deploy, or target one engine",
-    ]);
-  }
   const variables = declareSecretVariables(scope, plan);
   const secretRefs = new Map(Object.entries(variables).map(([name, v]) => [name, v.stringValue]));
   const resolve = (text: string) => substituteSecrets(escapeTerraformTemplate(text), (name) => secretRefs.get(name)!);
@@ -94,7 +95,8 @@ export function emitSwarmResources(scope: Construct, plan: ClusterPlan): Emitted
   };
 
   const services: Record<string, Service> = {};
-  for (const s of swarmServices(plan.containers)) {
+  for (const planned of swarmServices(plan.containers)) {
+    const s = { ...planned, spec: releaseTask(planned.spec) };
     const c = s.spec;
     const bound = c.publishes.find((port) => port.hostIp !== "0.0.0.0");
     if (bound) {
@@ -169,7 +171,7 @@ export function emitSwarmResources(scope: Construct, plan: ClusterPlan): Emitted
           // Reserved as much as the limit: the scheduler places a task only where its memory fits.
           reservation: { memoryBytes: c.memoryMiB * MiB },
         },
-        restartPolicy: { condition: "any", delay: "5s", window: "60s" },
+        restartPolicy: c.oneShot ? { condition: "none" } : { condition: "any", delay: "5s", window: "60s" },
         logDriver: { name: "json-file", options: { "max-size": "10m", "max-file": "3" } },
       },
       endpointSpec: {
@@ -177,7 +179,7 @@ export function emitSwarmResources(scope: Construct, plan: ClusterPlan): Emitted
         ports: c.publishes.map((port) => ({ targetPort: port.containerPort, publishedPort: port.hostPort, publishMode: "host", protocol: "tcp" })),
       },
       ...rolling(s),
-      convergeConfig: { delay: "5s", timeout: "5m" },
+      convergeConfig: { delay: "5s", timeout: c.oneShot ? `${SWARM_RELEASE_TIMEOUT_SECONDS + 60}s` : "5m" },
       // The plan lists every service after the ones it depends on.
       dependsOn: s.dependsOn.map((d) => {
         if (!services[d]) throw new Error(`internal: ${s.service} depends on ${d}, which the plan lists later or not at all`);

@@ -41,6 +41,35 @@ export function shellWordReadingSecrets(text: string): string {
   return parts.length > 0 ? parts.join("") : "''";
 }
 
+/** Where a release task marks its steps done; its health check looks for it. */
+export const RELEASE_DONE_MARKER = "/tmp/webstack-release-done";
+/**
+ * Longest a release (waiting for its services, then its commands) may take on a swarm: the health
+ * check's start period (failed checks before it do not count) and, with a minute more, how long the
+ * deploy waits for it.
+ */
+export const SWARM_RELEASE_TIMEOUT_SECONDS = 1800;
+
+/**
+ * A release (one-shot) container as a swarm task. The provider's docker_service has no job mode, and
+ * its converge_config waits for running tasks, never for a completed one; so the task runs the steps,
+ * marks them done, and stays up idle. Its health check passes only once the mark is there, and Swarm
+ * counts a task with a health check as running only once it is healthy: the deploy waits for the
+ * steps to succeed before it creates the services that depend on them. A failing step ends the task
+ * (restart condition none: a migration is not retried blindly) and the service never converges, so
+ * the deploy fails and creates nothing after it. A new image or new commands roll the task: the
+ * steps run again.
+ */
+export function releaseTask(c: ContainerSpec): ContainerSpec {
+  if (!c.oneShot) return c;
+  const idle = `"$@" || exit; : > ${RELEASE_DONE_MARKER}; trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done`;
+  return {
+    ...c,
+    command: ["/bin/sh", "-c", idle, "webstack-release", ...c.command],
+    healthcheck: { test: ["CMD-SHELL", `test -f ${RELEASE_DONE_MARKER}`], intervalSeconds: 2, timeoutSeconds: 2, retries: 1, startPeriodSeconds: SWARM_RELEASE_TIMEOUT_SECONDS },
+  };
+}
+
 export interface SwarmEnvironment {
   /** Variables without secrets: in the service spec as they are. */
   readonly plain: Readonly<Record<string, string>>;

@@ -22,7 +22,7 @@ function swarmJson(): any {
   const db = new Database(stack, "db", { replicas: 1, memoryMiB: 2048, maxConnections: 100 });
   const cache = new Cache(stack, "cache");
   const mq = new Queue(stack, "mq");
-  const web = new WebTier(stack, "web", { image: "webstack-example-app:e2e", wsgiModule: "webstack_example.wsgi:application", nodes: 3, processes: 2, threads: 2, database: db, cache, queue: mq });
+  const web = new WebTier(stack, "web", { image: "webstack-example-app:e2e", wsgiModule: "webstack_example.wsgi:application", nodes: 3, processes: 2, threads: 2, database: db, cache, queue: mq, release: ["python3 manage.py migrate"] });
   new WorkerTier(stack, "worker", { image: "webstack-example-app:e2e", celeryApp: "webstack_example.tasks", nodes: 2, concurrency: 2, beat: true, database: db, queue: mq });
   new LoadBalancer(stack, "lb", { defaultTarget: web });
   return JSON.parse(Testing.synth(stack));

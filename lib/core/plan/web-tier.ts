@@ -4,6 +4,9 @@ import { webNodeSlots } from "../layout";
 import { NGINX_STUB_STATUS_PORT, applicationName } from "../monitoring";
 import { exporterAddress } from "./monitoring";
 import { renderGunicornConfig, renderUwsgiIni, type AppServerConfig } from "../render/appserver";
+import { SWARM_DNS_REFRESH_SECONDS } from "../render/haproxy";
+/** Docker's embedded DNS, in every container on a user-defined or overlay network. */
+const DOCKER_DNS = "127.0.0.11";
 import { renderNginxConfig } from "../render/nginx";
 import type { WebTierModel } from "../topology";
 import { parseSize } from "../units";
@@ -22,6 +25,31 @@ export const STATIC_ROOT = "/srv/static";
 export function withPreStart(preStart: readonly string[], server: readonly string[]): string[] {
   if (preStart.length === 0) return [...server];
   return ["/bin/sh", "-c", ["set -e", ...preStart, 'exec "$@"'].join("\n"), "pre-start", ...server];
+}
+
+/**
+ * On a swarm, seconds nginx keeps serving after its stop signal before it stops gracefully: Docker
+ * takes the task out of its DNS 2 s before the signal, and HAProxy sees that at its next resolution
+ * (every SWARM_DNS_REFRESH_SECONDS, answered within `timeout resolve` 1 s); this covers two more, so
+ * no new request reaches an nginx that no longer listens.
+ */
+export const NGINX_SWARM_DRAIN_SECONDS = 2 * SWARM_DNS_REFRESH_SECONDS + 1;
+
+/**
+ * nginx behind a shell that, on SIGQUIT or SIGTERM, waits `drainSeconds` and then sends nginx SIGQUIT
+ * (its graceful stop: it closes its listeners and finishes the requests in flight), and exits with
+ * nginx's status. nginx sets its own signal handlers, so the SIGQUIT a background job inherits as
+ * ignored does not stay so.
+ */
+export function drainingNginx(drainSeconds: number, nginx: readonly string[]): string[] {
+  const script = [
+    '"$@" &',
+    "pid=$!",
+    `trap 'sleep ${drainSeconds}; kill -QUIT $pid' QUIT TERM`,
+    'while kill -0 "$pid" 2>/dev/null; do wait "$pid"; status=$?; done',
+    'exit "$status"',
+  ].join("\n");
+  return ["/bin/sh", "-c", script, "nginx-drain", ...nginx];
 }
 
 export const webTierPlanner: Planner<"webTier"> = {
@@ -93,7 +121,9 @@ export const webTierPlanner: Planner<"webTier"> = {
         constructPath: tier.path,
         role: "nginx",
         image: s.nginxImage,
-        command: ["nginx", "-g", "daemon off;", "-c", "/etc/nginx/nginx.conf"],
+        command: ctx.swarm
+          ? drainingNginx(NGINX_SWARM_DRAIN_SECONDS, ["nginx", "-g", "daemon off;", "-c", "/etc/nginx/nginx.conf"])
+          : ["nginx", "-g", "daemon off;", "-c", "/etc/nginx/nginx.conf"],
         env: {},
         address: nginxAddress,
         listens: [{ port: NGINX_PORT, purpose: "http" }, ...(exporter ? [{ port: NGINX_STUB_STATUS_PORT, purpose: "stub_status (its exporter only)" }] : [])],
@@ -104,7 +134,7 @@ export const webTierPlanner: Planner<"webTier"> = {
               workerProcesses: NGINX_WORKER_PROCESSES,
               workerConnections: s.nginxWorkerConnections,
               nofile: s.nginxNofileLimit,
-              upstream: { protocol: s.server === "uwsgi" ? "uwsgi" : "http", address: appAddress, port: s.appPort, keepalive: nodeConcurrency(s) },
+              upstream: { protocol: s.server === "uwsgi" ? "uwsgi" : "http", address: appAddress, port: s.appPort, keepalive: nodeConcurrency(s), ...(ctx.swarm ? { resolver: DOCKER_DNS } : {}) },
               staticUrlPath: s.staticUrlPath,
               staticRoot: STATIC_ROOT,
               clientMaxBodySize: s.clientMaxBodySize,
@@ -130,7 +160,7 @@ export const webTierPlanner: Planner<"webTier"> = {
         sysctls: { "net.ipv4.tcp_tw_reuse": "1" },
         ulimits: nofile(s.nginxNofileLimit),
         // SIGTERM is nginx's fast shutdown, which cuts the requests in flight; SIGQUIT finishes them. On a
-        // swarm every rolling update stops a replica under traffic.
+        // swarm every rolling update stops a replica under traffic (drainingNginx passes it on, later).
         ...(ctx.swarm ? { stopSignal: "SIGQUIT" } : {}),
       });
     }

@@ -237,13 +237,33 @@ export function renderHaproxyConfig(c: HaproxyConfig): string {
 }
 
 /**
+ * Seconds between two resolutions of a server template's name (`hold valid`). A swarm task leaving
+ * (a rolling update, a drain) drops out of Docker's DNS 2 s before its stop signal (moby's
+ * defaultGossipConvergeDelay), so HAProxy must see it gone within that; the nginx it points at also
+ * waits before it stops listening (plan/web-tier.ts), to cover one more resolution.
+ */
+export const SWARM_DNS_REFRESH_SECONDS = 1;
+
+/**
  * Docker's embedded DNS: a swarm service with `endpoint_mode = dnsrr` resolves to the addresses of its
- * running tasks; HAProxy re-resolves every `hold valid` and fills or empties template slots.
+ * running tasks (a task is in it only while healthy and not stopping); HAProxy re-resolves every
+ * `hold valid` and fills or empties template slots. An address missing from an answer is dropped at
+ * once (`hold obsolete 0s`): Docker's answer is the swarm's own list, not a cache that may lag, and a
+ * kept address points at a task that is stopping or gone (measured with `hold valid 5s` and `hold
+ * obsolete 10s`: requests to the old task during a rolling update failed, see README).
  */
 function resolversSection(r: { name: string; nameserver: string }): string[] {
   return [
     `resolvers ${r.name}`,
-    ...indent([`nameserver dns ${r.nameserver}`, "resolve_retries 3", "timeout resolve 1s", "timeout retry 1s", "hold valid 5s", "hold obsolete 10s", "accepted_payload_size 8192"]),
+    ...indent([
+      `nameserver dns ${r.nameserver}`,
+      "resolve_retries 3",
+      "timeout resolve 1s",
+      "timeout retry 1s",
+      `hold valid ${SWARM_DNS_REFRESH_SECONDS}s`,
+      "hold obsolete 0s",
+      "accepted_payload_size 8192",
+    ]),
     "",
   ];
 }
