@@ -2,10 +2,10 @@
 import { FLOWER_MEMORY_MIB, beatMemoryMiB, workerMemoryMiB } from "../derive";
 import { workerSlots } from "../layout";
 import { applicationName } from "../monitoring";
-import { BEAT_HEALTH_PROBE, FLOWER_PORT, celeryBeatCommand, celeryWorkerCommand, flowerCommand } from "../render/celery";
+import { BEAT_HEALTH_PROBE, CELERY_WORKER_SCRIPT, FLOWER_PORT, celeryBeatCommand, celeryWorkerCommand, flowerCommand, renderCeleryWorkerScript } from "../render/celery";
 import type { WorkerTierModel } from "../topology";
 import { clientEnv, resolveEnvironment, serviceKeys } from "./clients";
-import { cmd, shell, type PlanContext, type Planner } from "./context";
+import { cmd, file, shell, type PlanContext, type Planner } from "./context";
 import { releasesBefore } from "./release";
 
 export const workerTierPlanner: Planner<"workerTier"> = {
@@ -36,7 +36,7 @@ export const workerTierPlanner: Planner<"workerTier"> = {
         env,
         address: ctx.address(tier, slot),
         listens: [],
-        files: [],
+        files: [file(CELERY_WORKER_SCRIPT, renderCeleryWorkerScript())],
         memoryMiB: workerMemoryMiB(s),
         dependsOn,
         healthcheck: shell(`celery --app=${s.celeryApp} inspect ping --destination=${ctx.replicaName(tier, slot.key)}@$(hostname) --timeout=5 | grep -q pong`, 30),
