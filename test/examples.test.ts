@@ -22,7 +22,7 @@ describe.each([
     expect(Object.keys(tree)).toEqual(expect.arrayContaining(["cdk.tf.json", "capacity.md", "capacity.json"]));
     const report = JSON.parse(tree["capacity.json"]);
     const folders = new Set(Object.keys(tree).filter((p) => p.startsWith("configs/")).map((p) => p.split("/")[1]));
-    const withFiles = report.containers.filter((c: { key: string; role: string }) => !["celery-worker", "celery-beat", "flower", "memcached", "redis-exporter", "nginx-exporter"].includes(c.role));
+    const withFiles = report.containers.filter((c: { key: string; role: string }) => !["celery-beat", "flower", "memcached", "redis-exporter", "nginx-exporter"].includes(c.role));
     expect([...folders].sort()).toEqual(withFiles.map((c: { key: string }) => c.key).sort());
   });
 

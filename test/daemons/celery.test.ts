@@ -47,6 +47,24 @@ describe("Celery worker + RabbitMQ + gunicorn, as rendered", () => {
         return /"result": 5/.test(body);
       }, 90_000);
       expect(JSON.parse(body).result).toBe(5);
+      // The request id the app was given travels as the task's header: the worker's line for that
+      // task carries it beside the task id, in the rendered format.
+      const requestId = `daemon-${process.pid}-${Date.now()}`;
+      const traced = JSON.parse(
+        (await box.exec(["curl", "-s", "--max-time", "15", "-H", `X-Request-ID: ${requestId}`, "http://127.0.0.1:8000/task?x=4&y=5"], { timeoutMs: 20_000 })).stdout,
+      ) as { task_id: string; result: number };
+      expect(traced.result).toBe(9);
+      let lines: string[] = [];
+      await box.waitFor("the worker's line for the task", async () => {
+        lines = (await box.sh("cat /tmp/worker.log")).stdout.split("\n").filter((l) => l.includes(traced.task_id));
+        return lines.some((l) => / succeeded in /.test(l));
+      }, 10_000);
+      const succeeded = lines.find((l) => / succeeded in /.test(l))!;
+      expect(succeeded).toMatch(new RegExp(`^\\[[^\\]]+: INFO/ForkPoolWorker-\\d+\\] task_id=${traced.task_id} request_id=${requestId} Task webstack_example\\.tasks\\.add\\[${traced.task_id}\\] succeeded in `));
+      // Outside a task (the main process's "received" line), both fields are "-".
+      expect(lines.find((l) => / received$/.test(l))).toMatch(/ task_id=- request_id=- Task webstack_example\.tasks\.add\[/);
+      const gunicornLog = (await box.sh("cat /tmp/gunicorn.log")).stdout;
+      expect(gunicornLog).toContain(`request_id=${requestId}`);
       const hc = worker.healthcheck as { test: string[] } | undefined;
       expect(hc?.test[0]).toBe("CMD-SHELL");
       const ping = await box.exec(["/bin/sh", "-c", `cd /srv/app && ${hc!.test[1]}`], { user: "nobody", env: appEnv(worker), timeoutMs: 30_000 });

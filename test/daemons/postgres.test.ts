@@ -38,6 +38,22 @@ describe("PostgreSQL 15 runs the rendered primary (and replica)", () => {
       );
       expect(login.stderr).toBe("");
       expect(login.stdout.trim()).toBe("app|127.0.0.1");
+      // The log format: a statement slower than log_min_duration_statement (slowQueryMs) is logged with
+      // its duration, under a prefix naming the role, the database and the session's application_name.
+      const slowMs = Number(confValue(conf, "log_min_duration_statement"));
+      expect(slowMs).toBe(500); // slowQueryMs' documented default
+      const sleepSql = `select pg_sleep(${(slowMs + 100) / 1000})`;
+      const slow = await box.exec(["psql", "-X", "-At", "-c", sleepSql, `host=${primary.address} port=5432 user=app dbname=app application_name=web`], {
+        user: "nobody",
+        env: { PGPASSWORD: secretValue("db_password"), PGCONNECT_TIMEOUT: "5" },
+      });
+      expect(slow.stderr).toBe("");
+      const slowLine = new RegExp(String.raw`^\d{4}-\d\d-\d\d [\d:.]+ \w+ \[\d+\] app@app app=web LOG:  duration: (\d+\.\d+) ms  statement: ${sleepSql.replace(/[().]/g, "\\$&")}$`, "m");
+      await box.waitFor("the slow statement's log line", async () => slowLine.test(box.log()), 5_000);
+      expect(Number(slowLine.exec(box.log())![1])).toBeGreaterThanOrEqual(slowMs);
+      // A statement under the threshold is not logged.
+      await box.exec(["psql", "-X", "-At", "-c", "select 424242", `host=${primary.address} port=5432 user=app dbname=app application_name=web`], { user: "nobody", env: { PGPASSWORD: secretValue("db_password") } });
+      expect(box.log()).not.toContain("select 424242");
       const badPw = await box.exec(["psql", "-X", "-At", "-c", "select 1", `host=${primary.address} user=app dbname=app`], { user: "nobody", env: { PGPASSWORD: "wrong" } });
       expect(badPw.stderr).toMatch(/password authentication failed for user "app"/);
       // The superuser has no TCP access at all.

@@ -5,15 +5,11 @@
  * timeout), one that pauses longer is cut; and the app server's timeout (harakiri) bounds the
  * app's time once the body is in, however large the body.
  */
-import * as path from "node:path";
 import { Database, LoadBalancer, WebStack, WebTier } from "../../lib";
 import { parseSlowUpload, slowUploadArgv, slowUploadBoundMs, type SlowUploadOptions, type SlowUploadResult } from "../slow-upload";
-import { Sandbox, container, containersOf, testWith, type Container } from "./harness";
+import { HAPROXY_PORT, withChain } from "./chain";
+import { containersOf, testWith, type Container, type Sandbox } from "./harness";
 
-const APP_DIR = path.resolve(__dirname, "../../examples/app");
-const HAPROXY_CFG = "/usr/local/etc/haproxy/haproxy.cfg";
-/** HAProxy binds here in the sandbox: nginx has port 80 of the same loopback. */
-const HAPROXY_PORT = 8080;
 const PAUSE_LIMIT = 22;
 const HARAKIRI = 3;
 
@@ -37,34 +33,6 @@ function uploadSite(server: "uwsgi" | "gunicorn"): Container[] {
   });
 }
 
-/** App server, nginx and HAProxy of the one node, in one sandbox. */
-async function withChain(cs: Container[], fn: (box: Sandbox) => Promise<void>, editCfg: (cfg: string) => string = (c) => c): Promise<void> {
-  const app = container(cs, "web-1-app");
-  const ngx = container(cs, "web-1-nginx");
-  const lb = container(cs, "lb");
-  const lbFiles = lb.files.map((f) => (f.path === HAPROXY_CFG ? { ...f, content: editCfg(f.content.replace(/^(\s*)bind :80$/m, `$1bind :${HAPROXY_PORT}`)) } : f));
-  const box = new Sandbox(`upload-${app.role}`, {
-    files: [...app.files, ...ngx.files, ...lbFiles],
-    copies: { [path.join(APP_DIR, "webstack_example")]: "/srv/app/webstack_example", [path.join(APP_DIR, "static")]: "/srv/static" },
-    setup: "chown -R nobody:nogroup /srv/app",
-  });
-  try {
-    await box.start({ user: "nobody", argv: app.command, env: { ...app.env, PYTHONPATH: "/srv/app", PYTHONUNBUFFERED: "1" }, cwd: "/srv/app" });
-    expect((await box.sh(`${ngx.command.map((a) => `'${a}'`).join(" ")} >/tmp/nginx.log 2>&1 &`)).code).toBe(0);
-    const lbEnv = Object.entries(lb.env).map(([k, v]) => `${k}='${v}'`).join(" ");
-    expect((await box.sh(`${lbEnv} ${lb.command.map((a) => `'${a}'`).join(" ")} >/tmp/haproxy.log 2>&1 &`)).code).toBe(0);
-    const ping = async (port: number) => (await box.exec(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "3", `http://127.0.0.1:${port}/ping`])).stdout === "200";
-    await box.waitFor("nginx /ping", () => ping(80), 60_000);
-    await box.waitFor("HAProxy /ping (server up)", () => ping(HAPROXY_PORT), 30_000);
-    await fn(box);
-  } catch (e) {
-    const logs = (await box.sh("echo '--- nginx ---'; cat /tmp/nginx.log; echo '--- haproxy ---'; cat /tmp/haproxy.log").catch(() => ({ stdout: "" }))).stdout;
-    throw new Error(`${(e as Error).message}\n--- app server log ---\n${box.log()}\n${logs}`);
-  } finally {
-    await box.stop();
-  }
-}
-
 async function upload(box: Sandbox, o: Omit<SlowUploadOptions, "host">): Promise<SlowUploadResult> {
   const opts = { host: "127.0.0.1", ...o };
   const r = await box.exec(slowUploadArgv(opts), { timeoutMs: slowUploadBoundMs(opts) });
@@ -83,7 +51,7 @@ for (const server of ["uwsgi", "gunicorn"] as const) {
   describe(`an upload route's pause limit, ${server}`, () => {
     const it = testWith([server, "nginx", "haproxy", "curl", "python3", "unshare", "nsenter", "ip"]);
     it(`pauses of 6 s (nginx) and 20 s (HAProxy) within ${PAUSE_LIMIT} s pass; one of ${PAUSE_LIMIT + 5} s is cut near ${PAUSE_LIMIT} s`, async () => {
-      await withChain(uploadSite(server), async (box) => {
+      await withChain("upload", uploadSite(server), async (box) => {
         const bytes = 256 * 1024;
         // Side by side (processes x threads = 6 at once): the whole test takes the longest pause.
         const [viaNginx, viaHaproxy, tooLong, tooLongViaHaproxy] = await Promise.all([
@@ -122,7 +90,7 @@ describe("HAProxy 2.6: timeout server cuts a client's pause mid-body, timeout cl
     return cfg.replace(new RegExp(pattern.source, "gm"), "$15000ms");
   };
   it("timeout server of 5 s cuts an 8 s pause at 5 s (termination state sH)", async () => {
-    await withChain(uploadSite("uwsgi"), async (box) => {
+    await withChain("upload", uploadSite("uwsgi"), async (box) => {
       const r = await upload(box, { port: HAPROXY_PORT, path: "/upload/stream", pauseSeconds: 8 });
       expect(r.status).toBe(504);
       expect(r.cutAfter!).toBeGreaterThanOrEqual(4.5);
@@ -131,7 +99,7 @@ describe("HAProxy 2.6: timeout server cuts a client's pause mid-body, timeout cl
     }, fiveSeconds(/^(\s*timeout server )\d+ms$/m));
   }, 120_000);
   it("timeout client of 5 s lets an 8 s pause through", async () => {
-    await withChain(uploadSite("uwsgi"), async (box) => {
+    await withChain("upload", uploadSite("uwsgi"), async (box) => {
       readAll(await upload(box, { port: HAPROXY_PORT, path: "/upload/stream", pauseSeconds: 8 }), 262144);
     }, fiveSeconds(/^(\s*timeout client )\d+ms$/m));
   }, 120_000);
@@ -140,7 +108,7 @@ describe("HAProxy 2.6: timeout server cuts a client's pause mid-body, timeout cl
 describe("harakiri bounds the app's time after the body, however large the body (uWSGI post-buffering)", () => {
   const it = testWith(["uwsgi", "nginx", "haproxy", "curl", "python3", "unshare", "nsenter", "ip"]);
   it(`a 1 MiB POST held ${HARAKIRI * 2} s by the app is killed at harakiri ${HARAKIRI} s, buffered and streamed`, async () => {
-    await withChain(uploadSite("uwsgi"), async (box) => {
+    await withChain("upload", uploadSite("uwsgi"), async (box) => {
       const bytes = 1024 * 1024;
       const hold = HARAKIRI * 2; // past harakiri, within nginx's read timeout (harakiri + 5)
       readAll(await upload(box, { port: 80, path: "/upload?hold=0", bytes, pauseSeconds: 0 }), bytes);

@@ -17,7 +17,7 @@ import { monitoringTargetCount } from "../../lib/core/monitoring";
 import { apply, engineNofileHardLimit, exec, generateVariables, waitHealthy } from "./applier";
 import { figure, psql, PSQL, req, sleep, startContainer, startLoad, stopContainer } from "./scenarios";
 import { expectFaultsFireTheirAlerts } from "./monitoring-scenarios";
-import { expectConnectionBudget, expectDestroyed, expectRequestIdTraced } from "./shared-scenarios";
+import { expectConnectionBudget, expectDestroyed, expectRequestIdTraced, expectTaskRequestIdTraced } from "./shared-scenarios";
 import { closeSession, describeE2e, newSession, openSession } from "./session";
 
 const LB_PORT = 80; // invenio's LoadBalancer httpPort
@@ -96,6 +96,11 @@ describeE2e("e2e: examples/invenio on a real Docker engine (elasticsearch is a S
   test("one X-Request-ID is in the HAProxy, an nginx and a uWSGI app log", async () => {
     expect(serving).toBe(true);
     await expectRequestIdTraced({ port: LB_PORT, containers: cluster.plan.containers, appRole: "uwsgi", lbName: spec("lb").name, log });
+  });
+
+  test("one /task request's X-Request-ID is in the HAProxy, an nginx, a uWSGI app and a Celery worker's log (beside its task id)", async () => {
+    expect(serving).toBe(true);
+    await expectTaskRequestIdTraced({ port: LB_PORT, containers: cluster.plan.containers, appRole: "uwsgi", lbName: spec("lb").name, log });
   });
 
   test("a row committed on the primary is visible on the asynchronous replica; the replica refuses writes", async () => {

@@ -64,6 +64,51 @@ export async function expectRequestIdTraced(o: {
 }
 
 /**
+ * One request to /task through the load balancer: its X-Request-ID is in the HAProxy log, one nginx
+ * and one app log of the same node, and in the line of exactly one Celery worker for the task it
+ * enqueued: the app passed the id as the task's `request_id` header, the worker's rendered format
+ * prints it beside the task id the app answered with.
+ */
+export async function expectTaskRequestIdTraced(o: {
+  port: number;
+  containers: ReadonlyArray<{ name: string; role: string }>;
+  appRole: string;
+  lbName: string;
+  log: Log;
+}): Promise<void> {
+  const since = Date.now() - 1000;
+  const id = `e2e-task-${randomBytes(8).toString("hex")}`;
+  const r = await req(o.port, "GET", "/task?x=20&y=22", { "X-Request-ID": id }, 20_000);
+  expect(r.status).toBe(200);
+  expect(r.headers["x-request-id"]).toBe(id);
+  const task = JSON.parse(r.body) as { task_id: string; result: number };
+  expect(task.result).toBe(42);
+  const kinds: Record<string, string> = { haproxy: "haproxy", nginx: "nginx", [o.appRole]: "app", "celery-worker": "celery" };
+  const found: Record<string, string[]> = { haproxy: [], nginx: [], app: [], celery: [] };
+  const workerLines: string[] = [];
+  // At most 20 rounds 250 ms apart, as above.
+  for (let i = 0; i < 20 && Object.values(found).some((f) => f.length === 0); i++) {
+    for (const s of o.containers) {
+      const kind = kinds[s.role];
+      if (!kind || found[kind].includes(s.name)) continue;
+      const lines = (await logLines(s.name, since)).map((l) => l.line).filter((l) => l.includes(`request_id=${id}`));
+      const mine = kind === "celery" ? lines.filter((l) => l.includes(`task_id=${task.task_id} `)) : lines;
+      if (mine.length > 0) found[kind].push(s.name);
+      if (kind === "celery") workerLines.push(...mine);
+    }
+    if (Object.values(found).some((f) => f.length === 0)) await sleep(250);
+  }
+  o.log(`request_id=${id} (task ${task.task_id}) found in ${JSON.stringify(found)}; worker: ${workerLines.join(" | ")}`);
+  expect(found.haproxy).toEqual([o.lbName]);
+  expect(found.nginx).toHaveLength(1);
+  expect(found.app).toHaveLength(1);
+  expect(found.app[0].replace(/-app$/, "")).toBe(found.nginx[0].replace(/-nginx$/, ""));
+  expect(found.celery).toHaveLength(1);
+  const esc = (x: string) => x.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  expect(workerLines.some((l) => new RegExp(`task_id=${esc(task.task_id)} request_id=${esc(id)} Task \\S+\\[${esc(task.task_id)}\\] succeeded in `).test(l))).toBe(true);
+}
+
+/**
  * The WS-DB-CONNECTIONS limit is PostgreSQL's own: the probe (BUDGET_PROBE_PY, as the app's role) tops
  * the non-superuser connections up to `limit`, all fit, and one more is refused. Returns the finding.
  */

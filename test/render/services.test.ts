@@ -1,4 +1,6 @@
 import {
+  CELERY_REQUEST_ID_HEADER,
+  CELERY_WORKER_SCRIPT,
   celeryBeatCommand,
   celeryWorkerCommand,
   flowerCommand,
@@ -8,6 +10,7 @@ import {
   renderRabbitmqConf,
   renderRabbitmqStart,
   renderRedisConf,
+  renderCeleryWorkerScript,
   renderRedisStart,
   renderSearchYml,
   renderUwsgiIni,
@@ -91,6 +94,22 @@ test("celery: worker flags and a beat with its own schedule file", () => {
     expect.arrayContaining(["--concurrency=4", "--prefetch-multiplier=1", "--max-tasks-per-child=1000", "--queues=celery,mail"]),
   );
   expect(celeryBeatCommand("t")).toContain("beat");
+});
+
+test("celery: the worker starts through the rendered script, with the log format on its command line", () => {
+  const argv = celeryWorkerCommand({ app: "t", nodeName: "w-1", concurrency: 4, prefetchMultiplier: 1, maxTasksPerChild: 1000, queues: ["celery"] });
+  expect(argv.slice(0, 4)).toEqual(["python3", CELERY_WORKER_SCRIPT, "--app=t", "worker"]);
+  // Celery's `key=value` configuration after the options; both formats print the task and request ids.
+  const formats = argv.filter((a) => /^worker_(task_)?log_format=/.test(a));
+  expect(formats).toHaveLength(2);
+  for (const f of formats) expect(f).toMatch(/ task_id=%\(task_id\)s request_id=%\(request_id\)s /);
+  const script = renderCeleryWorkerScript();
+  // The fields the formats name are set on every record, from the running task's header.
+  expect(script).toContain(`HEADER = "${CELERY_REQUEST_ID_HEADER}"`);
+  expect(script).toMatch(/record\.task_id = /);
+  expect(script).toMatch(/record\.request_id = getattr\(request, HEADER, None\)/);
+  expect(script).toContain("logging.setLogRecordFactory(_record)");
+  expect(script).toContain("sys.exit(main())");
 });
 
 describe("Celery beat and Flower commands", () => {

@@ -305,7 +305,7 @@ def cache_probe():
 # --- celery ------------------------------------------------------------------------
 
 
-def run_task(query):
+def run_task(query, request_id):
     try:
         x, y = int(query["x"][0]), int(query["y"][0])
     except (KeyError, ValueError):
@@ -322,7 +322,8 @@ def run_task(query):
 
     started = time.monotonic()
     try:
-        result = add.delay(x, y)
+        # The request id travels as a task header: the worker's log prints it beside the task id.
+        result = add.apply_async((x, y), headers={"request_id": request_id})
     except BrokerError as exc:
         raise Unavailable(f"celery broker: {exc}") from exc
     try:
@@ -359,7 +360,7 @@ def route(environ, method, path, request_id):
     if path == "/cache":
         return cache_probe()
     if path == "/task":
-        return run_task(query)
+        return run_task(query, request_id)
     if path == "/pool/fill":
         return pool_fill()
     if path == "/db/hold":

@@ -106,6 +106,20 @@ export function clientEnv(ctx: PlanContext, wiring: Wiring, pool: PoolSettings, 
   return env;
 }
 
+/**
+ * The error-reporting DSN (the stack's `errorReporting`) for a tier's containers: a secret placeholder,
+ * so it reaches the environment only, never a rendered file. One name for it: the tier's own
+ * `environment` may not set it too.
+ */
+export function errorReportingEnv(ctx: PlanContext, tier: WebTierModel | WorkerTierModel): Record<string, string> {
+  const e = ctx.topology.settings.errorReporting;
+  if (!e) return {};
+  if (Object.hasOwn(tier.settings.environment, e.environmentVariable)) {
+    throw new PropsError(tier.path, [`environment.${e.environmentVariable}: set from the stack's errorReporting (the sensitive variable ${e.dsnVariable}); remove it here`]);
+  }
+  return { [e.environmentVariable]: ctx.urlSecret(e.dsnVariable, "error-reporting DSN the app and its workers report to (Sentry's, say: an http or https URL)") };
+}
+
 /** The wiring prop each URL reference needs set to its service. */
 const WIRING_FIELD: Readonly<Record<ServiceUrl, keyof Wiring>> = {
   database: "database",

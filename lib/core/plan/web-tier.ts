@@ -10,7 +10,7 @@ const DOCKER_DNS = "127.0.0.11";
 import { renderNginxConfig } from "../render/nginx";
 import type { WebTierModel } from "../topology";
 import { parseSize } from "../units";
-import { clientEnv, resolveEnvironment, serviceKeys } from "./clients";
+import { clientEnv, errorReportingEnv, resolveEnvironment, serviceKeys } from "./clients";
 import { cmd, file, nofile, type PlanContext, type Planner } from "./context";
 import { planRelease } from "./release";
 
@@ -58,7 +58,7 @@ export const webTierPlanner: Planner<"webTier"> = {
     const s = tier.settings;
     const maxBodyBytes = Math.max(parseSize(s.clientMaxBodySize), ...s.uploadRoutes.map((r) => parseSize(r.maxBodySize)));
     const name = applicationName(ctx.topology, tier);
-    const env = { ...clientEnv(ctx, tier, s, name), ...resolveEnvironment(ctx, tier, s.environment, name) };
+    const env = { ...clientEnv(ctx, tier, s, name), ...errorReportingEnv(ctx, tier), ...resolveEnvironment(ctx, tier, s.environment, name) };
     const dependsOn = serviceKeys(tier);
     const release = planRelease(ctx, tier, env, dependsOn);
     // The node's own health checks send the Host the load balancer's checks send, so an app that checks

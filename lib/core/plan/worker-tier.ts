@@ -2,10 +2,10 @@
 import { FLOWER_MEMORY_MIB, beatMemoryMiB, workerMemoryMiB } from "../derive";
 import { workerSlots } from "../layout";
 import { applicationName } from "../monitoring";
-import { BEAT_HEALTH_PROBE, FLOWER_PORT, celeryBeatCommand, celeryWorkerCommand, flowerCommand } from "../render/celery";
+import { BEAT_HEALTH_PROBE, CELERY_WORKER_SCRIPT, FLOWER_PORT, celeryBeatCommand, celeryWorkerCommand, flowerCommand, renderCeleryWorkerScript } from "../render/celery";
 import type { WorkerTierModel } from "../topology";
-import { clientEnv, resolveEnvironment, serviceKeys } from "./clients";
-import { cmd, shell, type PlanContext, type Planner } from "./context";
+import { clientEnv, errorReportingEnv, resolveEnvironment, serviceKeys } from "./clients";
+import { cmd, file, shell, type PlanContext, type Planner } from "./context";
 import { releasesBefore } from "./release";
 
 export const workerTierPlanner: Planner<"workerTier"> = {
@@ -13,10 +13,10 @@ export const workerTierPlanner: Planner<"workerTier"> = {
   plan(ctx: PlanContext, tier: WorkerTierModel): void {
     const s = tier.settings;
     const name = applicationName(ctx.topology, tier);
-    const env = { ...clientEnv(ctx, tier, s, name), ...resolveEnvironment(ctx, tier, s.environment, name) };
+    const env = { ...clientEnv(ctx, tier, s, name), ...errorReportingEnv(ctx, tier), ...resolveEnvironment(ctx, tier, s.environment, name) };
     // The beat connects under a name of its own (a share of its own in the budget); the same URLs otherwise.
     const beatName = applicationName(ctx.topology, tier, true);
-    const beatEnv = beatName === undefined ? env : { ...clientEnv(ctx, tier, s, beatName), ...resolveEnvironment(ctx, tier, s.environment, beatName) };
+    const beatEnv = beatName === undefined ? env : { ...clientEnv(ctx, tier, s, beatName), ...errorReportingEnv(ctx, tier), ...resolveEnvironment(ctx, tier, s.environment, beatName) };
     const dependsOn = [...serviceKeys(tier), ...releasesBefore(ctx, tier)];
     const slots = workerSlots(tier);
     for (const slot of slots.workers) {
@@ -36,7 +36,7 @@ export const workerTierPlanner: Planner<"workerTier"> = {
         env,
         address: ctx.address(tier, slot),
         listens: [],
-        files: [],
+        files: [file(CELERY_WORKER_SCRIPT, renderCeleryWorkerScript())],
         memoryMiB: workerMemoryMiB(s),
         dependsOn,
         healthcheck: shell(`celery --app=${s.celeryApp} inspect ping --destination=${ctx.replicaName(tier, slot.key)}@$(hostname) --timeout=5 | grep -q pong`, 30),

@@ -51,6 +51,11 @@ export interface AppServerSetting {
 const fixed = (value: string | number, comment?: string): AppServerSetting => ({ value: () => value, comment });
 const DEFAULT_BUFFER_SIZE = 16384;
 
+/** uWSGI's request line: client, method, URI, status, bytes, the app's time (ms), worker pid, request id. */
+export const UWSGI_LOG_FORMAT = "%(addr) %(method) %(uri) %(status) %(size) %(msecs)ms pid=%(pid) request_id=%(var.HTTP_X_REQUEST_ID)";
+/** gunicorn's access line, the same fields: client, request line, status, bytes, ms, worker pid, request id. */
+export const GUNICORN_ACCESS_LOG_FORMAT = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms pid=%(p)s request_id=%({x-request-id}i)s';
+
 export const UWSGI_SETTINGS: Readonly<Record<string, AppServerSetting>> = {
   strict: fixed("true", "Unknown options are errors, not silently ignored."),
   plugins: { from: "plugins", value: (c) => (c.plugins.length > 0 ? c.plugins.join(",") : undefined) },
@@ -88,7 +93,7 @@ export const UWSGI_SETTINGS: Readonly<Record<string, AppServerSetting>> = {
   stats: { from: "statsPort", value: (c) => `0.0.0.0:${c.statsPort}`, comment: "Stats server for uwsgitop and exporters, on the internal network only." },
   "stats-http": fixed("true"),
   "memory-report": fixed("true"),
-  "log-format": fixed("%(addr) %(method) %(uri) %(status) %(size) %(msecs)ms pid=%(pid) request_id=%(var.HTTP_X_REQUEST_ID)"),
+  "log-format": fixed(UWSGI_LOG_FORMAT),
 };
 
 const py = (s: string) => JSON.stringify(s);
@@ -109,7 +114,7 @@ export const GUNICORN_SETTINGS: Readonly<Record<string, AppServerSetting>> = {
   forwarded_allow_ips: { from: "forwardedAllowIps", value: (c) => py(c.forwardedAllowIps) },
   accesslog: fixed(py("-")),
   errorlog: fixed(py("-")),
-  access_log_format: fixed(py('%(h)s "%(r)s" %(s)s %(b)s %(M)sms pid=%(p)s request_id=%({x-request-id}i)s')),
+  access_log_format: fixed(py(GUNICORN_ACCESS_LOG_FORMAT)),
 };
 
 function tableLines(table: Readonly<Record<string, AppServerSetting>>, c: AppServerConfig): string[] {

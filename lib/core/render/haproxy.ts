@@ -111,6 +111,13 @@ function tlsGlobal(tls: TlsProfile): string[] {
   ];
 }
 
+/**
+ * One line per request, at its end: client, accept date, frontend, backend/server, the timers (ms:
+ * request received, queued, connect, response headers, total), status, bytes, termination state,
+ * connection counts, queue positions, the request line, and the request id (captured header 0).
+ */
+export const HAPROXY_LOG_FORMAT = "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %{+Q}r request_id=%[capture.req.hdr(0)]";
+
 export function renderHaproxyConfig(c: HaproxyConfig): string {
   const routed = c.backends.filter((b) => b.pathPrefixes.length > 0);
   const defaults = c.backends.filter((b) => b.pathPrefixes.length === 0);
@@ -202,7 +209,7 @@ export function renderHaproxyConfig(c: HaproxyConfig): string {
       "mode http",
       "log global",
       '# The request id (captured header 0) ends every line, for tracing across HAProxy, nginx and the app.',
-      'log-format "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %{+Q}r request_id=%[capture.req.hdr(0)]"',
+      `log-format "${HAPROXY_LOG_FORMAT}"`,
       "unique-id-format %[uuid()]",
       "option dontlognull",
       "option redispatch",

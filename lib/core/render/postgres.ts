@@ -86,6 +86,9 @@ const synchronous = (c: PostgresConfig) => c.role === "primary" && c.synchronous
  * Every setting postgresql.conf sets, in file order: the one list, read by the Database's
  * `parameters` schema, which refuses them all (a new setting here is refused there with no edit).
  */
+/** Each line's prefix: time, pid, then for a session's lines role@database and its application_name (the tier). */
+export const PG_LOG_LINE_PREFIX = "%m [%p] %q%u@%d app=%a ";
+
 export const POSTGRES_SETTINGS: Readonly<Record<string, PgSetting>> = {
   cluster_name: { from: "clusterName", value: (c) => `'${c.clusterName}'` },
   listen_addresses: fixed("'*'"),
@@ -140,8 +143,12 @@ export const POSTGRES_SETTINGS: Readonly<Record<string, PgSetting>> = {
   shared_preload_libraries: fixed(`'${PG_PRELOAD_LIBRARIES.join(",")}'`, "", "# Observability."),
   "pg_stat_statements.track": fixed("top"),
   track_io_timing: fixed("on"),
-  log_min_duration_statement: { from: "slowQueryMs", value: (c) => c.slowQueryMs },
-  log_line_prefix: fixed("'%m [%p] %q%u@%d '"),
+  log_min_duration_statement: {
+    from: "slowQueryMs",
+    value: (c) => c.slowQueryMs,
+    before: () => ["# Logs: slow statements with their duration; each session's line names its tier (application_name, %a)."],
+  },
+  log_line_prefix: fixed(`'${PG_LOG_LINE_PREFIX}'`),
   log_lock_waits: fixed("on"),
   log_temp_files: fixed(0),
   log_destination: fixed("'stderr'"),

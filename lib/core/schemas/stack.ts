@@ -1,5 +1,6 @@
 /** WebStack props. */
 import { z } from "zod";
+import { identifier } from "./common";
 import { targetSchema } from "./target";
 
 export const stackSchema = z
@@ -21,6 +22,21 @@ export const stackSchema = z
     appSecrets: z
       .record(z.string().regex(/^[a-z][a-z0-9_]{0,62}$/, "must be lower case letters, digits and '_', starting with a letter"), z.string().min(1))
       .default({}),
+    /**
+     * Error reporting (Sentry, or any service configured by a DSN): the DSN is the sensitive Terraform
+     * variable `dsnVariable` (an http(s) URL), handed to every container that runs the app's code (app
+     * servers, release steps, Celery workers, beat and Flower) in `environmentVariable`, never written to
+     * a file. The app initialises its client from it (`sentry_sdk.init()` reads SENTRY_DSN). @default none
+     */
+    errorReporting: z
+      .object({
+        /** Name of the sensitive Terraform variable holding the DSN. @default "sentry_dsn" */
+        dsnVariable: identifier.default("sentry_dsn"),
+        /** The environment variable the app reads the DSN from (Invenio: "INVENIO_SENTRY_DSN"). @default "SENTRY_DSN" */
+        environmentVariable: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, "must be upper case letters, digits and '_'").default("SENTRY_DSN"),
+      })
+      .strict()
+      .optional(),
     /**
      * Where the stack runs: `{ kind: "engine" }`, one Docker engine (`dockerHost`), or
      * `{ kind: "swarm", hosts: [...] }`, a Docker Swarm reached through a manager at `dockerHost`:
