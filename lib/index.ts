@@ -18,6 +18,7 @@ export type { ClusterPlan, ContainerSpec, FileSpec } from "./core/model";
 export { componentsOf, type Topology, type ComponentModel, type WebTierModel, type WorkerTierModel, type DatabaseModel, type CacheModel, type QueueModel, type SearchClusterModel, type LoadBalancerModel, type MonitoringModel } from "./core/topology";
 export * from "./core/render/haproxy";
 export * from "./core/render/nginx";
+export * from "./core/render/nginx-locations";
 export * from "./core/render/appserver";
 export * from "./core/render/postgres";
 export * from "./core/render/postgres-scripts";

@@ -5,7 +5,7 @@
  * is compiled by nginx itself (`nginx -t` in the daemon suite).
  */
 import { z } from "zod";
-import { NGINX_RENDERED_HEADERS, NGINX_TIME } from "../render/nginx";
+import { NGINX_RENDERED_HEADERS, NGINX_TIME } from "../render/nginx-locations";
 import { bodySize, positiveInt } from "./common";
 
 const URL_PATH = /^\/[A-Za-z0-9._~\/-]*$/;
