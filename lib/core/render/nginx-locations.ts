@@ -60,7 +60,7 @@ export function cacheControlValue(c: NginxCache): string {
   return [`max-age=${nginxTimeSeconds(c.maxAge)}`, ...(c.immutable ? ["immutable"] : []), ...(c.mustRevalidate ? ["must-revalidate"] : [])].join(", ");
 }
 
-/** A double-nginxString nginx string: nginx un-escapes \\ and \", so every character round-trips. */
+/** A double-quoted nginx string: nginx un-escapes \\ and \", so every character round-trips. */
 export const nginxString = (s: string) => `"${s.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
 
 /** The `location` line of a match and path. */

@@ -5,7 +5,6 @@
  */
 import { HIDDEN_HEADERS, REQUEST_ID_HEADER, cacheControlValue, locationLine, nginxString, type NginxLocation, type NginxMatch } from "./nginx-locations";
 
-
 /**
  * The access log format `trace` (the seed's): client, time, request, status, bytes, referer, agent,
  * forwarded-for, then the request id, nginx's own time and the app's (s), and the session and user
