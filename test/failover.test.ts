@@ -32,9 +32,8 @@ describe("props", () => {
     }
     throw new Error("expected a PropsError");
   };
-  test("failover needs a replica, no pooler, no standbyOverrides, and Patroni's timing rule", () => {
+  test("failover needs a replica, no standbyOverrides, and Patroni's timing rule", () => {
     expect(propsError({ replicas: 0, synchronousReplicas: 0 })).toMatch(/\[fo\/db\][\s\S]*failover: needs replicas: 1 or more/);
-    expect(propsError({ pooler: {} })).toMatch(/failover: cannot be combined with pooler yet/);
     expect(propsError({ standbyOverrides: { maxConnections: 300 } })).toMatch(/standbyOverrides: cannot be combined with failover/);
     expect(propsError({ failover: { ttl: 20, loopWait: 10, retryTimeout: 10 } })).toMatch(/failover.ttl: must be at least loopWait \+ 2 x retryTimeout = 30/);
     expect(propsError({ maxReplicationSlots: 3 })).toMatch(/maxReplicationSlots: must be at least 4 with failover/);
