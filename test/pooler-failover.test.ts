@@ -27,6 +27,8 @@ describe("failover with a pooler", () => {
     const stack = site();
     const router = byKey(stack, "db-pooler-router")!;
     expect(router).toMatchObject({ role: "pg-router", image: "haproxy:2.6", memoryMiB: 64, publishes: [] });
+    // HAProxy 2.6 refused 160 descriptors for maxconn 48 on the Docker engine (it wanted 213): 2 x maxconn + 1024.
+    expect(router.ulimits).toEqual([{ name: "nofile", soft: 1224, hard: 1224 }]);
     expect(router.dependsOn).toEqual(["db-primary", "db-replica-1", "db-replica-2"]);
     const ini = fileOf(stack, "db-pooler", "/etc/pgbouncer/pgbouncer.ini");
     expect(ini).toContain(`app = host=${router.address} port=5432 dbname=app`);

@@ -54,6 +54,8 @@ describe("PgBouncer behind the router follows Patroni's leader", () => {
 
     const sw = new Sandbox("switch", { files: [] });
     const boxes = new Map<string, Sandbox>();
+    let stop = false;
+    let writer: Promise<void> | undefined;
     try {
       await sw.start();
       const brUp = await sw.sh(`ip link add br0 type bridge && ip addr add ${CLIENT}/16 dev br0 && ip link set br0 up`);
@@ -92,9 +94,8 @@ describe("PgBouncer behind the router follows Patroni's leader", () => {
 
       const acked: { id: number; addr: string; t: number }[] = [];
       let failedWrites = 0;
-      let stop = false;
       let killedAt = 0;
-      const writer = (async () => {
+      writer = (async () => {
         for (let id = 1; id <= 5000 && !stop; id++) {
           const r = await sql(sw, viaPooler(), `INSERT INTO acked VALUES (${id}, host(inet_server_addr())) RETURNING addr`, 10_000);
           if (r.code === 0) acked.push({ id, addr: r.stdout.trim().split("\n")[0], t: Date.now() });
@@ -114,15 +115,27 @@ describe("PgBouncer behind the router follows Patroni's leader", () => {
       log(`killed ${killed.key} after ${before} acknowledged writes`);
 
       const bound = (FAILOVER.ttl + FAILOVER.loopWait + 10) * 1000;
-      await sw.waitFor("writes through PgBouncer on a new leader", async () => acked.some((a) => a.t > killedAt && a.addr !== killed.address), bound).catch(async (e) => {
+      let next: Container | undefined;
+      await sw.waitFor("a new leader", async () => {
+        for (const c of members) if (c !== killed && (await api(sw, c, "/primary")) === 200) next = c;
+        return next !== undefined;
+      }, bound);
+      const electedMs = Date.now() - killedAt;
+      figure("pooler_failover_new_leader_seconds", (electedMs / 1000).toFixed(1));
+      // Waits past the bound so that a failure says how late writes came back, if they did.
+      await sw.waitFor("writes through PgBouncer on a new leader", async () => acked.some((a) => a.t > killedAt && a.addr !== killed.address), 2 * bound).catch(async (e) => {
         throw new Error(`${(e as Error).message}\n--- router ---\n${await daemonLog(boxes.get(router.key)!)}\n--- pooler ---\n${await daemonLog(boxes.get(pooler.key)!)}`);
       });
       const first = acked.find((a) => a.t > killedAt && a.addr !== killed.address)!;
       const resumedMs = first.t - killedAt;
       figure("pooler_failover_writes_resumed_seconds", (resumedMs / 1000).toFixed(1));
       expect(resumedMs).toBeLessThanOrEqual(bound);
-      const next = members.find((m) => m.address === first.addr)!;
-      expect(await api(sw, next, "/primary")).toBe(200);
+      // Behind the new leader by the router's rise checks (and one check interval), PgBouncer's
+      // server_login_retry (1 s) and a writer's retry: under 3 x inter + 1 s + 3 s.
+      const inter = Number(/ inter (\d+)ms/.exec(fileIn(router, ROUTER_CFG))![1]);
+      figure("pooler_failover_writes_after_leader_seconds", ((resumedMs - electedMs) / 1000).toFixed(1));
+      expect(resumedMs - electedMs).toBeLessThanOrEqual(3 * inter + 4000);
+      expect(first.addr).toBe(next!.address);
       // Nothing acknowledged after the kill came from the dead leader.
       expect(acked.filter((a) => a.t > killedAt + 1000 && a.addr === killed.address)).toEqual([]);
       await sleep(3000);
@@ -137,6 +150,8 @@ describe("PgBouncer behind the router follows Patroni's leader", () => {
       // The read pool still reaches a standby (the third member).
       expect((await sql(sw, viaPooler("app_ro"), "SELECT pg_is_in_recovery()")).stdout.trim()).toBe("t");
     } finally {
+      stop = true;
+      await writer;
       for (const b of boxes.values()) await b.stop();
       await sw.stop();
     }

@@ -4,7 +4,7 @@
  * /replica). The router runs in its own container on the stack network, nothing published: PgBouncer
  * images carry no HAProxy, and a container of its own gets its own memory limit, health and restarts.
  */
-import { pgbouncerNofile, poolerDatabases, poolerMaxDbConnections, poolerRouterMaxconn } from "../derive";
+import { HAPROXY_EXTRA_FDS, pgbouncerNofile, poolerDatabases, poolerMaxDbConnections, poolerRouterMaxconn } from "../derive";
 import { PATRONI_API_PORT, PG_ROUTER_FALL, PG_ROUTER_READ_PORT, PG_ROUTER_RISE, PG_ROUTER_WRITE_PORT, routerCheckIntervalMs } from "../failover";
 import { databaseSlots } from "../layout";
 import { renderPgRouterConfig, type PgRouterListener } from "../render/pg-router";
@@ -96,7 +96,8 @@ function planRouter(ctx: PlanContext, db: DatabaseModel): { key: string; address
     memoryMiB: p.routerMemoryMiB,
     // No HTTP client in the haproxy image: check that the write port accepts connections.
     healthcheck: cmd("bash", "-c", `exec 3<>/dev/tcp/127.0.0.1/${PG_ROUTER_WRITE_PORT}`),
-    ulimits: nofile(2 * max.global + 64),
+    // As the load balancer's: HAProxy refuses to start below what it computes from maxconn, listeners and checks.
+    ulimits: nofile(2 * max.global + HAPROXY_EXTRA_FDS),
     dependsOn: members.map((m) => m.key),
   });
   return { key: slot.key, address };
