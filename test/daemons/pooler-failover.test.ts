@@ -64,7 +64,10 @@ describe("PgBouncer behind the router follows Patroni's leader", () => {
       for (const c of etcd) boxes.set(c.key, await plug(sw, c, n++, "mkdir -p /var/lib/etcd", true));
       const pgSetup = "mkdir -p /var/lib/postgresql/data /var/run/postgresql && chown postgres:postgres /var/lib/postgresql/data /var/run/postgresql";
       for (const c of members) boxes.set(c.key, await plug(sw, c, n++, pgSetup, true));
-      boxes.set(router.key, await plug(sw, router, n++, "mkdir -p /var/lib/haproxy", true, "haproxy"));
+      // Under the rendered nofile limit, as Docker applies it (HAProxy refuses to start below what it needs).
+      const nofile = (router.ulimits as { name: string; soft: number; hard: number }[]).find((u) => u.name === "nofile")!;
+      const limited = { ...router, command: ["prlimit", `--nofile=${nofile.soft}:${nofile.hard}`, ...router.command] };
+      boxes.set(router.key, await plug(sw, limited, n++, "mkdir -p /var/lib/haproxy", true, "haproxy"));
       // PgBouncer refuses to run as root; its images run it as an unprivileged user.
       boxes.set(pooler.key, await plug(sw, pooler, n++, "", true, "postgres"));
 
