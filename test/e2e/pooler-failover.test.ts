@@ -19,7 +19,7 @@ import { buildHaPooledSiteStack } from "../../examples/ha-pooled-site/stack";
 import { apply, generateVariables, inspect, waitHealthy } from "./applier";
 import { call } from "./docker-api";
 import { lostOf, patroniApi, recovery, startWriters, writableOf, WritableSampler, type Acked } from "./failover-probes";
-import { figure, settled, sleep, startContainer } from "./scenarios";
+import { figure, logLines, settled, sleep, startContainer } from "./scenarios";
 import { closeSession, describeE2e, newSession, openSession } from "./session";
 
 const LB_PORT = 8080;
@@ -67,8 +67,17 @@ describeE2e("e2e failover behind the pooler: examples/ha-pooled-site loses its p
       if (what === "kill") await call("POST", `/containers/${encodeURIComponent(leader.name)}/kill`, undefined, { allow: [409] });
       else await call("POST", `/networks/${encodeURIComponent(NET)}/disconnect`, { Container: leader.name, Force: true });
       log(`${what} ${leader.name} after ${load.acked.length} acknowledged writes`);
-      for (let i = 0; i < bound / 250 && !load.acked.some((a) => a.t > t0 && a.addr !== leader.address); i++) await sleep(250);
+      let electedS = NaN;
+      for (let i = 0; i < bound / 250 && !load.acked.some((a) => a.t > t0 && a.addr !== leader.address); i++) {
+        if (Number.isNaN(electedS) && i % 4 === 0 && (await writable()).some((m) => m !== leader)) electedS = (Date.now() - t0) / 1000;
+        await sleep(250);
+      }
+      figure(`ha_pooled_${what}_new_leader_seconds`, electedS.toFixed(1));
       const first = load.acked.find((a) => a.t > t0 && a.addr !== leader.address);
+      if (!first) {
+        log(`no write back: writable ${(await writable()).map((m) => m.name)}, /primary ${await Promise.all(members.map((m) => patroniApi(m, "/primary")))}, errors ${JSON.stringify(load.errors)}`);
+        for (const c of [router, pooler]) log(`--- ${c.name} ---\n${(await logLines(c.name, t0)).slice(0, 60).map((l) => `${((l.t - t0) / 1000).toFixed(1)} ${l.line}`).join("\n")}`);
+      }
       expect(first).toBeDefined();
       resumedS = (first!.t - t0) / 1000;
       // Nothing acknowledged from the lost leader once its sessions were cut (fall x (inter + timeout) after it stopped answering).
