@@ -2,8 +2,9 @@
  * Failover behind the pooler on the real daemons: three etcd 3.4 members and three Patroni 3.0 members
  * (PostgreSQL 15), the router (HAProxy 2.6) and PgBouncer 1.18, each started from its rendered files
  * in its own sandbox on one bridge. A writer inserts through PgBouncer only; the leader is killed
- * (SIGKILL to Patroni and the postmaster); the router's /primary checks move the pools to the new
- * leader: writes resume through PgBouncer with nothing re-rendered, none acknowledged is lost.
+ * (SIGKILL to Patroni and the postmaster), or, on a second cluster, cut off the bridge and left
+ * running; the router's /primary checks move the pools to the new leader: writes resume through
+ * PgBouncer with nothing re-rendered, none acknowledged is lost.
  */
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -33,8 +34,8 @@ function stack(): Container[] {
   });
 }
 
-describe("PgBouncer behind the router follows Patroni's leader", () => {
-  it("haproxy -c accepts the rendered router; after the leader is killed, writes through PgBouncer resume on the new leader, none lost", async () => {
+describe.each(["kill", "cut"] as const)("PgBouncer behind the router follows Patroni's leader (%s)", (how) => {
+  it(`haproxy -c accepts the rendered router; after the leader is ${how === "kill" ? "killed" : "cut off the bridge, left running"}, writes through PgBouncer resume on the new leader, none lost`, async () => {
     const cs = stack();
     const etcd = ["db-etcd-1", "db-etcd-2", "db-etcd-3"].map((k) => container(cs, k));
     const members = ["db-primary", "db-replica-1", "db-replica-2"].map((k) => container(cs, k));
@@ -113,9 +114,14 @@ describe("PgBouncer behind the router follows Patroni's leader", () => {
       expect(before).toBeGreaterThan(0);
       expect(new Set(acked.map((a) => a.addr))).toEqual(new Set([leader!.address]));
       const killed = leader!;
-      await crash(boxes.get(killed.key)!);
+      if (how === "kill") await crash(boxes.get(killed.key)!);
+      else {
+        // The switch's end of the leader's link goes down: the leader runs on, nothing reaches it.
+        const down = await sw.sh(`ip link set ps${3 + members.indexOf(killed)} down`);
+        expect(down.stderr).toBe("");
+      }
       killedAt = Date.now();
-      log(`killed ${killed.key} after ${before} acknowledged writes`);
+      log(`${how} ${killed.key} after ${before} acknowledged writes`);
 
       const bound = (FAILOVER.ttl + FAILOVER.loopWait + 10) * 1000;
       let next: Container | undefined;
@@ -124,19 +130,19 @@ describe("PgBouncer behind the router follows Patroni's leader", () => {
         return next !== undefined;
       }, bound);
       const electedMs = Date.now() - killedAt;
-      figure("pooler_failover_new_leader_seconds", (electedMs / 1000).toFixed(1));
+      figure(`pooler_failover_${how}_new_leader_seconds`, (electedMs / 1000).toFixed(1));
       // Waits past the bound so that a failure says how late writes came back, if they did.
       await sw.waitFor("writes through PgBouncer on a new leader", async () => acked.some((a) => a.t > killedAt && a.addr !== killed.address), 2 * bound).catch(async (e) => {
         throw new Error(`${(e as Error).message}\n--- router ---\n${await daemonLog(boxes.get(router.key)!)}\n--- pooler ---\n${await daemonLog(boxes.get(pooler.key)!)}`);
       });
       const first = acked.find((a) => a.t > killedAt && a.addr !== killed.address)!;
       const resumedMs = first.t - killedAt;
-      figure("pooler_failover_writes_resumed_seconds", (resumedMs / 1000).toFixed(1));
+      figure(`pooler_failover_${how}_writes_resumed_seconds`, (resumedMs / 1000).toFixed(1));
       expect(resumedMs).toBeLessThanOrEqual(bound);
       // Behind the new leader by the router's rise checks (and one check interval), PgBouncer's
       // server_login_retry (1 s) and a writer's retry: under 3 x inter + 1 s + 3 s.
       const inter = Number(/ inter (\d+)ms/.exec(fileIn(router, ROUTER_CFG))![1]);
-      figure("pooler_failover_writes_after_leader_seconds", ((resumedMs - electedMs) / 1000).toFixed(1));
+      figure(`pooler_failover_${how}_writes_after_leader_seconds`, ((resumedMs - electedMs) / 1000).toFixed(1));
       expect(resumedMs - electedMs).toBeLessThanOrEqual(3 * inter + 4000);
       expect(first.addr).toBe(next!.address);
       // Nothing acknowledged after the kill came from the dead leader.
@@ -148,7 +154,7 @@ describe("PgBouncer behind the router follows Patroni's leader", () => {
       const rows = await sql(sw, viaPooler(), "SELECT id FROM acked ORDER BY id");
       const have = new Set(rows.stdout.trim().split("\n").map(Number));
       const lost = acked.filter((a) => !have.has(a.id)).map((a) => a.id);
-      figure("pooler_failover_acknowledged_writes", `${acked.length} (${before} before the kill), ${failedWrites} failed attempts, ${lost.length} lost`);
+      figure(`pooler_failover_${how}_acknowledged_writes`, `${acked.length} (${before} before the kill), ${failedWrites} failed attempts, ${lost.length} lost`);
       expect(lost).toEqual([]);
       // The read pool still reaches a standby (the third member).
       expect((await sql(sw, viaPooler("app_ro"), "SELECT pg_is_in_recovery()")).stdout.trim()).toBe("t");
