@@ -16,3 +16,9 @@ v celery sh -c "echo celery \$(/usr/bin/python3 -c 'import celery; print(celery.
 v patroni patroni --version
 v etcd sh -c "etcd --version | head -n 1"
 v node node --version
+v prometheus sh -c 'prometheus --version 2>&1 | head -n 1'
+v alertmanager sh -c 'prometheus-alertmanager --version 2>&1 | head -n 1'
+v pg-exporter sh -c "dpkg-query -W -f='prometheus-postgres-exporter \${Version}\n' prometheus-postgres-exporter"
+v redis-exporter sh -c "dpkg-query -W -f='prometheus-redis-exporter \${Version}\n' prometheus-redis-exporter"
+v nginx-exporter sh -c "dpkg-query -W -f='prometheus-nginx-exporter \${Version}\n' prometheus-nginx-exporter"
+v blackbox sh -c "dpkg-query -W -f='prometheus-blackbox-exporter \${Version}\n' prometheus-blackbox-exporter"

@@ -4,11 +4,11 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { RULES } from "../lib/core/budgets/rules";
+import { RULES, SWARM_RULES } from "../lib/core/budgets/rules";
 import { renderRulesDoc } from "../lib/core/budgets/docs";
 
 const target = path.join(__dirname, "..", "docs", "rules.md");
-const wanted = renderRulesDoc(RULES);
+const wanted = renderRulesDoc([...RULES, ...SWARM_RULES]);
 if (process.argv.includes("--check")) {
   const current = fs.existsSync(target) ? fs.readFileSync(target, "utf8") : "";
   if (current !== wanted) {

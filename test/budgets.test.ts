@@ -1,4 +1,4 @@
-import { BudgetError, Budgets, Cache, Database, LoadBalancer, Queue, SearchCluster, WebTier, WorkerTier, RULES, type WebStack } from "../lib";
+import { BudgetError, Budgets, Cache, Database, LoadBalancer, Monitoring, Queue, SearchCluster, WebTier, WorkerTier, RULES, type WebStack } from "../lib";
 import { IMAGE, WSGI, measurementFile, newStack } from "./helpers";
 
 /** A stack with one database, a web tier and optional extras; `tweak` changes it before synth. */
@@ -451,6 +451,14 @@ const overBudget: Record<string, { build: () => WebStack; on: string }> = {
   "WS-WORKER-MEMORY": { build: () => site({ worker: { concurrency: 8, memoryMiB: 512 } }), on: "worker" },
   "WS-CACHE-MEMORY": { build: () => site({ cache: { memoryMiB: 64, maxClients: 4096 } }), on: "cache" },
   "WS-SEARCH-HEAP": { build: () => site({ search: { memoryMiB: 2048, heapMiB: 1536 } }), on: "search" },
+  "WS-MONITORING-MEMORY": {
+    build: () => {
+      const stack = site();
+      new Monitoring(stack, "monitoring", { memoryMiB: 128 });
+      return stack;
+    },
+    on: "monitoring",
+  },
   "WS-CELERY-BEAT-SINGLETON": {
     build: () => {
       const stack = newStack();

@@ -23,7 +23,7 @@ describe.each([
     expect(Object.keys(tree)).toEqual(expect.arrayContaining(["cdk.tf.json", "capacity.md", "capacity.json"]));
     const report = JSON.parse(tree["capacity.json"]);
     const folders = new Set(Object.keys(tree).filter((p) => p.startsWith("configs/")).map((p) => p.split("/")[1]));
-    const withFiles = report.containers.filter((c: { key: string; role: string }) => !["celery-worker", "celery-beat", "flower", "memcached"].includes(c.role));
+    const withFiles = report.containers.filter((c: { key: string; role: string }) => !["celery-worker", "celery-beat", "flower", "memcached", "redis-exporter", "nginx-exporter"].includes(c.role));
     expect([...folders].sort()).toEqual(withFiles.map((c: { key: string }) => c.key).sort());
   });
 
@@ -69,8 +69,8 @@ test("the over-budget variant fails with WS-DB-CONNECTIONS and its arithmetic", 
     expect(message).toContain("[over-budget/db] WS-DB-CONNECTIONS FAILED");
     expect(message).toContain("over-budget/web: 12 nodes x 8 processes x 2 (the smaller of 2 threads and 5 pool + 0 overflow) = 192");
     expect(message).toContain("usable = max_connections 200 - superuser_reserved_connections 3 = 197");
-    expect(message).toContain("209 > 197");
-    expect(message).toContain("fix: raise maxConnections of over-budget/db to 212 (check its memoryMiB, WS-DB-MEMORY), or lower nodes of over-budget/web to 11");
+    expect(message).toContain("211 > 197");
+    expect(message).toContain("fix: raise maxConnections of over-budget/db to 214 (check its memoryMiB, WS-DB-MEMORY), or lower nodes of over-budget/web to 11");
   }
   // Nothing of the stack is written (cdktf itself makes the empty stacks/ folder when the App is created).
   const outdir = require("node:path").join(require("node:os").tmpdir(), "webstack-over-budget-never-written");

@@ -1,16 +1,20 @@
 /**
  * The CERN/Invenio topology of the "Deployment and monitoring" talk: HAProxy routing /static,
  * /api/files and the app to web nodes of 8 uWSGI processes x 2 threads, Celery workers with one
- * beat, RabbitMQ, Redis, Elasticsearch, and PostgreSQL with 200 max connections and a replica.
+ * beat, RabbitMQ, Redis, Elasticsearch, and PostgreSQL with 200 max connections and a replica,
+ * monitored: Prometheus scrapes every daemon, with alerts from the budgets (half of the talk).
  */
 import type { Construct } from "constructs";
-import { Cache, Database, LoadBalancer, Queue, SearchCluster, WebStack, WebTier, WorkerTier } from "../../lib";
+import type { MonitoringProps } from "../../lib";
+import { Cache, Database, LoadBalancer, Monitoring, Queue, SearchCluster, WebStack, WebTier, WorkerTier } from "../../lib";
 
 export const EXAMPLE_APP_IMAGE = "webstack-example-app:0.1";
 
 export interface InvenioOptions {
   /** Web nodes of the UI/API tier. The talk's arithmetic: 200 / 40 per node = 5 at most, fewer once workers count. */
   readonly webNodes?: number;
+  /** Props of its Monitoring (Alertmanager, say). @default Prometheus without Alertmanager */
+  readonly monitoring?: MonitoringProps;
 }
 
 export function buildInvenioStack(scope: Construct, id = "invenio", options: InvenioOptions = {}): WebStack {
@@ -70,6 +74,9 @@ export function buildInvenioStack(scope: Construct, id = "invenio", options: Inv
       { name: "files", pathPrefix: "/api/files", target: files, maxBodySize: "50g" },
     ],
   });
+
+  // Prometheus, an exporter per PostgreSQL server, Redis and nginx, and alerts whose thresholds are the budgets'.
+  new Monitoring(stack, "monitoring", options.monitoring ?? {});
 
   return stack;
 }

@@ -10,10 +10,12 @@ import { capacityAnswer, renderCapacityAnswer, type CapacityAnswer } from "../co
 import type { ClusterPlan } from "../core/model";
 import { planCluster } from "../core/plan";
 import { measureSubset } from "../core/measure-subset";
+import { assertSwarmSupported } from "../core/placement";
 import { capacityReport, renderCapacityJson, renderCapacityMarkdown } from "../core/report";
 import { stackSchema, type StackSettings } from "../core/schemas";
 import type { ComponentModel, Topology } from "../core/topology";
 import { emitDockerResources, type EmittedResources } from "../docker/emit";
+import { emitSwarmResources, type EmittedSwarmResources } from "../docker/emit-swarm";
 import { exportCapacityIfAsked, exportMeasureSubsetIfAsked, writeRenderedFiles } from "../docker/io";
 import { withPlainStackTraces } from "../docker/stack-traces";
 import { PropsError } from "../core/errors";
@@ -39,7 +41,8 @@ export interface SynthesizedCluster {
   readonly findings: readonly Finding[];
   /** How far each tier can grow before a rule fails; computed on first read. */
   readonly answer: CapacityAnswer;
-  readonly resources: EmittedResources;
+  /** The provider resources: containers on one engine, services on a swarm (`target`). */
+  readonly resources: EmittedResources | EmittedSwarmResources;
 }
 
 /**
@@ -79,7 +82,7 @@ export class WebStack extends TerraformStack {
     }
     const { rulePacks = [], ...settings } = props ?? {};
     this.settings = parseProps(this, stackSchema, settings);
-    this.rules = stackRules(this.node.path, rulePacks);
+    this.rules = stackRules(this.node.path, rulePacks, this.settings.target?.kind === "swarm");
     this.state = { rules: this.rules };
     attachStackState(this, this.state);
     this.prefix = this.settings.namePrefix ?? id.toLowerCase().replace(/[^a-z0-9-]/g, "-");
@@ -136,6 +139,7 @@ export class WebStack extends TerraformStack {
   cluster(): SynthesizedCluster {
     if (this.built) return this.built;
     const topology = this.topology();
+    assertSwarmSupported(topology);
     const rules = this.rules;
     const findings = evaluateBudgets(topology, rules);
     exportCapacityIfAsked(topology.stackName, () => renderCapacityAnswer(capacityAnswer(topology, rules)));
@@ -147,7 +151,7 @@ export class WebStack extends TerraformStack {
       // cdktf prefixes each annotation with its construct's path; the finding's own would repeat it.
       Annotations.of(paths.get(f.constructPath) ?? this).addWarning(formatFinding(f).replace(`[${f.constructPath}] `, ""));
     }
-    const resources = withPlainStackTraces(() => emitDockerResources(this, plan));
+    const resources = withPlainStackTraces(() => (plan.target ? emitSwarmResources(this, plan) : emitDockerResources(this, plan)));
     this.ensureBackendExists();
     let answer: CapacityAnswer | undefined;
     this.built = {

@@ -55,6 +55,7 @@ function answerFor(t: Topology, w: WebTierModel, failures: Failures): TargetAnsw
   }
   const needed = nodesForTarget(s.targetRps, m, s.processes);
   const at = withSettings(t, w.path, { nodes: needed });
+  const tierAt = componentsOf(at, "webTier").find((c) => c.path === w.path)!;
   const blocked = needed === s.nodes ? [] : failures(w.path, "nodes", needed);
   const blockedBy = [...new Set(blocked.map((f) => `${f.ruleId} (${f.subject} ${f.used} > ${f.limit} ${f.unit})`))];
   return {
@@ -64,7 +65,7 @@ function answerFor(t: Topology, w: WebTierModel, failures: Failures): TargetAnsw
     blockedBy,
     summary:
       `to serve ${s.targetRps} req/s at p99 <= ${m.latencyObjectiveMs} ms: ${needed} nodes of ${s.processes} processes (${shape})` +
-      `${databaseAt(at, at.components.find((c) => c.path === w.path) as WebTierModel)}${maxconnOf(at, at.components.find((c) => c.path === w.path) as WebTierModel)}` +
+      `${databaseAt(at, tierAt)}${maxconnOf(at, tierAt)}` +
       (blockedBy.length > 0 ? `; at that size these fail: ${blockedBy.join(", ")}` : ""),
   };
 }

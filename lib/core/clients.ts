@@ -8,6 +8,7 @@ import { nodeConnections } from "./connection-model";
 import { PATRONI_HELD_CONNECTIONS, PATRONI_TRANSIENT_CONNECTIONS } from "./failover";
 import { redisDatabasesUsed } from "./references";
 import { poolerDatabases, poolerMaxDbConnections, poolerServerConnections, poolerUsers, type PoolerDatabase } from "./derive";
+import { POSTGRES_EXPORTER_CONNECTIONS, REDIS_EXPORTER_CONNECTIONS, EXPORTER_ROLE, monitoringOf } from "./monitoring";
 import { componentsOf, type CacheModel, type DatabaseModel, type QueueModel, type Topology } from "./topology";
 
 export interface ClientLine {
@@ -16,6 +17,8 @@ export interface ClientLine {
   /** The arithmetic, e.g. "3 nodes x 8 processes x 2 (the smaller of 2 threads and 5 pool + 0 overflow)". */
   readonly formula: string;
   readonly count: number;
+  /** The `application_name` these connections carry in a monitored stack (see monitoring.ts). */
+  readonly applicationName?: string;
 }
 
 /** Connections a Celery worker container's parent opens to the broker beside its children's: consumer and event/heartbeat. */
@@ -28,7 +31,10 @@ export const FLOWER_BROKER_CONNECTIONS = 2;
  * PgBouncer's own pools; plus the additional clients (exporters, cron jobs) that connect directly.
  */
 export function databaseClients(t: Topology, db: DatabaseModel): ClientLine[] {
-  const extra = db.settings.additionalClients.map((c) => ({ source: `${db.path} (${c.name})`, formula: c.name, count: c.connections }));
+  const extra = [
+    ...db.settings.additionalClients.map((c) => ({ source: `${db.path} (${c.name})`, formula: c.name, count: c.connections })),
+    ...exporterDatabaseClients(t),
+  ];
   // With failover any member may lead or serve the reads: each counts both pools (through the router).
   if (db.settings.pooler && db.settings.failover) return [...poolerClients(db, "primary"), ...poolerClients(db, "replica-1"), ...extra, ...failoverClients(db)];
   if (db.settings.pooler) return [...poolerClients(db, "primary"), ...extra];
@@ -51,6 +57,21 @@ export function failoverClients(db: DatabaseModel): ClientLine[] {
   ];
 }
 
+/** The postgres_exporter of each database server, in a monitored stack: it connects to its server directly, never through PgBouncer. */
+export function exporterDatabaseClients(t: Topology): ClientLine[] {
+  const m = monitoringOf(t);
+  if (!m) return [];
+  const n = POSTGRES_EXPORTER_CONNECTIONS;
+  return [{ source: `${m.path} (postgres_exporter)`, formula: `1 exporter x ${n} connections (its role's CONNECTION LIMIT)`, count: n, applicationName: EXPORTER_ROLE }];
+}
+
+/** The redis_exporter of a Redis cache or broker, in a monitored stack. */
+function exporterRedisClients(t: Topology, engine: string): ClientLine[] {
+  const m = monitoringOf(t);
+  if (!m || engine !== "redis") return [];
+  return [{ source: `${m.path} (redis_exporter)`, formula: "1 exporter", count: REDIS_EXPORTER_CONNECTIONS }];
+}
+
 /** PgBouncer's pools that reach one server of the database: its databases there x users, each capped by max_db_connections. */
 export function poolerClients(db: DatabaseModel, server: PoolerDatabase["server"]): ClientLine[] {
   const s = db.settings;
@@ -71,12 +92,18 @@ export function applicationDatabaseClients(t: Topology, db: DatabaseModel): Clie
   for (const tier of [...componentsOf(t, "webTier"), ...componentsOf(t, "workerTier")].filter((c) => c.database?.path === db.path)) {
     const { processes, unit, per } = nodeConnections(tier);
     const nodes = tier.kind === "webTier" ? `${tier.settings.nodes} nodes${nodesNote(tier.settings)}` : `${tier.settings.nodes} workers`;
-    lines.push({ source: tier.path, formula: `${nodes} x ${processes} ${unit} x ${per.formula}`, count: tier.settings.nodes * processes * per.count });
-    if (tier.kind === "workerTier" && tier.settings.beat) lines.push({ source: `${tier.path} (beat)`, formula: `1 beat x ${per.formula}`, count: per.count });
+    lines.push({ source: tier.path, formula: `${nodes} x ${processes} ${unit} x ${per.formula}`, count: tier.settings.nodes * processes * per.count, applicationName: tier.id });
+    // On a swarm a start-first rolling update runs one new replica beside the old ones (parallelism 1).
+    if (t.settings.target?.kind === "swarm") {
+      lines.push({ source: `${tier.path} (rolling update)`, formula: `1 replica started first x ${processes} ${unit} x ${per.formula}`, count: processes * per.count, applicationName: tier.id });
+    }
+    if (tier.kind === "workerTier" && tier.settings.beat) {
+      lines.push({ source: `${tier.path} (beat)`, formula: `1 beat x ${per.formula}`, count: per.count, applicationName: `${tier.id}-beat` });
+    }
     // The release runs one process, one command at a time; when only its commands change it runs beside the nodes' connections.
     const perRequest = tier.settings.connectionsPerRequest;
     if (tier.kind === "webTier" && tier.settings.release.length > 0) {
-      lines.push({ source: `${tier.path} (release)`, formula: `1 release container x ${perRequest} connection${perRequest > 1 ? "s" : ""} per command`, count: perRequest });
+      lines.push({ source: `${tier.path} (release)`, formula: `1 release container x ${perRequest} connection${perRequest > 1 ? "s" : ""} per command`, count: perRequest, applicationName: tier.id });
     }
   }
   return lines;
@@ -103,6 +130,7 @@ export function cacheClients(t: Topology, cache: CacheModel): ClientLine[] {
     const db = databases(s.environment);
     lines.push({ source: w.path, formula: `${s.nodes} workers x ${s.concurrency} concurrency${db.text}`, count: s.nodes * s.concurrency * db.n });
   }
+  lines.push(...exporterRedisClients(t, cache.settings.engine));
   return lines;
 }
 
@@ -134,6 +162,7 @@ export function brokerClients(t: Topology, queue: QueueModel): ClientLine[] {
       lines.push({ source: `${w.path} (result backend)`, formula: `${s.nodes} workers x ${s.concurrency} children`, count: s.nodes * s.concurrency });
     }
   }
+  lines.push(...exporterRedisClients(t, queue.settings.engine));
   return lines;
 }
 

@@ -5,7 +5,7 @@
  * sees its new containers at no cost.
  */
 import { HOSTS_PER_BLOCK } from "./network";
-import type { ComponentModel, DatabaseModel, Topology, WebTierModel, WorkerTierModel } from "./topology";
+import type { ComponentModel, DatabaseModel, MonitoringModel, Topology, WebTierModel, WorkerTierModel } from "./topology";
 
 export interface Slot {
   readonly key: string;
@@ -58,9 +58,50 @@ export function workerSlots(tier: WorkerTierModel): { workers: Slot[]; beat?: Sl
   return { workers, beat, flower };
 }
 
-/** Every container slot of a component, in plan order. */
-export function componentSlots(c: ComponentModel): Slot[] {
+/** An exporter of the Monitoring component, beside the container it reads. */
+export interface ExporterSlot extends Slot {
+  readonly exporter: "postgres" | "redis" | "nginx";
+  /** The component and container it reads. */
+  readonly target: ComponentModel;
+  readonly targetKey: string;
+}
+
+/** The first address index of the exporters: Prometheus, the blackbox prober and Alertmanager come first. */
+const FIRST_EXPORTER_INDEX = 3;
+
+/**
+ * Prometheus, the blackbox prober, Alertmanager when asked for, and one exporter per container whose
+ * daemon has no metrics endpoint of its own (PostgreSQL, Redis, nginx), in construct order. HAProxy
+ * and RabbitMQ serve their own metrics and need none.
+ */
+export function monitoringSlots(m: MonitoringModel, t: Topology): { prometheus: Slot; blackbox: Slot; alertmanager?: Slot; exporters: ExporterSlot[] } {
+  const targets: Omit<ExporterSlot, "key" | "index">[] = [];
+  for (const c of t.components) {
+    if (c.kind === "database") {
+      const d = databaseSlots(c);
+      for (const slot of [d.primary, ...d.replicas]) targets.push({ exporter: "postgres", target: c, targetKey: slot.key });
+    } else if ((c.kind === "cache" || c.kind === "queue") && c.settings.engine === "redis") {
+      targets.push({ exporter: "redis", target: c, targetKey: c.id });
+    } else if (c.kind === "webTier") {
+      for (let n = 0; n < c.settings.nodes; n++) targets.push({ exporter: "nginx", target: c, targetKey: webNodeSlots(c, n).nginx.key });
+    }
+  }
+  return {
+    prometheus: { key: `${m.id}-prometheus`, index: 0 },
+    blackbox: { key: `${m.id}-blackbox`, index: 1 },
+    alertmanager: m.settings.alertmanager ? { key: `${m.id}-alertmanager`, index: 2 } : undefined,
+    exporters: targets.map((x, i) => ({ ...x, key: `${x.targetKey}-exporter`, index: FIRST_EXPORTER_INDEX + i })),
+  };
+}
+
+/** Every container slot of a component, in plan order (the Monitoring component's follow the topology `t`). */
+export function componentSlots(c: ComponentModel, t?: Topology): Slot[] {
   switch (c.kind) {
+    case "monitoring": {
+      if (!t) throw new Error("internal: the Monitoring component's slots follow the topology");
+      const m = monitoringSlots(c, t);
+      return [m.prometheus, m.blackbox, ...(m.alertmanager ? [m.alertmanager] : []), ...m.exporters];
+    }
     case "webTier": {
       const release = releaseSlot(c);
       return [...(release ? [release] : []), ...Array.from({ length: c.settings.nodes }, (_, n) => webNodeSlots(c, n)).flatMap((s) => [s.app, s.nginx])];

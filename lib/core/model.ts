@@ -2,6 +2,7 @@
  * The cluster plan: every Docker object the stack needs, fully rendered, framework-free.
  * The cdktf layer turns it into provider resources; the output layer writes its files to disk.
  */
+import type { Placement, SwarmTarget } from "./placement";
 import type { SecretSpec } from "./secrets";
 
 export interface FileSpec {
@@ -52,7 +53,13 @@ export type ContainerRole =
   | "memcached"
   | "rabbitmq"
   | "elasticsearch"
-  | "opensearch";
+  | "opensearch"
+  | "prometheus"
+  | "blackbox-exporter"
+  | "alertmanager"
+  | "postgres-exporter"
+  | "redis-exporter"
+  | "nginx-exporter";
 
 export interface ContainerSpec {
   /** Unique, stable key: the output folder and the Terraform resource id. */
@@ -86,11 +93,15 @@ export interface ContainerSpec {
   readonly dependsOn: readonly string[];
   /** Seconds Docker waits after the stop signal before killing. */
   readonly stopTimeoutSeconds: number;
+  /** The signal that stops the daemon gracefully, when not SIGTERM (set on a swarm only, where updates roll). */
+  readonly stopSignal?: string;
   /**
    * A one-shot container (release steps): it runs to its end instead of being kept running, the
    * deploy waits for that, and fails with `failureMessage` when it exits non-zero. Absent: a service.
    */
   readonly oneShot?: { readonly failureMessage: string };
+  /** On a swarm target: the service this container is a replica of, and where it may run. */
+  readonly placement?: Placement;
 }
 
 export interface VolumeSpec {
@@ -104,4 +115,6 @@ export interface ClusterPlan {
   readonly volumes: readonly VolumeSpec[];
   readonly containers: readonly ContainerSpec[];
   readonly secrets: readonly SecretSpec[];
+  /** Set when the stack targets a Docker Swarm (each container then has its placement). */
+  readonly target?: SwarmTarget;
 }

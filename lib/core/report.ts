@@ -7,6 +7,19 @@ import type { Rule } from "./budgets/rule";
 import type { ClusterPlan } from "./model";
 import type { Topology } from "./topology";
 import { renderCapacityAnswer, type CapacityAnswer } from "./capacity";
+import { swarmTarget } from "./placement";
+import { hostLoads, moreReplicas } from "./swarm-capacity";
+
+/** On a swarm: what each host may have to carry, and how many more replicas of each spread service its free memory takes. */
+export interface HostCapacity {
+  readonly host: string;
+  readonly roles: readonly string[];
+  readonly memoryMiB: number;
+  readonly reservedMiB: number;
+  readonly freeMiB: number;
+  readonly services: readonly string[];
+  readonly moreReplicas: Readonly<Record<string, number>>;
+}
 
 export interface CapacityReport {
   readonly stack: string;
@@ -15,6 +28,23 @@ export interface CapacityReport {
   readonly containers: readonly { key: string; role: string; address: string; memoryMiB: number; image: string }[];
   readonly findings: readonly Finding[];
   readonly headroom: CapacityAnswer;
+  /** Only on a swarm target. */
+  readonly hosts?: readonly HostCapacity[];
+}
+
+function hostCapacities(topology: Topology): HostCapacity[] | undefined {
+  const target = swarmTarget(topology);
+  if (!target) return undefined;
+  const more = moreReplicas(topology, target);
+  return hostLoads(topology, target).map((l, i) => ({
+    host: l.host.name,
+    roles: l.host.roles,
+    memoryMiB: l.host.memoryMiB,
+    reservedMiB: l.reservedMiB,
+    freeMiB: more[i].freeMiB,
+    services: l.lines.map((x) => `${x.service}${x.pinned ? " (pinned)" : ` (up to ${x.replicas})`}`),
+    moreReplicas: more[i].more,
+  }));
 }
 
 export function capacityReport(topology: Topology, plan: ClusterPlan, rules: readonly Rule[], findings: readonly Finding[], headroom: CapacityAnswer): CapacityReport {
@@ -24,6 +54,7 @@ export function capacityReport(topology: Topology, plan: ClusterPlan, rules: rea
     stack: topology.stackName,
     containers: plan.containers.map((c) => ({ key: c.key, role: c.role, address: c.address, memoryMiB: c.memoryMiB, image: c.image })),
     findings,
+    ...(hostCapacities(topology) ? { hosts: hostCapacities(topology) } : {}),
   };
 }
 
@@ -56,6 +87,11 @@ export function renderCapacityMarkdown(r: CapacityReport): string {
     else if (f.status !== "pass") out.push(`Fix: ${f.fix}`, "");
   }
   out.push(renderCapacityAnswer(r.headroom).replace(/^## Headroom: .*$/m, "## Headroom"));
+  if (r.hosts) {
+    out.push("## Swarm hosts", "", "What each host may have to carry (its pinned members, and of each spread service the most replicas it may put on one host), and how many more replicas its free memory takes.", "");
+    out.push("| host | roles | memory MiB | reserved MiB | free MiB | services | more replicas that fit |", "| --- | --- | ---: | ---: | ---: | --- | --- |");
+    out.push(...r.hosts.map((h) => `| ${h.host} | ${h.roles.join(", ")} | ${h.memoryMiB} | ${h.reservedMiB} | ${h.freeMiB} | ${cell(h.services.join(", "))} | ${cell(Object.entries(h.moreReplicas).map(([s, n]) => `${s} +${n}`).join(", ") || "-")} |`), "");
+  }
   out.push("## Containers", "", "| container | role | address | memory MiB | image |", "| --- | --- | --- | ---: | --- |");
   out.push(...r.containers.map((c) => `| ${c.key} | ${c.role} | ${c.address} | ${c.memoryMiB} | ${c.image} |`), "");
   return out.join("\n");

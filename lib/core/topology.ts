@@ -7,6 +7,7 @@ import type {
   CacheSettings,
   DatabaseSettings,
   LoadBalancerSettings,
+  MonitoringSettings,
   QueueSettings,
   SearchClusterSettings,
   StackSettings,
@@ -89,6 +90,12 @@ export interface SearchClusterModel extends ComponentBase {
   readonly settings: SearchClusterSettings;
 }
 
+/** Prometheus and the exporters of every other component of the stack (at most one per stack). */
+export interface MonitoringModel extends ComponentBase {
+  readonly kind: "monitoring";
+  readonly settings: MonitoringSettings;
+}
+
 export type ComponentModel =
   | LoadBalancerModel
   | WebTierModel
@@ -96,7 +103,8 @@ export type ComponentModel =
   | DatabaseModel
   | CacheModel
   | QueueModel
-  | SearchClusterModel;
+  | SearchClusterModel
+  | MonitoringModel;
 
 export type ComponentKind = ComponentModel["kind"];
 export type ModelOf<K extends ComponentKind> = Extract<ComponentModel, { kind: K }>;

@@ -1,38 +1,14 @@
-import * as path from "node:path";
-import { Database, LoadBalancer, WebStack, WebTier } from "../../lib";
 import { buildInvenioStack } from "../../examples/invenio/stack";
 import { buildDjangoSiteStack } from "../../examples/django-site/stack";
 import { buildInvenioRdmStack } from "../../examples/invenio-rdm/stack";
 import { buildSmallSiteStack } from "../../examples/small-site/stack";
 import { Sandbox, confValue, container, containersOf, fileIn, testWith, type Container } from "./harness";
+import { appCopies, curl, loopbackNode, withNode } from "./web-pair";
 
-const APP_DIR = path.resolve(__dirname, "../../examples/app");
 const NGINX_CONF = "/etc/nginx/nginx.conf";
 
-/** The app image's layout: code in /srv/app (PYTHONPATH), static files shared with nginx at /srv/static. */
-const appCopies = {
-  [path.join(APP_DIR, "webstack_example")]: "/srv/app/webstack_example",
-  [path.join(APP_DIR, "static")]: "/srv/static",
-};
-
-/** A stack on a loopback subnet, so nginx's upstream address is local inside the sandbox. */
-function loopbackSite(server: "uwsgi" | "gunicorn", processes: number, threads: number): Container[] {
-  return containersOf((scope) => {
-    const stack = new WebStack(scope, `lo-${server}`, { subnet: "127.77.0.0/16" });
-    const db = new Database(stack, "db", { replicas: 0 });
-    const web = new WebTier(stack, "web", {
-      nodes: 1,
-      server,
-      image: "webstack-example-app:0.1",
-      wsgiModule: "webstack_example.wsgi:application",
-      processes,
-      threads,
-      database: db,
-    });
-    new LoadBalancer(stack, "lb", { defaultTarget: web });
-    return stack;
-  });
-}
+/** One node of the given server and shape on a loopback subnet (web-pair.ts). */
+const loopbackSite = (server: "uwsgi" | "gunicorn", processes: number, threads: number): Container[] => loopbackNode({ server, processes, threads });
 
 describe("nginx -t accepts every rendered nginx.conf", () => {
   const it = testWith(["nginx", "unshare", "nsenter", "ip"]);
@@ -63,34 +39,6 @@ describe("nginx -t accepts every rendered nginx.conf", () => {
   }
 });
 
-async function curl(box: Sandbox, url: string): Promise<{ code: string; body: string }> {
-  const r = await box.exec(["curl", "-s", "--max-time", "5", "-w", "\n%{http_code}", url]);
-  const i = r.stdout.lastIndexOf("\n");
-  return { body: r.stdout.slice(0, i).trimEnd(), code: r.stdout.slice(i + 1) };
-}
-
-/** Runs the app server container, then nginx in the same sandbox, as the pair runs in the stack. */
-async function withPair(cs: Container[], fn: (box: Sandbox, app: Container, ngx: Container) => Promise<void>): Promise<void> {
-  const app = container(cs, "web-1-app");
-  const ngx = container(cs, "web-1-nginx");
-  const sysctls = Object.entries((app.sysctls as Record<string, string>) ?? {}).map(([k, v]) => `sysctl -q -w ${k}=${v}`);
-  const box = new Sandbox(`web-${app.role}`, {
-    files: [...app.files, ...ngx.files],
-    copies: appCopies,
-    setup: [...sysctls, "chown -R nobody:nogroup /srv/app"].join("\n"),
-  });
-  try {
-    await box.start({ user: "nobody", argv: app.command, env: { ...app.env, PYTHONPATH: "/srv/app", PYTHONUNBUFFERED: "1" }, cwd: "/srv/app" });
-    const started = await box.sh(`${ngx.command.map((a) => `'${a}'`).join(" ")} >/tmp/nginx.log 2>&1 &`);
-    expect(started.code).toBe(0);
-    await fn(box, app, ngx);
-  } catch (e) {
-    const nginxLog = (await box.sh("cat /tmp/nginx.log").catch(() => ({ stdout: "" }))).stdout;
-    throw new Error(`${(e as Error).message}\n--- app server log ---\n${box.log()}\n--- nginx log ---\n${nginxLog}`);
-  } finally {
-    await box.stop();
-  }
-}
 
 describe("uWSGI behind nginx", () => {
   const it = testWith(["uwsgi", "nginx", "curl", "unshare", "nsenter", "ip"]);
@@ -99,7 +47,7 @@ describe("uWSGI behind nginx", () => {
     const ini = fileIn(container(cs, "web-1-app"), "/etc/webstack/uwsgi.ini");
     const processes = Number(confValue(ini, "processes"));
     const threads = Number(confValue(ini, "threads"));
-    await withPair(cs, async (box) => {
+    await withNode(cs, async (box) => {
       await box.waitFor("nginx /ping = 200", async () => (await curl(box, "http://127.0.0.1/ping")).code === "200", 60_000);
       expect((await curl(box, "http://127.0.0.1/ping")).body).toBe("pong");
       expect((await curl(box, "http://127.0.0.1/static/robots.txt")).code).toBe("200");
@@ -152,7 +100,7 @@ describe("gunicorn behind nginx", () => {
     const cs = loopbackSite("gunicorn", 3, 1);
     const conf = fileIn(container(cs, "web-1-app"), "/etc/webstack/gunicorn.conf.py");
     const workers = Number(confValue(conf, "workers"));
-    await withPair(cs, async (box) => {
+    await withNode(cs, async (box) => {
       await box.waitFor("gunicorn /ping", async () => (await curl(box, "http://127.0.0.1:8000/ping")).code === "200", 60_000);
       expect((await curl(box, "http://127.0.0.1/ping")).body).toBe("pong");
       expect((await curl(box, "http://127.0.0.1/static/style.css")).code).toBe("200");

@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 import { call, request, tar } from "./docker-api";
 import { inspect, logs, sleep } from "./observe";
 import { failedPostcondition, parseLifecycle, type Postcondition } from "./lifecycle";
+import { applySwarm, destroySwarm, type SwarmObjects } from "./apply-swarm";
 import { checkSchema, containerSpec } from "./provider-schema";
 import { fmtProblem, renderResource, renderTemplate, templateProblems, type Refs, type TemplateProblem } from "./template-eval";
 import { labelsMap, list, readTfJson, type Block, type TfDoc } from "./tf-json";
@@ -38,6 +39,8 @@ export interface Handle {
   /** Milliseconds from the start of apply to the last container started. */
   applyMs: number;
   startedAt: number;
+  /** On a swarm manager: the services, configs and secrets created (apply-swarm.ts). */
+  swarm?: SwarmObjects;
 }
 
 export interface ApplyOptions {
@@ -191,6 +194,11 @@ export async function apply(tfJsonPath: string, variables: Record<string, string
     // 6. Containers, in depends_on order: create, upload, start, must_run check.
     const cs = res.docker_container ?? {};
     for (const name of orderContainers(cs)) await applyContainer(name, render("docker_container", name, cs[name]), handle, options, e2eLabels, postconditions[name] ?? []);
+    // 7. Swarm: configs, secrets, then services (each converged before its dependents).
+    if (res.docker_service || res.docker_config || res.docker_secret) {
+      handle.swarm = { services: [], configs: [], secrets: [] };
+      await applySwarm(res, render, refs, handle.swarm, e2eLabels);
+    }
   } catch (e) {
     await destroy(handle).catch(() => undefined);
     throw e;
@@ -262,11 +270,23 @@ const ATTACH_TIMEOUT_MS = 20 * 60_000;
 /** Removes the containers (force), then volumes, then networks the handle created. Keeps images (cache). */
 export async function destroy(handle: Handle): Promise<void> {
   const errors: string[] = [];
+  if (handle.swarm) errors.push(...(await destroySwarm(handle.swarm)));
   for (const c of [...handle.containers].reverse()) {
     await call("DELETE", `/containers/${c.id}?force=1&v=1`, undefined, { allow: [404] }).catch((e: Error) => errors.push(e.message));
   }
   for (const v of handle.volumes) await call("DELETE", `/volumes/${encodeURIComponent(v)}?force=1`, undefined, { allow: [404] }).catch((e: Error) => errors.push(e.message));
-  for (const n of handle.networks) await call("DELETE", `/networks/${n}`, undefined, { allow: [404] }).catch((e: Error) => errors.push(e.message));
+  for (const n of handle.networks) {
+    // An overlay network stays in use for a moment after the services' tasks are gone.
+    for (let attempt = 0; ; attempt++) {
+      const failed = await call("DELETE", `/networks/${n}`, undefined, { allow: [404] }).then(() => undefined, (e: Error) => e);
+      if (!failed) break;
+      if (!handle.swarm || attempt >= 30) {
+        errors.push(failed.message);
+        break;
+      }
+      await sleep(1000);
+    }
+  }
   handle.containers = [];
   handle.volumes = [];
   handle.networks = [];

@@ -5,6 +5,11 @@
 import * as http from "node:http";
 
 export const SOCKET = process.env.WEBSTACK_E2E_SOCKET ?? "/run/webstack-e2e/docker.sock";
+let current = SOCKET;
+/** Points the client at another engine (a swarm node) until called again; SOCKET is the default. */
+export function useSocket(socket: string = SOCKET): void {
+  current = socket;
+}
 /** dockerd 20.10 (Debian bookworm's docker.io) speaks 1.41. */
 export const API_VERSION = "v1.41";
 
@@ -40,7 +45,7 @@ export function request(
     // agent: false: no keep-alive pool. Node 20's global agent keeps idle sockets; after the engine is
     // stopped and restarted between test files (with no event-loop turn in between: spawnSync), the
     // first request reused a socket to the dead daemon and failed with "write EPIPE".
-    const req = http.request({ socketPath: SOCKET, method, path: `/${API_VERSION}${path}`, headers, agent: false }, (res) => {
+    const req = http.request({ socketPath: current, method, path: `/${API_VERSION}${path}`, headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));

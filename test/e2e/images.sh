@@ -63,6 +63,12 @@ context_of() {
     elasticsearch:7.17.25) echo "$HERE/images/elasticsearch-stub" ;;
     webstack-example-app:0.1) echo "$ROOT/examples/app" ;;
     webstack-django-site:0.1) echo "$ROOT/examples/django-site/app" ;;
+    prom/prometheus:v2.42.0) echo "$HERE/images/prometheus" ;;
+    prom/alertmanager:v0.25.0) echo "$HERE/images/alertmanager" ;;
+    prom/blackbox-exporter:v0.23.0) echo "$HERE/images/blackbox-exporter" ;;
+    quay.io/prometheuscommunity/postgres-exporter:v0.11.1) echo "$HERE/images/postgres-exporter" ;;
+    oliver006/redis_exporter:v1.45.0-alpine) echo "$HERE/images/redis-exporter" ;;
+    nginx/nginx-prometheus-exporter:0.11.0) echo "$HERE/images/nginx-exporter" ;;
     *) echo "no e2e build recipe for image '$1' (add one under test/e2e/images/)" >&2; return 3 ;;
   esac
 }

@@ -1,18 +1,21 @@
 /**
- * End-to-end: examples/invenio (17 containers: HAProxy, nginx + uWSGI web and files tiers, Celery
- * workers and beat, PostgreSQL primary + replica, Redis, RabbitMQ, and Elasticsearch, which here is
- * the STUB image). Synth, apply, wait healthy, GET /ping and /hits?write=1 through the load balancer
+ * End-to-end: examples/invenio (26 containers: HAProxy, nginx + uWSGI web and files tiers, Celery
+ * workers and beat, PostgreSQL primary + replica, Redis, RabbitMQ, Elasticsearch, which here is
+ * the STUB image, and Monitoring: Prometheus, the blackbox prober and six exporters). Synth, apply, wait healthy, GET /ping and /hits?write=1 through the load balancer
  * on 127.0.0.1:80, /cache twice (Redis hit) and /task?x=2&y=3 (Celery via RabbitMQ); then, on the same
  * apply: one X-Request-ID in the HAProxy, an nginx and a uWSGI log; a row committed on the primary visible
  * on the asynchronous replica (which refuses writes); the model's WS-DB-CONNECTIONS limit is PostgreSQL's
- * own (that many app-role connections fit, one more is refused); destroy (also in afterAll after a
+ * own (that many app-role connections fit, one more is refused); Prometheus scrapes every target with
+ * up == 1 and the probe through the load balancer succeeds; a stopped web node fires BackendServerDown
+ * within its `for` window and the alert clears once it is back; destroy (also in afterAll after a
  * failure). See smoke.test.ts for the conventions; figures are printed as `FIGURE <name>: <value>`.
  */
 import { randomBytes } from "node:crypto";
 import { Testing } from "cdktf";
 import { buildInvenioStack } from "../../examples/invenio/stack";
+import { monitoringTargetCount } from "../../lib/core/monitoring";
 import { apply, engineNofileHardLimit, exec, generateVariables, waitHealthy } from "./applier";
-import { figure, psql, PSQL, req, sleep } from "./scenarios";
+import { figure, psql, PSQL, req, sleep, startContainer, startLoad, stopContainer } from "./scenarios";
 import { expectConnectionBudget, expectDestroyed, expectRequestIdTraced } from "./shared-scenarios";
 import { closeSession, describeE2e, newSession, openSession } from "./session";
 
@@ -128,8 +131,106 @@ describeE2e("e2e: examples/invenio on a real Docker engine (elasticsearch is a S
     expect(write.output).toMatch(/cannot execute INSERT in a read-only transaction/);
   });
 
+  /** Prometheus' HTTP API, asked from inside its container (it listens on the internal network only). */
+  const prometheus = async (apiPath: string): Promise<any> => {
+    const r = await exec(spec("monitoring-prometheus").name, ["wget", "-qO-", `http://127.0.0.1:9090${apiPath}`]);
+    if (r.exitCode !== 0) throw new Error(`wget ${apiPath} in Prometheus exited ${r.exitCode}: ${r.output}`);
+    return JSON.parse(r.output).data;
+  };
+  const query = async (q: string) => (await prometheus(`/api/v1/query?query=${encodeURIComponent(q)}`)).result as Array<{ metric: Record<string, string>; value: [number, string] }>;
+
+  test("Prometheus scrapes every target of the model and each reports up == 1; the probe through the load balancer succeeds", async () => {
+    expect(serving).toBe(true);
+    const expected = monitoringTargetCount(cluster.topology, cluster.plan.containers.filter((c) => c.key.endsWith("-exporter") && c.role !== "blackbox-exporter").length, false);
+    let up: Awaited<ReturnType<typeof query>> = [];
+    const t0 = Date.now();
+    // Each target's first scrape comes within one scrape interval (15 s) of Prometheus' start.
+    while (Date.now() - t0 < 120_000) {
+      up = await query("up");
+      if (up.length === expected && up.every((s) => s.value[1] === "1")) break;
+      await sleep(3000);
+    }
+    log(`up: ${up.map((s) => `${s.metric.job}/${s.metric.instance}=${s.value[1]}`).sort().join(" ")}`);
+    expect(up.filter((s) => s.value[1] !== "1").map((s) => `${s.metric.job}/${s.metric.instance}`)).toEqual([]);
+    expect(up).toHaveLength(expected);
+    figure("invenio_prometheus_targets_up", up.length);
+    const probe = await query("probe_success");
+    expect(probe.map((s) => [s.metric.instance, s.value[1]])).toEqual([["lb", "1"]]);
+    // Each tier's connections under its own name, as the tier-share alerts read them: requests that hold a
+    // connection for a second, 4 at a time, across two scrapes (the example app returns idle connections).
+    const load = startLoad(LB_PORT, 4, "/db/hold?s=1", 35_000);
+    const held = await load.done;
+    log(`/db/hold load: ${JSON.stringify(held)}`);
+    expect(held.failed).toBe(0);
+    const tiers = await query('max by (application_name) (max_over_time(webstack_connections_count{instance="db-primary"}[1m]))');
+    const byName = Object.fromEntries(tiers.map((s) => [s.metric.application_name, Number(s.value[1])]));
+    log(`most connections by application_name on the primary over the last minute: ${JSON.stringify(byName)}`);
+    const share = (name: string) => cluster.findings.find((f) => f.ruleId === "WS-DB-CONNECTIONS")!.lines.find((l) => l.startsWith(`invenio/${name}: `))!;
+    expect(byName.web).toBeGreaterThanOrEqual(1);
+    expect(byName.web).toBeLessThanOrEqual(Number(share("web").split(" = ").pop()));
+    expect(byName.exporter).toBeGreaterThanOrEqual(1);
+    expect(byName.exporter).toBeLessThanOrEqual(2);
+    // The celery queue has a consumer per worker of the model, as CeleryWorkerMissing expects.
+    const consumers = await query('sum by (queue) (rabbitmq_detailed_queue_consumers{instance="mq",queue="celery"})');
+    log(`consumers of the celery queue: ${JSON.stringify(consumers.map((c) => c.value[1]))}`);
+    expect(consumers.map((c) => Number(c.value[1]))).toEqual([cluster.topology.components.filter((c) => c.kind === "workerTier").reduce((n, c) => n + (c.settings as { nodes: number }).nodes, 0)]);
+    const firing = (await prometheus("/api/v1/alerts")).alerts.filter((a: { state: string }) => a.state === "firing");
+    log(`alerts firing on the healthy cluster: ${JSON.stringify(firing.map((a: { labels: Record<string, string> }) => a.labels.alertname))}`);
+    expect(firing).toEqual([]);
+  }, 180_000);
+
+  test("a stopped web node fires BackendServerDown within its for window, and the alert clears once the node is back", async () => {
+    expect(serving).toBe(true);
+    const node = spec("web-2-nginx").name;
+    const serverDown = async () =>
+      ((await prometheus("/api/v1/alerts")).alerts as Array<{ state: string; labels: Record<string, string> }>).filter(
+        (a) => a.labels.alertname === "BackendServerDown" && a.labels.server === "web-2",
+      );
+    const t0 = Date.now();
+    await stopContainer(node);
+    let firingAt = 0;
+    try {
+      while (Date.now() - t0 < 150_000) {
+        if ((await serverDown()).some((a) => a.state === "firing")) {
+          firingAt = Date.now();
+          break;
+        }
+        await sleep(1000);
+      }
+    } finally {
+      await startContainer(node);
+    }
+    const seconds = (firingAt - t0) / 1000;
+    log(`BackendServerDown firing ${seconds.toFixed(1)} s after web-2's nginx stopped`);
+    // HAProxy's own bound (fall x inter), a scrape, an evaluation that sees it (pending), the for window,
+    // and the evaluation that fires it: 10 + 15 + 15 + 30 + 15 = 85 s at most, never under the for window.
+    const hc = cluster.topology.components.find((c) => c.kind === "loadBalancer")!.settings as { healthCheck: { fall: number; interMs: number } };
+    const bound = (hc.healthCheck.fall * hc.healthCheck.interMs) / 1000 + 15 + 15 + 30 + 15;
+    expect(firingAt).toBeGreaterThan(0);
+    expect(seconds).toBeGreaterThanOrEqual(30);
+    expect(seconds).toBeLessThanOrEqual(bound);
+    figure("invenio_server_down_alert_firing_s", seconds.toFixed(1));
+    const t1 = Date.now();
+    while (Date.now() - t1 < 120_000 && (await serverDown()).length > 0) await sleep(2000);
+    const cleared = (Date.now() - t1) / 1000;
+    log(`BackendServerDown cleared ${cleared.toFixed(1)} s after web-2's nginx started again`);
+    expect(await serverDown()).toEqual([]);
+    figure("invenio_server_down_alert_cleared_s", cleared.toFixed(1));
+  }, 300_000);
+
   test("the WS-DB-CONNECTIONS limit is PostgreSQL's own: that many app-role connections fit, one more is refused", async () => {
     expect(serving).toBe(true);
+    // postgres_exporter opens a connection per scrape beside the one it keeps; stopped, it holds none,
+    // so the count of the others the probe reads first stays true while it fills the rest.
+    await stopContainer(spec("db-primary-exporter").name);
+    try {
+      await probeBudget();
+    } finally {
+      await startContainer(spec("db-primary-exporter").name);
+    }
+  });
+
+  async function probeBudget(): Promise<void> {
     await expectConnectionBudget({
       findings: cluster.findings,
       primary: spec("db-primary"),
@@ -150,7 +251,7 @@ describeE2e("e2e: examples/invenio on a real Docker engine (elasticsearch is a S
       if (status !== 201) await sleep(1000);
     }
     expect(status).toBe(201);
-  });
+  }
 
   test("destroys: no container, network or volume of the stack is left", () => expectDestroyed(session, cluster.plan.network.name, "invenio-"));
 });

@@ -37,7 +37,12 @@ export function parseLifecycle(type: string, name: string, lifecycle: Json | und
   if (lifecycle === undefined || lifecycle === null) return { postconditions, errors };
   const at = `${type}.${name}: lifecycle`;
   if (typeof lifecycle !== "object" || Array.isArray(lifecycle)) return { postconditions, errors: [`${at} is not a block`] };
-  for (const key of Object.keys(lifecycle)) if (key !== "postcondition") errors.push(`${at} argument "${key}" is not handled by the e2e applier`);
+  for (const key of Object.keys(lifecycle)) {
+    // create_before_destroy orders a replacement (of a config or secret named by its content); the
+    // applier only creates and destroys, where it changes nothing.
+    if (key === "create_before_destroy" && (type === "docker_config" || type === "docker_secret") && typeof lifecycle[key] === "boolean") continue;
+    if (key !== "postcondition") errors.push(`${at} argument "${key}" is not handled by the e2e applier`);
+  }
   list(lifecycle.postcondition as Json).forEach((p: Block, i): void => {
     for (const key of Object.keys(p)) if (key !== "condition" && key !== "error_message") errors.push(`${at}.postcondition[${i}].${key} is not handled by the e2e applier`);
     const text = String(p.condition);

@@ -4,6 +4,7 @@
  * metadata is skipped) and what the known ones mean in Engine API terms. Both live here because adding
  * an attribute to SCHEMA means mapping it in containerSpec.
  */
+import { checkSwarmSchema } from "./service-schema";
 import { labelsMap, list, type Block } from "./tf-json";
 
 const SCHEMA: Record<string, { keys: string[]; nested?: Record<string, string[]> }> = {
@@ -40,6 +41,8 @@ const COMPUTED_ONLY: Record<string, string[]> = { docker_container: ["exit_code"
 
 /** One message per attribute (or resource type) the applier does not handle; empty when it handles all. */
 export function checkSchema(type: string, name: string, r: Block): string[] {
+  const swarm = checkSwarmSchema(type, name, r);
+  if (swarm) return swarm;
   const s = SCHEMA[type];
   if (!s) return [`${type}.${name}: resource type ${type} is not handled by the e2e applier`];
   const errs: string[] = [];

@@ -4,7 +4,7 @@
  */
 import { PropsError } from "../errors";
 import type { Rule, RulePack } from "./rule";
-import { CORE_RULE_PACK } from "./rules";
+import { CORE_RULE_PACK, SWARM_RULE_PACK } from "./rules";
 
 const RULE_ID = /^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$/;
 
@@ -24,12 +24,15 @@ function problemsOf(pack: RulePack, rule: Rule, index: number, seen: Map<string,
   return problems;
 }
 
-/** The rules a stack runs, in report order; throws a PropsError on the stack naming every bad rule. */
-export function stackRules(stackPath: string, packs: readonly RulePack[]): Rule[] {
+/**
+ * The rules a stack runs, in report order (on a swarm target the swarm rules follow the core's);
+ * throws a PropsError on the stack naming every bad rule.
+ */
+export function stackRules(stackPath: string, packs: readonly RulePack[], swarm = false): Rule[] {
   const seen = new Map<string, string>();
   const problems: string[] = [];
   const rules: Rule[] = [];
-  for (const pack of [CORE_RULE_PACK, ...packs]) {
+  for (const pack of [CORE_RULE_PACK, ...(swarm ? [SWARM_RULE_PACK] : []), ...packs]) {
     (pack.rules ?? []).forEach((rule, i) => {
       const found = problemsOf(pack, rule, i, seen);
       problems.push(...found);

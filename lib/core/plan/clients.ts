@@ -49,21 +49,22 @@ export function rabbitmqPassword(ctx: PlanContext, q: QueueModel): string {
   return ctx.secret(secretNames.rabbitmqPassword(q), `password of the RabbitMQ user of ${q.path}`);
 }
 
-function databaseUrl(ctx: PlanContext, db: DatabaseModel, replica: boolean): string {
+function databaseUrl(ctx: PlanContext, db: DatabaseModel, replica: boolean, applicationName?: string): string {
   const s = db.settings;
+  const name = applicationName === undefined ? "" : `application_name=${applicationName}`;
   const password = databasePassword(ctx, db);
   const slots = databaseSlots(db);
   if (slots.pooler) {
     const bouncer = `${ctx.address(db, slots.pooler)}:${PGBOUNCER_PORT}`;
-    return `postgresql://${s.user}:${password}@${bouncer}/${s.databaseName}${replica ? "_ro" : ""}`;
+    return `postgresql://${s.user}:${password}@${bouncer}/${s.databaseName}${replica ? "_ro" : ""}${name ? `?${name}` : ""}`;
   }
   const hosts = [slots.primary, ...slots.replicas].map((slot) => `${ctx.address(db, slot)}:${PG_PORT}`);
   // Every node is listed: after a promotion libpq finds the new primary by itself. Reads go to
   // replicas only: a read pool falling back to the primary would double the primary's connections.
   const options = s.failover ? `&${FAILOVER_CLIENT_OPTIONS}` : "";
   return replica
-    ? `postgresql://${s.user}:${password}@${hosts.slice(1).join(",")}/${s.databaseName}?target_session_attrs=prefer-standby${options}`
-    : `postgresql://${s.user}:${password}@${hosts.join(",")}/${s.databaseName}?target_session_attrs=read-write${options}`;
+    ? `postgresql://${s.user}:${password}@${hosts.slice(1).join(",")}/${s.databaseName}?target_session_attrs=prefer-standby${options}${name ? `&${name}` : ""}`
+    : `postgresql://${s.user}:${password}@${hosts.join(",")}/${s.databaseName}?target_session_attrs=read-write${options}${name ? `&${name}` : ""}`;
 }
 
 function cacheUrl(ctx: PlanContext, cache: CacheModel, redisDb = 0): string {
@@ -87,12 +88,15 @@ function searchUrl(ctx: PlanContext, search: SearchClusterModel): string {
   return componentSlots(search).map((slot) => `http://${ctx.address(search, slot)}:${SEARCH_HTTP_PORT}`).join(",");
 }
 
-/** The connection environment of a tier wired to `wiring`, its processes holding `pool` each. */
-export function clientEnv(ctx: PlanContext, wiring: Wiring, pool: PoolSettings): Record<string, string> {
+/**
+ * The connection environment of a tier wired to `wiring`, its processes holding `pool` each, and
+ * connecting to the database as `applicationName` (monitored stacks, see monitoring.ts).
+ */
+export function clientEnv(ctx: PlanContext, wiring: Wiring, pool: PoolSettings, applicationName?: string): Record<string, string> {
   const env: Record<string, string> = {};
   if (wiring.database) {
-    env.DATABASE_URL = databaseUrl(ctx, wiring.database, false);
-    if (wiring.database.settings.replicas > 0) env.DATABASE_REPLICA_URL = databaseUrl(ctx, wiring.database, true);
+    env.DATABASE_URL = databaseUrl(ctx, wiring.database, false, applicationName);
+    if (wiring.database.settings.replicas > 0) env.DATABASE_REPLICA_URL = databaseUrl(ctx, wiring.database, true, applicationName);
     // The app reads its pool from these, so it opens what the budget counted (see connection-model.ts).
     Object.assign(env, { DB_POOL_SIZE: String(pool.poolSize), DB_MAX_OVERFLOW: String(pool.maxOverflow), DB_POOL_MODE: pool.connectionPool });
   }
@@ -116,7 +120,12 @@ const WIRING_FIELD: Readonly<Record<ServiceUrl, keyof Wiring>> = {
  * The tier's own environment with every URL reference replaced. A reference must name a service the
  * tier is wired to: that is what the budgets count.
  */
-export function resolveEnvironment(ctx: PlanContext, tier: WebTierModel | WorkerTierModel, environment: Readonly<Record<string, string>>): Record<string, string> {
+export function resolveEnvironment(
+  ctx: PlanContext,
+  tier: WebTierModel | WorkerTierModel,
+  environment: Readonly<Record<string, string>>,
+  applicationName?: string,
+): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [key, value] of Object.entries(environment)) {
     out[key] = substituteUrlReferences(value, (ref) => {
@@ -131,7 +140,7 @@ export function resolveEnvironment(ctx: PlanContext, tier: WebTierModel | Worker
       switch (ref.url) {
         case "database":
         case "database-replica":
-          return databaseUrl(ctx, tier.database!, ref.url === "database-replica");
+          return databaseUrl(ctx, tier.database!, ref.url === "database-replica", applicationName);
         case "cache":
           return cacheUrl(ctx, tier.cache!, ref.redisDb);
         case "broker":

@@ -11,7 +11,9 @@ import {
   renderPgReplicaStart,
   renderPostgresqlConf,
 } from "../render/postgres";
+import { EXPORTER_ROLE, POSTGRES_EXPORTER_CONNECTIONS } from "../monitoring";
 import type { DatabaseModel } from "../topology";
+import { EXPORTER_PASSWORD_ENV, exporterAddress, exporterDatabasePassword } from "./monitoring";
 import { ENV, databasePassword, secretNames } from "./clients";
 import { file, shell, snake, type PlanContext, type Planner } from "./context";
 import { planFailoverDatabase } from "./database-failover";
@@ -31,7 +33,13 @@ export const databasePlanner: Planner<"database"> = {
     const slots = databaseSlots(db);
     const password = databasePassword(ctx, db);
     const replicationPassword = ctx.secret(secretNames.replicationPassword(db), `password of the replication role of ${db.path}`);
-    const env = { [ENV.dbPassword]: password, [ENV.replicationPassword]: replicationPassword };
+    const exporters = [slots.primary, ...slots.replicas].map((slot) => exporterAddress(ctx, slot.key)).filter((a): a is string => a !== undefined);
+    const exporterPassword = exporters.length > 0 ? exporterDatabasePassword(ctx, db) : undefined;
+    const env = {
+      [ENV.dbPassword]: password,
+      [ENV.replicationPassword]: replicationPassword,
+      ...(exporterPassword ? { [EXPORTER_PASSWORD_ENV]: exporterPassword } : {}),
+    };
     const replicationSlots = slots.replicas.map((_, i) => replicaSlotName(db, i + 1));
     const confFor = (role: "primary" | "replica", clusterName: string) =>
       renderPostgresqlConf({
@@ -50,7 +58,13 @@ export const databasePlanner: Planner<"database"> = {
         pgtune: tuning.pgtune,
         extraParameters: s.parameters,
       });
-    const hba = renderPgHbaConf({ subnet: ctx.topology.settings.subnet, database: s.databaseName, user: s.user, replicationUser: REPLICATION_USER });
+    const hba = renderPgHbaConf({
+      subnet: ctx.topology.settings.subnet,
+      database: s.databaseName,
+      user: s.user,
+      replicationUser: REPLICATION_USER,
+      ...(exporterPassword ? { exporter: { role: EXPORTER_ROLE, addresses: exporters } } : {}),
+    });
     const start = { passwordEnv: ENV.dbPassword, replicationPasswordEnv: ENV.replicationPassword };
     // Through the socket, which pg_hba.conf allows by peer authentication; a TCP probe from 127.0.0.1
     // would be rejected (and logged as FATAL) every ten seconds.
@@ -94,6 +108,7 @@ export const databasePlanner: Planner<"database"> = {
             passwordEnv: ENV.dbPassword,
             replicationPasswordEnv: ENV.replicationPassword,
             replicationSlots,
+            ...(exporterPassword ? { exporter: { role: EXPORTER_ROLE, passwordEnv: EXPORTER_PASSWORD_ENV, connectionLimit: POSTGRES_EXPORTER_CONNECTIONS } } : {}),
           }),
         ),
         file(`${PG_CONF_DIR}/start.sh`, renderPgPrimaryStart({ ...start, fence: fenceOf(slots.primary) }), true),

@@ -5,7 +5,7 @@
  * consumes the plan without knowing the kinds.
  */
 import { componentSlots } from "../layout";
-import type { ClusterPlan } from "../model";
+import type { ClusterPlan, ContainerSpec } from "../model";
 import { PropsError } from "../errors";
 import { gatewayAddress } from "../network";
 import { secretsIn } from "../secrets";
@@ -14,6 +14,7 @@ import { cachePlanner } from "./cache";
 import { PlanContext, type Planner } from "./context";
 import { databasePlanner } from "./database";
 import { loadBalancerPlanner } from "./load-balancer";
+import { monitoringPlanner } from "./monitoring";
 import { queuePlanner } from "./queue";
 import { searchPlanner } from "./search";
 import { webTierPlanner } from "./web-tier";
@@ -31,6 +32,8 @@ export const PLANNERS: readonly Planner<ComponentKind>[] = [
   webTierPlanner,
   workerTierPlanner,
   loadBalancerPlanner,
+  // Last: it reads every other container (its exporters' targets, its scrape targets).
+  monitoringPlanner,
 ] as readonly Planner<ComponentKind>[];
 
 function planComponent(ctx: PlanContext, planner: Planner<ComponentKind>, component: ComponentModel): void {
@@ -38,7 +41,7 @@ function planComponent(ctx: PlanContext, planner: Planner<ComponentKind>, compon
   planner.plan(ctx, component as never);
   // WS-NET-COLLISIONS and the capacity probes count containers from the layout: it must be what was planned.
   const planned = ctx.containers.slice(before).map((c) => c.key);
-  const laid = componentSlots(component).map((s) => s.key);
+  const laid = componentSlots(component, ctx.topology).map((s) => s.key);
   if (planned.join() !== laid.join()) throw new Error(`internal: ${component.path} planned [${planned}] but its layout says [${laid}]`);
 }
 
@@ -65,16 +68,32 @@ export function planCluster(topology: Topology): ClusterPlan {
     for (const component of componentsOf(topology, planner.kind)) planComponent(ctx, planner, component);
   }
   checkSecretReferences({ containers: ctx.containers, secrets: ctx.secrets() });
+  if (ctx.swarm) checkServiceNames(ctx.containers);
   return {
     network: { name: `${topology.prefix}-net`, subnet: topology.settings.subnet, gateway: gatewayAddress(topology.settings.subnet) },
     volumes: ctx.volumes,
     containers: ctx.containers,
     secrets: ctx.secrets(),
+    ...(ctx.swarm ? { target: ctx.swarm } : {}),
   };
+}
+
+/** On a swarm, two components whose services share a name (a tier `web` and a tier `web-app`) would become one service. */
+function checkServiceNames(containers: readonly ContainerSpec[]): void {
+  const owner = new Map<string, string>();
+  for (const c of containers) {
+    const service = c.placement!.service;
+    const known = owner.get(service);
+    if (known !== undefined && known !== c.constructPath) {
+      throw new PropsError(c.constructPath, [`id: on a swarm its service '${service}' has the name of one of ${known}; rename one of the two constructs`]);
+    }
+    owner.set(service, c.constructPath);
+  }
 }
 
 export { PlanContext, type Planner } from "./context";
 export { ENV, secretNames } from "./clients";
 export { REPLICATION_USER, replicaSlotName } from "./database";
 export { HAPROXY_DIR } from "./load-balancer";
+export { HOST_LABEL, hostLabels, hostsWithRole, roleLabel, serviceSlots, swarmTarget, type Placement } from "../placement";
 export { NGINX_PORT, STATIC_ROOT, UWSGI_STATS_PORT } from "./web-tier";

@@ -1,12 +1,14 @@
 /** HAProxy: one backend per route over the target tiers' nginx nodes; the only container that publishes ports. */
 import { backendHealthCheck, haproxyNofile, haproxyServerTimeoutMs, routeMaxconn } from "../derive";
 import { webNodeSlots } from "../layout";
+import { monitoringOf } from "../monitoring";
 import { DEFAULT_MAINTENANCE_HTML, renderHaproxyConfig, renderHaproxyErrorPage, type HaproxyBackend, type HaproxyServer } from "../render/haproxy";
 import { hstsHeaderValue, resolveTlsProfile } from "../render/tls-profiles";
 import type { LoadBalancerSettings } from "../schemas";
 import type { LoadBalancerModel, WebTierModel } from "../topology";
 import { ENV, secretNames } from "./clients";
 import { cmd, file, nofile, snake, type PlanContext, type Planner } from "./context";
+import { serviceSlots } from "../placement";
 import { NGINX_PORT } from "./web-tier";
 
 export const HAPROXY_DIR = "/usr/local/etc/haproxy";
@@ -22,6 +24,13 @@ export function tlsKeyVariable(id: string, https: NonNullable<LoadBalancerSettin
 }
 
 function servers(ctx: PlanContext, tier: WebTierModel, maxconn: number, backup: boolean): (HaproxyServer & { container: string })[] {
+  if (ctx.swarm) {
+    // One template over the nginx service's DNS name; every replica is a server of its own maxconn.
+    const first = webNodeSlots(tier, 0);
+    const placement = ctx.placementOf(tier, first.nginx.key)!;
+    const slots = serviceSlots(ctx.swarm, placement);
+    return [{ name: tier.id, address: ctx.address(tier, first.nginx), port: NGINX_PORT, maxconn, backup, container: first.nginx.key, templateSlots: slots }];
+  }
   return Array.from({ length: tier.settings.nodes }, (_, n) => {
     const slots = webNodeSlots(tier, n);
     return { name: slots.node, address: ctx.address(tier, slots.nginx), port: NGINX_PORT, maxconn, backup, container: slots.nginx.key };
@@ -68,7 +77,9 @@ export const loadBalancerPlanner: Planner<"loadBalancer"> = {
           statsUser: s.statsUser,
           statsPasswordEnv: ENV.haproxyStatsPassword,
           errorFile503: `${HAPROXY_DIR}/errors/503.http`,
+          ...(ctx.swarm ? { resolvers: { name: "docker", nameserver: "127.0.0.11:53" } } : {}),
           backends,
+          metrics: monitoringOf(ctx.topology) !== undefined,
         }),
       ),
       file(`${HAPROXY_DIR}/errors/503.http`, renderHaproxyErrorPage(s.maintenanceHtml ?? DEFAULT_MAINTENANCE_HTML)),

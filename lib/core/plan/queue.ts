@@ -4,10 +4,12 @@ import {
   RABBITMQ_CONF_DIR,
   RABBITMQ_MANAGEMENT_PORT,
   RABBITMQ_PORT,
+  RABBITMQ_PROMETHEUS_PORT,
   renderRabbitmqConf,
   renderRabbitmqEnabledPlugins,
   renderRabbitmqStart,
 } from "../render/rabbitmq";
+import { monitoringOf } from "../monitoring";
 import type { QueueModel } from "../topology";
 import { ENV, rabbitmqPassword } from "./clients";
 import { cmd, file, type PlanContext, type Planner } from "./context";
@@ -22,7 +24,7 @@ export const queuePlanner: Planner<"queue"> = {
       return;
     }
     const password = rabbitmqPassword(ctx, queue);
-    const conf = { vhost: s.vhost, user: s.user, connectionMax: s.maxConnections, watermarkBytes: rabbitmqWatermarkMiB(s) * 1024 * 1024, managementUi: s.managementUi };
+    const conf = { vhost: s.vhost, user: s.user, connectionMax: s.maxConnections, watermarkBytes: rabbitmqWatermarkMiB(s) * 1024 * 1024, managementUi: s.managementUi, prometheus: monitoringOf(ctx.topology) !== undefined };
     ctx.container({
       key: queue.id,
       constructPath: queue.path,
@@ -35,6 +37,7 @@ export const queuePlanner: Planner<"queue"> = {
       listens: [
         { port: RABBITMQ_PORT, purpose: "amqp" },
         ...(s.managementUi ? [{ port: RABBITMQ_MANAGEMENT_PORT, purpose: "management UI (internal)" }] : []),
+        ...(conf.prometheus ? [{ port: RABBITMQ_PROMETHEUS_PORT, purpose: "prometheus metrics (internal)" }] : []),
       ],
       files: [
         file(`${RABBITMQ_CONF_DIR}/rabbitmq.conf`, renderRabbitmqConf(conf)),

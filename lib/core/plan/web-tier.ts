@@ -1,6 +1,8 @@
 /** A web tier: per node, the app server (uWSGI or gunicorn) and nginx in front of it. */
 import { NGINX_WORKER_PROCESSES, appRoutesTo, appSocketTimeoutSeconds, appSomaxconn, backendHealthCheck, nginxReadTimeoutSeconds, nodeConcurrency, webAppMemoryMiB } from "../derive";
 import { webNodeSlots } from "../layout";
+import { NGINX_STUB_STATUS_PORT, applicationName } from "../monitoring";
+import { exporterAddress } from "./monitoring";
 import { renderGunicornConfig, renderUwsgiIni, type AppServerConfig } from "../render/appserver";
 import { renderNginxConfig } from "../render/nginx";
 import type { WebTierModel } from "../topology";
@@ -27,7 +29,8 @@ export const webTierPlanner: Planner<"webTier"> = {
   plan(ctx: PlanContext, tier: WebTierModel): void {
     const s = tier.settings;
     const maxBodyBytes = Math.max(parseSize(s.clientMaxBodySize), ...s.uploadRoutes.map((r) => parseSize(r.maxBodySize)));
-    const env = { ...clientEnv(ctx, tier, s), ...resolveEnvironment(ctx, tier, s.environment) };
+    const name = applicationName(ctx.topology, tier);
+    const env = { ...clientEnv(ctx, tier, s, name), ...resolveEnvironment(ctx, tier, s.environment, name) };
     const dependsOn = serviceKeys(tier);
     const release = planRelease(ctx, tier, env, dependsOn);
     // The node's own health checks send the Host the load balancer's checks send, so an app that checks
@@ -40,7 +43,8 @@ export const webTierPlanner: Planner<"webTier"> = {
       const slots = webNodeSlots(tier, n);
       const nginxAddress = ctx.address(tier, slots.nginx);
       const appAddress = ctx.address(tier, slots.app);
-      const staticVolume = `${slots.node}-static`;
+      const staticVolume = ctx.nodeVolumeKey(tier, slots.node, "static");
+      const exporter = exporterAddress(ctx, slots.nginx.key);
       const app: AppServerConfig = {
         wsgiModule: s.wsgiModule,
         port: s.appPort,
@@ -52,7 +56,7 @@ export const webTierPlanner: Planner<"webTier"> = {
         maxBodyBytes,
         plugins: s.uwsgiPlugins,
         statsPort: UWSGI_STATS_PORT,
-        forwardedAllowIps: nginxAddress,
+        forwardedAllowIps: ctx.trustedPeer(nginxAddress),
         socketTimeoutSeconds: appSocketTimeoutSeconds(s),
         bufferSize: s.uwsgiBufferSize,
         extraOptions: s.server === "uwsgi" ? s.uwsgiOptions : s.gunicornOptions,
@@ -92,7 +96,7 @@ export const webTierPlanner: Planner<"webTier"> = {
         command: ["nginx", "-g", "daemon off;", "-c", "/etc/nginx/nginx.conf"],
         env: {},
         address: nginxAddress,
-        listens: [{ port: NGINX_PORT, purpose: "http" }],
+        listens: [{ port: NGINX_PORT, purpose: "http" }, ...(exporter ? [{ port: NGINX_STUB_STATUS_PORT, purpose: "stub_status (its exporter only)" }] : [])],
         files: [
           file(
             "/etc/nginx/nginx.conf",
@@ -108,6 +112,7 @@ export const webTierPlanner: Planner<"webTier"> = {
               locations: s.locations,
               readTimeoutSeconds: nginxReadTimeoutSeconds(s),
               trustedProxies: ctx.topology.settings.subnet,
+              ...(exporter ? { stubStatus: { port: NGINX_STUB_STATUS_PORT, allow: exporter } } : {}),
             }),
           ),
         ],
@@ -124,6 +129,9 @@ export const webTierPlanner: Planner<"webTier"> = {
         // 1 s old (TCP timestamps keep that safe). A network-namespace sysctl: this container only.
         sysctls: { "net.ipv4.tcp_tw_reuse": "1" },
         ulimits: nofile(s.nginxNofileLimit),
+        // SIGTERM is nginx's fast shutdown, which cuts the requests in flight; SIGQUIT finishes them. On a
+        // swarm every rolling update stops a replica under traffic.
+        ...(ctx.swarm ? { stopSignal: "SIGQUIT" } : {}),
       });
     }
   },

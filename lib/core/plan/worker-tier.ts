@@ -1,6 +1,7 @@
 /** A Celery worker tier: its workers, at most one beat scheduler and an optional Flower, each a container. */
 import { FLOWER_MEMORY_MIB, beatMemoryMiB, workerMemoryMiB } from "../derive";
 import { workerSlots } from "../layout";
+import { applicationName } from "../monitoring";
 import { BEAT_HEALTH_PROBE, FLOWER_PORT, celeryBeatCommand, celeryWorkerCommand, flowerCommand } from "../render/celery";
 import type { WorkerTierModel } from "../topology";
 import { clientEnv, resolveEnvironment, serviceKeys } from "./clients";
@@ -11,7 +12,11 @@ export const workerTierPlanner: Planner<"workerTier"> = {
   kind: "workerTier",
   plan(ctx: PlanContext, tier: WorkerTierModel): void {
     const s = tier.settings;
-    const env = { ...clientEnv(ctx, tier, s), ...resolveEnvironment(ctx, tier, s.environment) };
+    const name = applicationName(ctx.topology, tier);
+    const env = { ...clientEnv(ctx, tier, s, name), ...resolveEnvironment(ctx, tier, s.environment, name) };
+    // The beat connects under a name of its own (a share of its own in the budget); the same URLs otherwise.
+    const beatName = applicationName(ctx.topology, tier, true);
+    const beatEnv = beatName === undefined ? env : { ...clientEnv(ctx, tier, s, beatName), ...resolveEnvironment(ctx, tier, s.environment, beatName) };
     const dependsOn = [...serviceKeys(tier), ...releasesBefore(ctx, tier)];
     const slots = workerSlots(tier);
     for (const slot of slots.workers) {
@@ -22,7 +27,7 @@ export const workerTierPlanner: Planner<"workerTier"> = {
         image: s.image,
         command: celeryWorkerCommand({
           app: s.celeryApp,
-          nodeName: slot.key,
+          nodeName: ctx.replicaName(tier, slot.key),
           concurrency: s.concurrency,
           prefetchMultiplier: s.prefetchMultiplier,
           maxTasksPerChild: s.maxTasksPerChild,
@@ -34,7 +39,7 @@ export const workerTierPlanner: Planner<"workerTier"> = {
         files: [],
         memoryMiB: workerMemoryMiB(s),
         dependsOn,
-        healthcheck: shell(`celery --app=${s.celeryApp} inspect ping --destination=${slot.key}@$(hostname) --timeout=5 | grep -q pong`, 30),
+        healthcheck: shell(`celery --app=${s.celeryApp} inspect ping --destination=${ctx.replicaName(tier, slot.key)}@$(hostname) --timeout=5 | grep -q pong`, 30),
         stopTimeoutSeconds: 60,
       });
     }
@@ -45,7 +50,7 @@ export const workerTierPlanner: Planner<"workerTier"> = {
         role: "celery-beat",
         image: s.image,
         command: celeryBeatCommand(s.celeryApp, s.beatScheduler),
-        env,
+        env: beatEnv,
         address: ctx.address(tier, slots.beat),
         listens: [],
         files: [],

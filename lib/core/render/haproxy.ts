@@ -14,6 +14,12 @@ export interface HaproxyServer {
   readonly port: number;
   readonly maxconn: number;
   readonly backup: boolean;
+  /**
+   * On a swarm: this line is a `server-template` of this many slots over the DNS name `address`,
+   * resolved through `resolvers` (each running replica fills a slot, each slot keeps `maxconn`), so
+   * scaling the tier needs no re-render. Absent: one `server` line.
+   */
+  readonly templateSlots?: number;
 }
 
 export interface HaproxyBackend {
@@ -41,6 +47,8 @@ export interface HaproxyHealthCheck {
 
 export interface HaproxyConfig {
   readonly maxconn: number;
+  /** A `resolvers` section (Docker's embedded DNS on a swarm) for the server templates. */
+  readonly resolvers?: { readonly name: string; readonly nameserver: string };
   /**
    * `nbthread`; default 1. Without it HAProxy starts one thread per CPU it sees, which in a container
    * without a CPU limit is every CPU of the host.
@@ -66,6 +74,8 @@ export interface HaproxyConfig {
   readonly statsPasswordEnv: string;
   readonly errorFile503: string;
   readonly backends: readonly HaproxyBackend[];
+  /** Serve HAProxy's built-in Prometheus exporter at /metrics of the stats frontend (monitored stacks). @default false */
+  readonly metrics?: boolean;
 }
 
 const indent = (lines: string[]) => lines.map((l) => (l === "" ? l : `    ${l}`));
@@ -163,7 +173,11 @@ export function renderHaproxyConfig(c: HaproxyConfig): string {
         "# at once, so under load they come within milliseconds) take it out before the next check would,",
         "# instead of every request to it failing until then. The checks bring it back (rise).",
         `default-server check inter ${health.interMs} fastinter ${health.fastInterMs} fall ${health.fall} rise ${health.rise} maxqueue ${b.maxqueue} observe layer4 error-limit 10 on-error mark-down`,
-        ...b.servers.map((s) => `server ${s.name} ${s.address}:${s.port} maxconn ${s.maxconn}${s.backup ? " backup" : ""}`),
+        ...b.servers.map((s) =>
+          s.templateSlots !== undefined && c.resolvers
+            ? `server-template ${s.name}- ${s.templateSlots} ${s.address}:${s.port} maxconn ${s.maxconn}${s.backup ? " backup" : ""} resolvers ${c.resolvers.name} init-addr none`
+            : `server ${s.name} ${s.address}:${s.port} maxconn ${s.maxconn}${s.backup ? " backup" : ""}`,
+        ),
       ]),
     ];
   });
@@ -201,6 +215,7 @@ export function renderHaproxyConfig(c: HaproxyConfig): string {
       `errorfile 503 ${c.errorFile503}`,
     ]),
     "",
+    ...(c.resolvers ? resolversSection(c.resolvers) : []),
     ...frontends,
     ...backends,
     "",
@@ -208,6 +223,9 @@ export function renderHaproxyConfig(c: HaproxyConfig): string {
     "frontend stats",
     ...indent([
       `bind :${c.statsPort}`,
+      ...(c.metrics
+        ? ["# HAProxy's built-in Prometheus exporter, for the stack's Prometheus; this port is never published.", "http-request use-service prometheus-exporter if { path /metrics }"]
+        : []),
       "stats enable",
       "stats uri /stats",
       "stats refresh 10s",
@@ -216,6 +234,18 @@ export function renderHaproxyConfig(c: HaproxyConfig): string {
     ]),
     "",
   ].join("\n");
+}
+
+/**
+ * Docker's embedded DNS: a swarm service with `endpoint_mode = dnsrr` resolves to the addresses of its
+ * running tasks; HAProxy re-resolves every `hold valid` and fills or empties template slots.
+ */
+function resolversSection(r: { name: string; nameserver: string }): string[] {
+  return [
+    `resolvers ${r.name}`,
+    ...indent([`nameserver dns ${r.nameserver}`, "resolve_retries 3", "timeout resolve 1s", "timeout retry 1s", "hold valid 5s", "hold obsolete 10s", "accepted_payload_size 8192"]),
+    "",
+  ];
 }
 
 /** The 503 page as the raw HTTP response HAProxy's `errorfile` wants. */

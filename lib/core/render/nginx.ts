@@ -88,6 +88,8 @@ export interface NginxConfig {
   readonly readTimeoutSeconds: number;
   /** Address range of the load balancer, trusted for X-Forwarded-For. */
   readonly trustedProxies: string;
+  /** `stub_status` on a listener of its own, for the node's exporter only (monitored stacks). @default none */
+  readonly stubStatus?: { readonly port: number; readonly allow: string };
 }
 
 const pad = (n: number, lines: string[]) => lines.map((l) => (l === "" ? l : " ".repeat(n) + l));
@@ -257,6 +259,24 @@ export function renderNginxConfig(c: NginxConfig): string {
     "server {",
     ...pad(4, server),
     "}",
+    ...(c.stubStatus
+      ? [
+          "",
+          "# Connection counters for the node's Prometheus exporter, and for nobody else.",
+          "server {",
+          ...pad(4, [
+            `listen ${c.stubStatus.port};`,
+            "access_log off;",
+            "location = /stub_status {",
+            ...pad(4, ["stub_status;", `allow ${c.stubStatus.allow};`, "deny all;"]),
+            "}",
+            "location / {",
+            ...pad(4, ["return 404;"]),
+            "}",
+          ]),
+          "}",
+        ]
+      : []),
   ];
 
   return [

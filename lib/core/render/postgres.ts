@@ -173,6 +173,8 @@ export interface PgHbaConfig {
   readonly replicationUser: string;
   /** With failover: the role Patroni runs pg_rewind as, reading the leader's files through database postgres. */
   readonly rewindUser?: string;
+  /** The metrics exporter's role, from its containers' addresses only (monitored stacks). @default none */
+  readonly exporter?: { readonly role: string; readonly addresses: readonly string[] };
 }
 
 export function renderPgHbaConf(c: PgHbaConfig): string {
@@ -186,6 +188,7 @@ export function renderPgHbaConf(c: PgHbaConfig): string {
     `host    ${c.database.padEnd(15)} ${c.user.padEnd(15)} ${c.subnet.padEnd(23)} scram-sha-256`,
     `host    replication     ${c.replicationUser.padEnd(15)} ${c.subnet.padEnd(23)} scram-sha-256`,
     ...(c.rewindUser ? [`host    postgres        ${c.rewindUser.padEnd(15)} ${c.subnet.padEnd(23)} scram-sha-256`] : []),
+    ...(c.exporter ? ["# The metrics exporters, each from its own address.", ...c.exporter.addresses.map((a) => `host    ${c.database.padEnd(15)} ${c.exporter!.role.padEnd(15)} ${`${a}/32`.padEnd(23)} scram-sha-256`)] : []),
     "# Everything else, from anywhere, is refused.",
     "host    all             all                     0.0.0.0/0               reject",
     "host    all             all                     ::/0                    reject",
@@ -201,6 +204,8 @@ export interface PgInitConfig {
   readonly passwordEnv: string;
   readonly replicationPasswordEnv?: string;
   readonly replicationSlots: readonly string[];
+  /** A login role for the metrics exporter: pg_monitor, and at most `connectionLimit` connections (monitored stacks). @default none */
+  readonly exporter?: { readonly role: string; readonly passwordEnv: string; readonly connectionLimit: number };
 }
 
 /** Run once by psql on the first boot of the primary. Passwords come from the environment (psql 15 `\getenv`). */
@@ -214,6 +219,13 @@ export function renderPgInitSql(c: PgInitConfig): string {
     ...(c.replicationUser ? [`CREATE ROLE ${c.replicationUser} WITH LOGIN REPLICATION PASSWORD :'replication_password';`] : []),
     `CREATE ROLE ${c.user} WITH LOGIN PASSWORD :'app_password';`,
     `CREATE DATABASE ${c.database} OWNER ${c.user};`,
+    ...(c.exporter
+      ? [
+          `\\getenv exporter_password ${c.exporter.passwordEnv}`,
+          "-- Reads every session's and standby's statistics (pg_monitor); the limit is the budget's figure, enforced by the server.",
+          `CREATE ROLE ${c.exporter.role} WITH LOGIN PASSWORD :'exporter_password' CONNECTION LIMIT ${c.exporter.connectionLimit} IN ROLE pg_monitor;`,
+        ]
+      : []),
     ...c.replicationSlots.map((slot) => `SELECT pg_create_physical_replication_slot('${slot}');`),
     `\\connect ${c.database}`,
     "CREATE EXTENSION IF NOT EXISTS pg_stat_statements;",

@@ -7,6 +7,7 @@
 export const RABBITMQ_CONF_DIR = "/etc/rabbitmq";
 export const RABBITMQ_PORT = 5672;
 export const RABBITMQ_MANAGEMENT_PORT = 15672;
+export const RABBITMQ_PROMETHEUS_PORT = 15692;
 
 export interface RabbitmqConfig {
   readonly vhost: string;
@@ -14,6 +15,8 @@ export interface RabbitmqConfig {
   readonly connectionMax: number;
   readonly watermarkBytes: number;
   readonly managementUi: boolean;
+  /** Enable the rabbitmq_prometheus plugin (monitored stacks). @default false */
+  readonly prometheus?: boolean;
 }
 
 export function renderRabbitmqConf(c: RabbitmqConfig): string {
@@ -36,12 +39,14 @@ export function renderRabbitmqConf(c: RabbitmqConfig): string {
     "log.console.level = info",
     "log.file = false",
     ...(c.managementUi ? [`management.tcp.port = ${RABBITMQ_MANAGEMENT_PORT}`] : []),
+    ...(c.prometheus ? ["# Metrics for the stack's Prometheus, on the internal network only.", `prometheus.tcp.port = ${RABBITMQ_PROMETHEUS_PORT}`] : []),
     "",
   ].join("\n");
 }
 
 export function renderRabbitmqEnabledPlugins(c: RabbitmqConfig): string {
-  return c.managementUi ? "[rabbitmq_management].\n" : "[].\n";
+  const plugins = [...(c.managementUi ? ["rabbitmq_management"] : []), ...(c.prometheus ? ["rabbitmq_prometheus"] : [])];
+  return `[${plugins.join(",")}].\n`;
 }
 
 export function renderRabbitmqStart(passwordEnv: string): string {

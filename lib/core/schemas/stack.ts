@@ -1,5 +1,6 @@
 /** WebStack props. */
 import { z } from "zod";
+import { targetSchema } from "./target";
 
 export const stackSchema = z
   .object({
@@ -20,6 +21,12 @@ export const stackSchema = z
     appSecrets: z
       .record(z.string().regex(/^[a-z][a-z0-9_]{0,62}$/, "must be lower case letters, digits and '_', starting with a letter"), z.string().min(1))
       .default({}),
+    /**
+     * Where the stack runs: `{ kind: "engine" }`, one Docker engine (`dockerHost`), or
+     * `{ kind: "swarm", hosts: [...] }`, a Docker Swarm reached through a manager at `dockerHost`:
+     * services instead of containers, placed on the hosts by their roles. @default { kind: "engine" }
+     */
+    target: targetSchema.optional(),
     /** Share of a limit above which a passing budget is reported as a warning. @default 0.8 */
     warnAtFraction: z.number().gt(0).lt(1).default(0.8),
   })

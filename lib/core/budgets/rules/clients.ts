@@ -1,5 +1,5 @@
 /** Client-count rules: who connects to each server, against the server's connection limit. */
-import { applicationDatabaseClients, brokerClients, cacheClients, databaseClients, poolerClients, sumClients, type ClientLine } from "../../clients";
+import { applicationDatabaseClients, exporterDatabaseClients, brokerClients, cacheClients, databaseClients, poolerClients, sumClients, type ClientLine } from "../../clients";
 import { nodeConnections } from "../../connection-model";
 import { componentsOf, type DatabaseModel, type Topology, type WebTierModel, type WorkerTierModel } from "../../topology";
 import { clientBudget, clientLines, measured, type Measurement, type Rule } from "../rule";
@@ -56,7 +56,7 @@ export const DB_CONNECTIONS: Rule = {
     componentsOf(t, "database").flatMap((db) => [
       connectionMeasurement(db, "", databaseClients(t, db), (used, limit) => connectionFix(t, db, used, limit)),
       ...(db.settings.pooler && db.settings.replicas > 0 && !db.settings.failover
-        ? [connectionMeasurement(db, "replica-1 ", poolerClients(db, "replica-1"), () => `lower pooler.defaultPoolSize or pooler.reservePoolSize of ${db.path}, or raise its maxConnections`)]
+        ? [connectionMeasurement(db, "replica-1 ", [...poolerClients(db, "replica-1"), ...exporterDatabaseClients(t)], () => `lower pooler.defaultPoolSize or pooler.reservePoolSize of ${db.path}, or raise its maxConnections`)]
         : []),
     ]),
 };

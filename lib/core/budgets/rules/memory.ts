@@ -14,6 +14,8 @@ import {
   workerMemoryMiB,
 } from "../../derive";
 import { ETCD_BASE_RSS_MIB, ETCD_QUOTA_MIB, PATRONI_RSS_MIB } from "../../failover";
+import { monitoringSlots } from "../../layout";
+import { EXPORTER_MEMORY_MIB, PROMETHEUS_BASE_MIB, PROMETHEUS_MIB_PER_TARGET, monitoringTargetCount, prometheusMemoryEstimateMiB, prometheusMemoryMiB } from "../../monitoring";
 import { componentsOf } from "../../topology";
 import { measured, mib, type Rule } from "../rule";
 
@@ -209,6 +211,28 @@ export const CACHE_MEMORY: Rule = {
       });
     }),
   ],
+};
+
+export const MONITORING_MEMORY: Rule = {
+  id: "WS-MONITORING-MEMORY",
+  title: "Prometheus' series fit its container",
+  severity: "error",
+  warnAt: 0.9,
+  rationale: `Prometheus holds the last two hours of every series in memory: about ${PROMETHEUS_MIB_PER_TARGET} MiB per scrape target (some 1,000 series each) beside ${PROMETHEUS_BASE_MIB} MiB for itself. The exporters and the blackbox prober run in ${EXPORTER_MEMORY_MIB} MiB each.`,
+  measure: (t) =>
+    componentsOf(t, "monitoring").map((m) => {
+      const slots = monitoringSlots(m, t);
+      const targets = monitoringTargetCount(t, slots.exporters.length, slots.alertmanager !== undefined);
+      const used = prometheusMemoryEstimateMiB(targets);
+      const limit = prometheusMemoryMiB(m, targets);
+      return measured(m, "prometheus memory", {
+        used,
+        limit,
+        unit: "MiB",
+        lines: [`${PROMETHEUS_BASE_MIB} MiB base + ${targets} targets x ${PROMETHEUS_MIB_PER_TARGET} MiB = ${mib(used)}`, `memoryMiB = ${mib(limit)}`],
+        fix: `raise memoryMiB of ${m.path} to at least ${used}, or leave it unset (it then follows the targets)`,
+      });
+    }),
 };
 
 export const SEARCH_HEAP: Rule = {

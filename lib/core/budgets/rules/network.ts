@@ -15,7 +15,7 @@ function publishedPorts(t: Topology): string[] {
   return componentsOf(t, "loadBalancer").flatMap((lb) => [
     `${lb.settings.bindAddress}:${lb.settings.httpPort}`,
     ...(lb.settings.https ? [`${lb.settings.bindAddress}:${lb.settings.https.port}`] : []),
-  ]);
+  ]).concat(componentsOf(t, "monitoring").flatMap((m) => (m.settings.publish ? [`${m.settings.publish.bindAddress}:${m.settings.publish.port}`] : [])));
 }
 
 export const NET_COLLISIONS: Rule = {
@@ -26,7 +26,7 @@ export const NET_COLLISIONS: Rule = {
   measure: (t) => {
     const blocks = addressBlocks(t);
     const available = componentBlocks(t.settings.subnet);
-    const perComponent = t.components.map((c) => ({ c, slots: componentSlots(c) }));
+    const perComponent = t.components.map((c) => ({ c, slots: componentSlots(c, t) }));
     const names = duplicates(perComponent.flatMap(({ slots }) => slots.map((s) => `${t.prefix}-${s.key}`)));
     const ports = duplicates(publishedPorts(t));
     const crowded = perComponent.filter(({ slots }) => slots.length > HOSTS_PER_BLOCK);

@@ -1,0 +1,70 @@
+/** Monitoring props: Prometheus, its exporters and alert rules, and an optional Alertmanager. */
+import { z } from "zod";
+import { positiveInt, memoryMiB, dockerImage, identifier } from "./common";
+
+export const monitoringSchema = z
+  .object({
+    /** Seconds between two scrapes of every target. @default 15 */
+    scrapeIntervalSeconds: positiveInt.max(300).default(15),
+    /** Days of samples Prometheus keeps (`--storage.tsdb.retention.time`). @default 15 */
+    retentionDays: positiveInt.max(3650).default(15),
+    /**
+     * Memory limit of the Prometheus container. @default its estimate (WS-MONITORING-MEMORY) x 1.25,
+     * rounded up to 64 MiB
+     */
+    memoryMiB: memoryMiB.optional(),
+    /**
+     * Publish Prometheus' web UI on the host. @default none: Prometheus and every exporter listen on
+     * the stack's internal network only
+     */
+    publish: z
+      .object({
+        /** Host port. */
+        port: z.number().int().min(1).max(65535),
+        /** Host address the port binds to. @default "127.0.0.1" */
+        bindAddress: z.ipv4().default("127.0.0.1"),
+      })
+      .strict()
+      .optional(),
+    /** Replication lag above which ReplicaLagging fires, seconds. @default 30 */
+    replicationLagSeconds: positiveInt.default(30),
+    /** Share of a load balancer's responses that may be 5xx over 5 minutes before HighErrorRate fires. @default 0.05 */
+    errorRatio: z.number().gt(0).lt(1).default(0.05),
+    /**
+     * Alertmanager, with one webhook receiver whose URL is the sensitive variable `webhookVariable`.
+     * @default none (alerts show in Prometheus only)
+     */
+    alertmanager: z
+      .object({
+        /** Name of the sensitive Terraform variable holding the webhook URL. @default "<id>_webhook_url" */
+        webhookVariable: identifier.optional(),
+        /** Memory limit of the Alertmanager container. @default 128 */
+        memoryMiB: memoryMiB.default(128),
+        /** @default "prom/alertmanager:v0.25.0" */
+        image: dockerImage.default("prom/alertmanager:v0.25.0"),
+      })
+      .strict()
+      .optional(),
+    /** @default "prom/prometheus:v2.42.0" */
+    image: dockerImage.default("prom/prometheus:v2.42.0"),
+    /** Images of the exporters, by exporter. @default the upstream images of Debian 12's versions */
+    exporterImages: z
+      .object({
+        /** @default "prom/blackbox-exporter:v0.23.0" */
+        blackbox: dockerImage.default("prom/blackbox-exporter:v0.23.0"),
+        /** @default "quay.io/prometheuscommunity/postgres-exporter:v0.11.1" */
+        postgres: dockerImage.default("quay.io/prometheuscommunity/postgres-exporter:v0.11.1"),
+        /** @default "oliver006/redis_exporter:v1.45.0-alpine" */
+        redis: dockerImage.default("oliver006/redis_exporter:v1.45.0-alpine"),
+        /** @default "nginx/nginx-prometheus-exporter:0.11.0" */
+        nginx: dockerImage.default("nginx/nginx-prometheus-exporter:0.11.0"),
+      })
+      .strict()
+      .default({
+        blackbox: "prom/blackbox-exporter:v0.23.0",
+        postgres: "quay.io/prometheuscommunity/postgres-exporter:v0.11.1",
+        redis: "oliver006/redis_exporter:v1.45.0-alpine",
+        nginx: "nginx/nginx-prometheus-exporter:0.11.0",
+      }),
+  })
+  .strict();
