@@ -76,7 +76,12 @@ describeE2e("e2e failover behind the pooler: examples/ha-pooled-site loses its p
       const first = load.acked.find((a) => a.t > t0 && a.addr !== leader.address);
       if (!first) {
         log(`no write back: writable ${(await writable()).map((m) => m.name)}, /primary ${await Promise.all(members.map((m) => patroniApi(m, "/primary")))}, errors ${JSON.stringify(load.errors)}`);
-        for (const c of [router, pooler]) log(`--- ${c.name} ---\n${(await logLines(c.name, t0)).slice(0, 60).map((l) => `${((l.t - t0) / 1000).toFixed(1)} ${l.line}`).join("\n")}`);
+        // Patroni's decisions (INFO/WARNING lines), without its tracebacks.
+        const decisions = /^\d{4}-\d\d-\d\d [\d:,]+ (INFO|WARNING|ERROR): (?!Exception happened|Traceback)/;
+        for (const c of [router, pooler, ...members]) {
+          const lines = (await logLines(c.name, t0 - 5000)).filter((l) => c === router || c === pooler || decisions.test(l.line));
+          log(`--- ${c.name} ---\n${lines.slice(-60).map((l) => `${((l.t - t0) / 1000).toFixed(1)} ${l.line}`).join("\n")}`);
+        }
       }
       expect(first).toBeDefined();
       resumedS = (first!.t - t0) / 1000;
