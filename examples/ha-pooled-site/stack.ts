@@ -1,11 +1,12 @@
 /**
  * examples/ha-site behind PgBouncer: the same three PostgreSQL members under Patroni and three etcd
- * members, with the web tier's connections pooled. PgBouncer's server connections go through the
- * pooler's router (a TCP HAProxy checking Patroni's GET /primary), so they follow the leader.
+ * members, the same web tier and load balancer, with the web tier's connections pooled. PgBouncer's
+ * server connections go through the pooler's router (a TCP HAProxy checking Patroni's GET /primary),
+ * so they follow the leader.
  */
 import type { Construct } from "constructs";
-import { Database, LoadBalancer, WebStack, WebTier } from "../../lib";
-import { EXAMPLE_APP_IMAGE } from "../invenio/stack";
+import { Database, WebStack } from "../../lib";
+import { addWebAndLoadBalancer } from "../small-site/stack";
 
 export function buildHaPooledSiteStack(scope: Construct, id = "ha-pooled-site"): WebStack {
   const stack = new WebStack(scope, id, { subnet: "172.29.0.0/16" });
@@ -18,17 +19,6 @@ export function buildHaPooledSiteStack(scope: Construct, id = "ha-pooled-site"):
     failover: {},
     pooler: { defaultPoolSize: 10, reservePoolSize: 2 },
   });
-  const web = new WebTier(stack, "web", {
-    nodes: 2,
-    server: "gunicorn",
-    image: EXAMPLE_APP_IMAGE,
-    wsgiModule: "webstack_example.wsgi:application",
-    processes: 3,
-    threads: 1,
-    poolSize: 5,
-    processRssMiB: 120,
-    database: db,
-  });
-  new LoadBalancer(stack, "lb", { defaultTarget: web, balance: "roundrobin", httpPort: 8080 });
+  addWebAndLoadBalancer(stack, db);
   return stack;
 }
