@@ -34,6 +34,13 @@ export async function patroniApi(m: Member, path: string): Promise<number> {
   return Number(r.output.trim() || 0);
 }
 
+/** The body of a GET to a member's Patroni REST API (for example `/cluster`: roles, lag, timeline, the synchronous standby), for a failure's log. */
+export async function patroniBody(m: Member, path: string): Promise<string> {
+  const py = `import urllib.request\ntry:\n  print(urllib.request.urlopen('http://${m.address}:8008${path}', timeout=2).read().decode())\nexcept Exception as e:\n  print(e)`;
+  const r = await exec(m.name, ["python3", "-c", py], "postgres").catch((e) => ({ exitCode: -1, output: String(e) }));
+  return r.output.trim();
+}
+
 /** Asks every member twice a second, until stopped or `until`, and records any sample with two writable. */
 export class WritableSampler {
   readonly overlaps: string[] = [];

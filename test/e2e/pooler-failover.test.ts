@@ -18,7 +18,7 @@ import { Testing } from "cdktf";
 import { buildHaPooledSiteStack } from "../../examples/ha-pooled-site/stack";
 import { apply, generateVariables, inspect, waitHealthy } from "./applier";
 import { call } from "./docker-api";
-import { lostOf, patroniApi, recovery, startWriters, writableOf, WritableSampler, type Acked } from "./failover-probes";
+import { lostOf, patroniApi, patroniBody, recovery, startWriters, writableOf, WritableSampler, type Acked } from "./failover-probes";
 import { figure, logLines, settled, sleep, startContainer } from "./scenarios";
 import { closeSession, describeE2e, newSession, openSession } from "./session";
 
@@ -76,6 +76,7 @@ describeE2e("e2e failover behind the pooler: examples/ha-pooled-site loses its p
       const first = load.acked.find((a) => a.t > t0 && a.addr !== leader.address);
       if (!first) {
         log(`no write back: writable ${(await writable()).map((m) => m.name)}, /primary ${await Promise.all(members.map((m) => patroniApi(m, "/primary")))}, errors ${JSON.stringify(load.errors)}`);
+        for (const m of members.filter((x) => x !== leader)) log(`${m.name} GET /cluster: ${await patroniBody(m, "/cluster")}`);
         // Patroni's decisions (INFO/WARNING lines), without its tracebacks.
         const decisions = /^\d{4}-\d\d-\d\d [\d:,]+ (INFO|WARNING|ERROR): (?!Exception happened|Traceback)/;
         for (const c of [router, pooler, ...members]) {
