@@ -77,6 +77,11 @@ describeE2e("e2e failover behind the pooler: examples/ha-pooled-site loses its p
       if (!first) {
         log(`no write back: writable ${(await writable()).map((m) => m.name)}, /primary ${await Promise.all(members.map((m) => patroniApi(m, "/primary")))}, errors ${JSON.stringify(load.errors)}`);
         for (const m of members.filter((x) => x !== leader)) log(`${m.name} GET /cluster: ${await patroniBody(m, "/cluster")}`);
+        // Who the leaders named synchronous, since the apply (the /sync key decides who may take over).
+        for (const m of members) {
+          const sync = (await logLines(m.name, 2000)).filter((l) => /synchronous|Synchronous|promoted self|acquired session lock/.test(l.line));
+          log(`--- ${m.name} (synchronous standby lines) ---\n${sync.map((l) => `${((l.t - t0) / 1000).toFixed(1)} ${l.line}`).join("\n")}`);
+        }
         // Patroni's decisions (INFO/WARNING lines), without its tracebacks.
         const decisions = /^\d{4}-\d\d-\d\d [\d:,]+ (INFO|WARNING|ERROR): (?!Exception happened|Traceback)/;
         for (const c of [router, pooler, ...members]) {
