@@ -18,7 +18,7 @@ import { Testing } from "cdktf";
 import { buildHaPooledSiteStack } from "../../examples/ha-pooled-site/stack";
 import { apply, generateVariables, inspect, waitHealthy } from "./applier";
 import { call } from "./docker-api";
-import { lostOf, patroniApi, patroniBody, recovery, startWriters, writableOf, WritableSampler, type Acked } from "./failover-probes";
+import { lostOf, patroniApi, patroniBody, recovery, waitSyncStandby, startWriters, writableOf, WritableSampler, type Acked } from "./failover-probes";
 import { figure, logLines, settled, sleep, startContainer } from "./scenarios";
 import { closeSession, describeE2e, newSession, openSession } from "./session";
 
@@ -183,6 +183,8 @@ describeE2e("e2e failover behind the pooler: examples/ha-pooled-site loses its p
   });
 
   test("4. the leader cut off the network, left running: the router moves the pools, writes resume, none lost", async () => {
+    // The precondition of an automatic failover in synchronous mode: a registered synchronous standby.
+    figure("ha_pooled_sync_standby_registered_seconds", (await waitSyncStandby(members, 60_000)).toFixed(1));
     const [leader] = await writable();
     const { resumedS, acked } = await loseLeader("cut", leader);
     figure("ha_pooled_cut_writes_resumed_seconds", resumedS.toFixed(1));
