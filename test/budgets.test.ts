@@ -436,6 +436,7 @@ const overBudget: Record<string, { build: () => WebStack; on: string }> = {
   "WS-DB-MEMORY": { build: () => site({ db: { memoryMiB: 1024, maxConnections: 200, workMemMiB: 16 } }), on: "db" },
   "WS-DB-ETCD-QUORUM": { build: () => site({ db: { failover: { etcdMembers: 4 } } }), on: "db" },
   "WS-ETCD-MEMORY": { build: () => site({ db: { failover: { etcdMemoryMiB: 100 } } }), on: "db" },
+  "WS-PG-ROUTER-MEMORY": { build: () => site({ db: { failover: {}, pooler: { routerMemoryMiB: 32, defaultPoolSize: 40 } } }), on: "db" },
   "WS-REDIS-CLIENTS": { build: () => site({ cache: { maxClients: 10 }, web: { nodes: 2, processes: 4, threads: 2 } }), on: "cache" },
   "WS-MEMCACHED-CONNECTIONS": { build: () => site({ cache: { engine: "memcached", maxClients: 10 }, web: { nodes: 2, processes: 4, threads: 2 } }), on: "cache" },
   "WS-RABBITMQ-CONNECTIONS": { build: () => site({ queue: { maxConnections: 10 }, worker: { nodes: 2 } }), on: "mq" },

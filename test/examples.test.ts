@@ -1,4 +1,5 @@
 import { buildHaSiteStack } from "../examples/ha-site/stack";
+import { buildHaPooledSiteStack } from "../examples/ha-pooled-site/stack";
 import { buildInvenioStack, buildInvenioSwarmStack } from "../examples/invenio/stack";
 import { buildDjangoSiteStack } from "../examples/django-site/stack";
 import { buildSmallSiteStack } from "../examples/small-site/stack";
@@ -14,6 +15,7 @@ describe.each([
   ["django-site", buildDjangoSiteStack],
   ["invenio-rdm", buildInvenioRdmStack],
   ["ha-site", buildHaSiteStack],
+  ["ha-pooled-site", buildHaPooledSiteStack],
 ])("example %s", (_name, build) => {
   const { dir } = synthApp((app) => build(app));
   const tree = readTree(dir);

@@ -1,6 +1,6 @@
 /** The automatic failover mode of Database: props, layout, rendered files and the rules that count it. */
 import { Testing } from "cdktf";
-import { Database, LoadBalancer, PropsError, WebStack, WebTier } from "../lib";
+import { Database, LoadBalancer, Monitoring, PropsError, WebStack, WebTier } from "../lib";
 import { capacityAnswer } from "../lib/core/capacity";
 import { PATRONI_SETS } from "../lib/core/schemas/database";
 
@@ -32,9 +32,8 @@ describe("props", () => {
     }
     throw new Error("expected a PropsError");
   };
-  test("failover needs a replica, no pooler, no standbyOverrides, and Patroni's timing rule", () => {
+  test("failover needs a replica, no standbyOverrides, and Patroni's timing rule", () => {
     expect(propsError({ replicas: 0, synchronousReplicas: 0 })).toMatch(/\[fo\/db\][\s\S]*failover: needs replicas: 1 or more/);
-    expect(propsError({ pooler: {} })).toMatch(/failover: cannot be combined with pooler yet/);
     expect(propsError({ standbyOverrides: { maxConnections: 300 } })).toMatch(/standbyOverrides: cannot be combined with failover/);
     expect(propsError({ failover: { ttl: 20, loopWait: 10, retryTimeout: 10 } })).toMatch(/failover.ttl: must be at least loopWait \+ 2 x retryTimeout = 30/);
     expect(propsError({ maxReplicationSlots: 3 })).toMatch(/maxReplicationSlots: must be at least 4 with failover/);
@@ -116,6 +115,27 @@ describe("rendered files", () => {
     expect(conf).toContain('listen-client-urls: "http://172.30.1.252:2379,http://127.0.0.1:2379"');
     expect(conf).toContain("enable-grpc-gateway: true");
   });
+  test("pg_hba.conf lets Patroni read a standby's own timeline over a replication connection from 127.0.0.1 only", () => {
+    const hba = file(site({}), "db-replica-1", "/etc/postgresql/pg_hba.conf");
+    expect(hba).toMatch(/^host +replication +replicator +127\.0\.0\.1\/32 +scram-sha-256$/m);
+    expect(hba.match(/127\.0\.0\.1/g)).toHaveLength(1);
+  });
+
+  test("monitored: every member lets its own exporter in, and the first leader creates the exporter role", () => {
+    const stack = site({});
+    new Monitoring(stack, "monitoring", {});
+    const byKey = new Map(containers(stack).map((c) => [c.key, c]));
+    for (const key of ["db-primary", "db-replica-1", "db-replica-2"]) {
+      const hba = file(stack, key, "/etc/postgresql/pg_hba.conf");
+      for (const exporter of ["db-primary", "db-replica-1", "db-replica-2"]) {
+        const address = byKey.get(`${exporter}-exporter`)!.address;
+        expect(hba).toContain(`host    app             exporter        ${`${address}/32`.padEnd(23)} scram-sha-256`);
+      }
+      expect(file(stack, key, "/etc/postgresql/init.sql")).toMatch(/CREATE ROLE exporter WITH LOGIN .*CONNECTION LIMIT 2/);
+      expect(Object.keys(byKey.get(key)!.env)).toContain("WEBSTACK_EXPORTER_PASSWORD");
+    }
+  });
+
   test("deterministic", () => {
     expect(JSON.stringify(containers(site({})))).toBe(JSON.stringify(cs));
   });

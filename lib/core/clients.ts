@@ -35,6 +35,8 @@ export function databaseClients(t: Topology, db: DatabaseModel): ClientLine[] {
     ...db.settings.additionalClients.map((c) => ({ source: `${db.path} (${c.name})`, formula: c.name, count: c.connections })),
     ...exporterDatabaseClients(t),
   ];
+  // With failover any member may lead or serve the reads: each counts both pools (through the router).
+  if (db.settings.pooler && db.settings.failover) return [...poolerClients(db, "primary"), ...poolerClients(db, "replica-1"), ...extra, ...failoverClients(db)];
   if (db.settings.pooler) return [...poolerClients(db, "primary"), ...extra];
   return [...applicationDatabaseClients(t, db), ...extra, ...failoverClients(db)];
 }

@@ -261,6 +261,17 @@ export function poolerServerConnections(s: DatabaseSettings): number {
   return Math.min(poolerUsers(s).length * (p.defaultPoolSize + p.reservePoolSize), poolerMaxDbConnections(p));
 }
 
+/**
+ * Connections the pooler's router (failover with a pooler) accepts on each port: the pools of the
+ * databases PgBouncer sends there. Its global maxconn doubles their sum, for sessions of a member
+ * marked down still closing while the pools reconnect.
+ */
+export function poolerRouterMaxconn(s: DatabaseSettings): { write: number; read: number; global: number } {
+  const perDatabase = poolerServerConnections(s);
+  const read = poolerDatabases(s).some((d) => d.server === "replica-1") ? perDatabase : 0;
+  return { write: perDatabase, read, global: 2 * (perDatabase + read) };
+}
+
 /** PgBouncer's descriptors: every client, both pools twice over (server and reserve), and its own. */
 export function pgbouncerNofile(p: NonNullable<DatabaseSettings["pooler"]>): number {
   return p.maxClientConn + 2 * (p.defaultPoolSize + p.reservePoolSize) * 2 + 64;

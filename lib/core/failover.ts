@@ -63,3 +63,30 @@ export function etcdClients(s: DatabaseSettings): number {
  * fails the connection; the app drops it and reconnects to the new leader (target_session_attrs).
  */
 export const FAILOVER_CLIENT_OPTIONS = "keepalives=1&keepalives_idle=5&keepalives_interval=2&keepalives_count=3&tcp_user_timeout=10000";
+
+/**
+ * The pooler's router (failover with a pooler): a TCP HAProxy between PgBouncer and the members. Its
+ * write port sends to the member whose Patroni REST API answers 200 on GET /primary, its read port to
+ * members answering 200 on GET /replica. Its checks ask Patroni, never PostgreSQL.
+ */
+export const PG_ROUTER_WRITE_PORT = 5432;
+export const PG_ROUTER_READ_PORT = 5433;
+/** Consecutive failed checks before the router marks a member down, and good ones before it marks it up. */
+export const PG_ROUTER_FALL = 3;
+export const PG_ROUTER_RISE = 2;
+
+/**
+ * The router's check interval, ms (also its `timeout check`): a fifth of loop_wait (Patroni changes a
+ * member's answer at most once a loop), and short enough that marking the old leader down, at most
+ * fall x (inter + timeout check), takes under half of ttl, so before any standby can hold the lock.
+ */
+export function routerCheckIntervalMs(f: FailoverSettings): number {
+  const byLoop = (f.loopWait * 1000) / 5;
+  const byTtl = (f.ttl * 1000) / (2 * PG_ROUTER_FALL * 2);
+  return Math.max(500, Math.floor(Math.min(byLoop, byTtl) / 100) * 100);
+}
+
+/** The longest time the router sends to a member after it stops answering 200: fall checks, each up to inter + timeout. */
+export function routerMarkDownMs(f: FailoverSettings): number {
+  return PG_ROUTER_FALL * 2 * routerCheckIntervalMs(f);
+}

@@ -31,15 +31,19 @@ export function webNodeSlots(tier: WebTierModel, n: number): { node: string; app
   return { node, app: { key: `${node}-app`, index: 2 * n + 1 }, nginx: { key: `${node}-nginx`, index: 2 * n } };
 }
 
+/** The pooler's router (failover with a pooler) sits below the largest etcd cluster (7 members), so changing etcdMembers never moves it. */
+export const POOLER_ROUTER_INDEX = POOLER_INDEX - 8;
+
 /**
  * With failover, "primary" is the member that bootstraps first, not the lasting leader. The etcd
  * members sit below the pooler's index, from the end of the block, so adding replicas never moves them.
  */
-export function databaseSlots(db: DatabaseModel): { primary: Slot; pooler?: Slot; replicas: Slot[]; etcd: Slot[] } {
+export function databaseSlots(db: DatabaseModel): { primary: Slot; pooler?: Slot; router?: Slot; replicas: Slot[]; etcd: Slot[] } {
   const f = db.settings.failover;
   return {
     primary: { key: `${db.id}-primary`, index: 0 },
     pooler: db.settings.pooler ? { key: `${db.id}-pooler`, index: POOLER_INDEX } : undefined,
+    router: db.settings.pooler && f ? { key: `${db.id}-pooler-router`, index: POOLER_ROUTER_INDEX } : undefined,
     replicas: Array.from({ length: db.settings.replicas }, (_, i) => ({ key: `${db.id}-replica-${i + 1}`, index: i + 1 })),
     etcd: f ? Array.from({ length: f.etcdMembers }, (_, i) => ({ key: `${db.id}-etcd-${i + 1}`, index: POOLER_INDEX - 1 - i })) : [],
   };
@@ -146,6 +150,8 @@ function laySlots(c: Exclude<ComponentModel, MonitoringModel>): Slot[] {
     }
     case "database": {
       const d = databaseSlots(c);
+      // With failover the members come first, then the router and the pooler in front of them.
+      if (c.settings.failover) return [...d.etcd, d.primary, ...d.replicas, ...(d.router ? [d.router] : []), ...(d.pooler ? [d.pooler] : [])];
       return [...d.etcd, d.primary, ...(d.pooler ? [d.pooler] : []), ...d.replicas];
     }
     case "searchCluster":

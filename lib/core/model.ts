@@ -46,6 +46,7 @@ export type ContainerRole =
   | "postgres-primary"
   | "postgres-replica"
   | "pgbouncer"
+  | "pg-router"
   | "postgres-patroni"
   | "etcd"
   | "redis"

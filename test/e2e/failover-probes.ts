@@ -34,6 +34,35 @@ export async function patroniApi(m: Member, path: string): Promise<number> {
   return Number(r.output.trim() || 0);
 }
 
+/** The body of a GET to a member's Patroni REST API (for example `/cluster`: roles, lag, timeline, the synchronous standby), for a failure's log. */
+export async function patroniBody(m: Member, path: string): Promise<string> {
+  const py = `import urllib.request\ntry:\n  print(urllib.request.urlopen('http://${m.address}:8008${path}', timeout=2).read().decode())\nexcept Exception as e:\n  print(e)`;
+  const r = await exec(m.name, ["python3", "-c", py], "postgres").catch((e) => ({ exitCode: -1, output: String(e) }));
+  return r.output.trim();
+}
+
+/**
+ * Waits until Patroni has registered a synchronous standby (a member with role `sync_standby` in GET
+ * /cluster) and returns the seconds waited. In synchronous mode Patroni promotes only a standby named
+ * in its /sync key: right after a failover, until the new leader has named one (once a standby
+ * streams from it), a second loss of the leader is not failed over automatically, by design.
+ */
+export async function waitSyncStandby(members: readonly Member[], timeoutMs: number): Promise<number> {
+  const t0 = Date.now();
+  while (Date.now() - t0 < timeoutMs) {
+    for (const m of members) {
+      try {
+        const cluster = JSON.parse(await patroniBody(m, "/cluster")) as { members: { role: string }[] };
+        if (cluster.members.some((x) => x.role === "sync_standby")) return (Date.now() - t0) / 1000;
+      } catch {
+        // not answering yet, or not JSON: ask the next member
+      }
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`no synchronous standby registered within ${timeoutMs} ms`);
+}
+
 /** Asks every member twice a second, until stopped or `until`, and records any sample with two writable. */
 export class WritableSampler {
   readonly overlaps: string[] = [];

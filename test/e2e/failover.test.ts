@@ -17,7 +17,7 @@ import { Testing } from "cdktf";
 import { buildHaSiteStack } from "../../examples/ha-site/stack";
 import { apply, exec, generateVariables, inspect, waitHealthy } from "./applier";
 import { call } from "./docker-api";
-import { recovery, lostOf, patroniApi, startWriters, writableOf, WritableSampler, type Acked } from "./failover-probes";
+import { recovery, lostOf, patroniApi, startWriters, writableOf, WritableSampler, type Acked, waitSyncStandby } from "./failover-probes";
 import { figure, psql, settled, sleep, startContainer } from "./scenarios";
 import { closeSession, describeE2e, newSession, openSession } from "./session";
 
@@ -161,6 +161,8 @@ describeE2e("e2e failover: examples/ha-site loses its primary on a real Docker e
   });
 
   test("4. the leader cut off the network, left running: it stops taking writes before another is promoted", async () => {
+    // The precondition of an automatic failover in synchronous mode: a registered synchronous standby.
+    figure("ha_sync_standby_registered_seconds", (await waitSyncStandby(members, 60_000)).toFixed(1));
     const [leader] = await writable();
     const others = members.filter((m) => m !== leader);
     const t0 = Date.now();

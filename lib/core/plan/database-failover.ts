@@ -17,8 +17,10 @@ import { databaseSlots, type Slot } from "../layout";
 import { ETCD_CONF, ETCD_DATA, renderEtcdConf } from "../render/etcd";
 import { PATRONI_DIR, renderPatroniPostBootstrap, renderPatroniStart, renderPatroniYml } from "../render/patroni";
 import { PG_CONF_DIR, PG_PORT, renderPgHbaConf, renderPgInitSql } from "../render/postgres";
+import { EXPORTER_ROLE, POSTGRES_EXPORTER_CONNECTIONS } from "../monitoring";
 import type { DatabaseModel } from "../topology";
 import { ENV, databasePassword, secretNames } from "./clients";
+import { EXPORTER_PASSWORD_ENV, exporterAddress, exporterDatabasePassword } from "./monitoring";
 import { cmd, file, shell, snake, type PlanContext } from "./context";
 
 export const PATRONI_ENV = {
@@ -94,10 +96,29 @@ export function planFailoverDatabase(
     });
   }
 
-  const hba = renderPgHbaConf({ subnet: ctx.topology.settings.subnet, database: s.databaseName, user: s.user, replicationUser: "replicator", rewindUser: REWIND_USER });
-  const initSql = renderPgInitSql({ database: s.databaseName, user: s.user, passwordEnv: ENV.dbPassword, replicationSlots: [] });
+  // In a monitored stack, each member's postgres_exporter logs in as the exporter role, which the
+  // first leader's post-bootstrap creates with the application role; any member may lead later.
+  const exporters = [slots.primary, ...slots.replicas].map((slot) => exporterAddress(ctx, slot.key)).filter((a): a is string => a !== undefined);
+  const exporterPassword = exporters.length > 0 ? exporterDatabasePassword(ctx, db) : undefined;
+  const hba = renderPgHbaConf({
+    subnet: ctx.topology.settings.subnet,
+    database: s.databaseName,
+    user: s.user,
+    replicationUser: "replicator",
+    rewindUser: REWIND_USER,
+    localReplication: true,
+    ...(exporterPassword ? { exporter: { role: EXPORTER_ROLE, addresses: exporters } } : {}),
+  });
+  const initSql = renderPgInitSql({
+    database: s.databaseName,
+    user: s.user,
+    passwordEnv: ENV.dbPassword,
+    replicationSlots: [],
+    ...(exporterPassword ? { exporter: { role: EXPORTER_ROLE, passwordEnv: EXPORTER_PASSWORD_ENV, connectionLimit: POSTGRES_EXPORTER_CONNECTIONS } } : {}),
+  });
   const env = {
     [ENV.dbPassword]: password,
+    ...(exporterPassword ? { [EXPORTER_PASSWORD_ENV]: exporterPassword } : {}),
     [PATRONI_ENV.replicationPassword]: replicationPassword,
     [PATRONI_ENV.rewindPassword]: rewindPassword,
     [PATRONI_ENV.apiPassword]: apiPassword,

@@ -1,15 +1,15 @@
 /** PostgreSQL: the primary, an optional PgBouncer in front of it, and `replicas` streaming hot standbys. */
-import { databaseTuning, pgbouncerNofile, poolerDatabases, poolerMaxDbConnections, primaryStandbySettings, replicaStandbySettings } from "../derive";
+import { databaseTuning, primaryStandbySettings, replicaStandbySettings } from "../derive";
 import { databaseSlots } from "../layout";
-import { PGBOUNCER_DIR, PGBOUNCER_PORT, renderPgbouncerIni, renderPgbouncerStart } from "../render/pgbouncer";
 import { PG_CONF_DIR, PG_PORT, renderPgHbaConf, renderPgInitSql, renderPostgresqlConf } from "../render/postgres";
 import { renderPgPrimaryStart, renderPgPromote, renderPgReplicaStart } from "../render/postgres-scripts";
 import { EXPORTER_ROLE, POSTGRES_EXPORTER_CONNECTIONS } from "../monitoring";
 import type { DatabaseModel } from "../topology";
 import { EXPORTER_PASSWORD_ENV, exporterAddress, exporterDatabasePassword } from "./monitoring";
 import { ENV, databasePassword, secretNames } from "./clients";
-import { cmd, file, nofile, shell, snake, type PlanContext, type Planner } from "./context";
+import { file, shell, snake, type PlanContext, type Planner } from "./context";
 import { planFailoverDatabase } from "./database-failover";
+import { planPooler } from "./database-pooler";
 
 export const REPLICATION_USER = "replicator";
 
@@ -74,6 +74,7 @@ export const databasePlanner: Planner<"database"> = {
     if (s.failover) {
       // Rendered as a standby's: Patroni sets synchronous_standby_names on whichever member leads.
       planFailoverDatabase(ctx, db, s.failover, (name) => confFor("replica", name), health);
+      planPooler(ctx, db);
       return;
     }
 
@@ -110,43 +111,7 @@ export const databasePlanner: Planner<"database"> = {
       healthcheck: health,
       stopTimeoutSeconds: 60,
     });
-    if (slots.pooler && s.pooler) {
-      const p = s.pooler;
-      ctx.container({
-        key: slots.pooler.key,
-        constructPath: db.path,
-        role: "pgbouncer",
-        image: p.image,
-        command: ["/bin/sh", `${PGBOUNCER_DIR}/start.sh`],
-        env: { [ENV.dbPassword]: password },
-        address: ctx.address(db, slots.pooler),
-        listens: [{ port: PGBOUNCER_PORT, purpose: "pgbouncer" }],
-        files: [
-          file(
-            `${PGBOUNCER_DIR}/pgbouncer.ini`,
-            renderPgbouncerIni({
-              databases: poolerDatabases(s).map((d) => ({
-                name: d.name,
-                host: d.server === "primary" ? primaryAddress : ctx.address(db, slots.replicas[0]),
-                port: PG_PORT,
-                dbname: s.databaseName,
-              })),
-              mode: p.mode,
-              maxClientConn: p.maxClientConn,
-              defaultPoolSize: p.defaultPoolSize,
-              reservePoolSize: p.reservePoolSize,
-              maxDbConnections: poolerMaxDbConnections(p),
-            }),
-          ),
-          file(`${PGBOUNCER_DIR}/start.sh`, renderPgbouncerStart(s.user, ENV.dbPassword), true),
-        ],
-        memoryMiB: p.memoryMiB,
-        // PgBouncer images are small (Alpine, busybox): nc is the probe they all have.
-        healthcheck: cmd("nc", "-z", "127.0.0.1", String(PGBOUNCER_PORT)),
-        ulimits: nofile(pgbouncerNofile(p)),
-        dependsOn: [slots.primary.key],
-      });
-    }
+    planPooler(ctx, db);
     slots.replicas.forEach((replica, i) => {
       const slotName = replicaSlotName(db, i + 1);
       ctx.container({

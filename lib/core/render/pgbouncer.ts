@@ -7,6 +7,9 @@
 export const PGBOUNCER_DIR = "/etc/pgbouncer";
 export const PGBOUNCER_PORT = 6432;
 export const PGBOUNCER_USERLIST = "/tmp/pgbouncer-userlist.txt";
+/** `server_lifetime` and `server_idle_timeout`, s: how long PgBouncer keeps a server connection. */
+export const PGBOUNCER_SERVER_LIFETIME_S = 3600;
+export const PGBOUNCER_SERVER_IDLE_TIMEOUT_S = 600;
 
 export interface PgbouncerConfig {
   readonly databases: readonly { readonly name: string; readonly host: string; readonly port: number; readonly dbname: string }[];
@@ -16,6 +19,8 @@ export interface PgbouncerConfig {
   readonly reservePoolSize: number;
   /** A hard cap per database, over all its users' pools. */
   readonly maxDbConnections: number;
+  /** `server_login_retry`, s. @default PgBouncer's 15 */
+  readonly serverLoginRetrySeconds?: number;
 }
 
 export function renderPgbouncerIni(c: PgbouncerConfig): string {
@@ -37,8 +42,9 @@ export function renderPgbouncerIni(c: PgbouncerConfig): string {
     "reserve_pool_timeout = 3",
     "; A hard cap per database, so the pools can never exceed what the budget counted.",
     `max_db_connections = ${c.maxDbConnections}`,
-    "server_lifetime = 3600",
-    "server_idle_timeout = 600",
+    `server_lifetime = ${PGBOUNCER_SERVER_LIFETIME_S}`,
+    `server_idle_timeout = ${PGBOUNCER_SERVER_IDLE_TIMEOUT_S}`,
+    ...(c.serverLoginRetrySeconds === undefined ? [] : [`server_login_retry = ${c.serverLoginRetrySeconds}`]),
     "ignore_startup_parameters = extra_float_digits",
     "log_connections = 0",
     "log_disconnections = 0",

@@ -180,6 +180,12 @@ export interface PgHbaConfig {
   readonly replicationUser: string;
   /** With failover: the role Patroni runs pg_rewind as, reading the leader's files through database postgres. */
   readonly rewindUser?: string;
+  /**
+   * With failover: Patroni asks a standby for its own timeline over a replication connection to
+   * 127.0.0.1 (GET /primary, /replica and the leader race read it); without this line every such
+   * call fails and logs a traceback. @default false
+   */
+  readonly localReplication?: boolean;
   /** The metrics exporter's role, from its containers' addresses only (monitored stacks). @default none */
   readonly exporter?: { readonly role: string; readonly addresses: readonly string[] };
 }
@@ -194,6 +200,7 @@ export function renderPgHbaConf(c: PgHbaConfig): string {
     "local   all             all                                     peer",
     `host    ${c.database.padEnd(15)} ${c.user.padEnd(15)} ${c.subnet.padEnd(23)} scram-sha-256`,
     `host    replication     ${c.replicationUser.padEnd(15)} ${c.subnet.padEnd(23)} scram-sha-256`,
+    ...(c.localReplication ? [`host    replication     ${c.replicationUser.padEnd(15)} ${"127.0.0.1/32".padEnd(23)} scram-sha-256`] : []),
     ...(c.rewindUser ? [`host    postgres        ${c.rewindUser.padEnd(15)} ${c.subnet.padEnd(23)} scram-sha-256`] : []),
     ...(c.exporter ? ["# The metrics exporters, each from its own address.", ...c.exporter.addresses.map((a) => `host    ${c.database.padEnd(15)} ${c.exporter!.role.padEnd(15)} ${`${a}/32`.padEnd(23)} scram-sha-256`)] : []),
     "# Everything else, from anywhere, is refused.",

@@ -139,6 +139,13 @@ export const databaseSchema = z
         memoryMiB: memoryMiB.default(128),
         /** An image with `pgbouncer` on its PATH (there is no official one). @default "pgbouncer:1.18" */
         image: dockerImage.default("pgbouncer:1.18"),
+        /**
+         * With failover only: the image of the pooler's router, a TCP HAProxy between PgBouncer and the
+         * members that sends to the one Patroni says leads (README "Automatic failover"). @default "haproxy:2.6"
+         */
+        routerImage: dockerImage.default("haproxy:2.6"),
+        /** With failover only: memory limit of the router's container, MiB (WS-PG-ROUTER-MEMORY). @default 64 */
+        routerMemoryMiB: memoryMiB.default(64),
       })
       .strict()
       .optional(),
@@ -152,7 +159,8 @@ export const databaseSchema = z
     parameters: postgresParametersSchema.default({}),
     /**
      * Automatic failover with Patroni and etcd (README "Automatic failover"). Needs at least one
-     * replica; not yet with a pooler. @default none: a standby is promoted by hand (promote.sh)
+     * replica. With a pooler, PgBouncer reaches the leader through a router that asks Patroni who
+     * leads. @default none: a standby is promoted by hand (promote.sh)
      */
     failover: failoverSchema.optional(),
     /** @default "postgres:15" */
@@ -162,9 +170,6 @@ export const databaseSchema = z
   .superRefine((s, ctx) => {
     if (!s.failover) return;
     if (s.replicas < 1) ctx.addIssue({ code: "custom", path: ["failover"], message: "needs replicas: 1 or more (a standby to promote)" });
-    if (s.pooler) {
-      ctx.addIssue({ code: "custom", path: ["failover"], message: "cannot be combined with pooler yet: PgBouncer's [databases] name one address and would not follow the leader" });
-    }
     if (s.maxReplicationSlots !== undefined && s.maxReplicationSlots < 4) {
       ctx.addIssue({ code: "custom", path: ["maxReplicationSlots"], message: "must be at least 4 with failover (Patroni replaces a lower value by its default, 10)" });
     }

@@ -55,7 +55,7 @@ export const DB_CONNECTIONS: Rule = {
   measure: (t) =>
     componentsOf(t, "database").flatMap((db) => [
       connectionMeasurement(db, "", databaseClients(t, db), (used, limit) => connectionFix(t, db, used, limit)),
-      ...(db.settings.pooler && db.settings.replicas > 0
+      ...(db.settings.pooler && db.settings.replicas > 0 && !db.settings.failover
         ? [connectionMeasurement(db, "replica-1 ", [...poolerClients(db, "replica-1"), ...exporterDatabaseClients(t)], () => `lower pooler.defaultPoolSize or pooler.reservePoolSize of ${db.path}, or raise its maxConnections`)]
         : []),
     ]),

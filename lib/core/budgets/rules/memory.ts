@@ -5,6 +5,7 @@ import {
   HAPROXY_BASE_MIB,
   HAPROXY_KIB_PER_CONNECTION,
   databaseTuning,
+  poolerRouterMaxconn,
   memcachedItemMemoryMiB,
   rabbitmqWatermarkMiB,
   redisMaxMemoryMiB,
@@ -70,6 +71,36 @@ export const ETCD_MEMORY: Rule = {
           unit: "MiB",
           lines: [`etcd ${mib(ETCD_BASE_RSS_MIB)} + quota-backend-bytes ${mib(ETCD_QUOTA_MIB)} = ${mib(used)}`, `failover.etcdMemoryMiB = ${mib(f.etcdMemoryMiB)}`],
           fix: `raise failover.etcdMemoryMiB of ${db.path} to at least ${used}`,
+        });
+      }),
+};
+
+export const PG_ROUTER_MEMORY: Rule = {
+  id: "WS-PG-ROUTER-MEMORY",
+  title: "The pooler's router fits its container",
+  severity: "error",
+  warnAt: 0.9,
+  rationale:
+    `With failover and a pooler, PgBouncer's server connections pass through a TCP HAProxy (the router); its maxconn is derived from the pools (twice their sum, for sessions still closing after a failover). ` +
+    `It holds its process (${HAPROXY_BASE_MIB} MiB) and, per connection, two buffers and session state (about ${HAPROXY_KIB_PER_CONNECTION} KiB).`,
+  measure: (t) =>
+    componentsOf(t, "database")
+      .filter((db) => db.settings.failover && db.settings.pooler)
+      .map((db) => {
+        const p = db.settings.pooler!;
+        const max = poolerRouterMaxconn(db.settings);
+        const connections = (max.global * HAPROXY_KIB_PER_CONNECTION) / 1024;
+        const used = Math.ceil(HAPROXY_BASE_MIB + connections);
+        return measured(db, "pooler router memory", {
+          used,
+          limit: p.routerMemoryMiB,
+          unit: "MiB",
+          lines: [
+            `maxconn ${max.global} = 2 x (writes ${max.write} + reads ${max.read}, PgBouncer's max_db_connections per database)`,
+            `HAProxy ${mib(HAPROXY_BASE_MIB)} + ${max.global} x ${HAPROXY_KIB_PER_CONNECTION} KiB = ${mib(used)}`,
+            `pooler.routerMemoryMiB = ${mib(p.routerMemoryMiB)}`,
+          ],
+          fix: `raise pooler.routerMemoryMiB of ${db.path} to at least ${used}, or lower pooler.defaultPoolSize / reservePoolSize`,
         });
       }),
 };

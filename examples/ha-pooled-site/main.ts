@@ -1,0 +1,4 @@
+import { synthOrExit } from "../../lib";
+import { buildHaPooledSiteStack } from "./stack";
+
+synthOrExit((app) => buildHaPooledSiteStack(app));
