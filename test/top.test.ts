@@ -88,6 +88,11 @@ describe("the model's figures are the budget rules'", () => {
   test("every long-running container with its memory limit; the release (one-shot) is left out", () => {
     const services = cluster.plan.containers.filter((c) => !c.oneShot);
     expect(plan.containers.map((c) => [c.name, c.memoryMiB])).toEqual(services.map((c) => [c.name, c.memoryMiB]));
+    // Beside each, the estimate of the rule that sized it.
+    const app = finding("WS-APP-MEMORY", "web app container memory");
+    expect(plan.containers.find((c) => c.key === "web-2-app")!.estimate).toEqual({ rule: "WS-APP-MEMORY", mib: app.used });
+    expect(plan.containers.find((c) => c.key === "db-replica-1")!.estimate).toEqual({ rule: "WS-DB-MEMORY", mib: finding("WS-DB-MEMORY", "db memory").used });
+    expect(plan.containers.find((c) => c.key === "web-1-nginx")!.estimate).toBeUndefined();
   });
 
   describe("beside live figures", () => {

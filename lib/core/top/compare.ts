@@ -127,7 +127,7 @@ export function compareLive(plan: TopPlan, r: LiveReadings): TopReport {
 }
 
 function memorySection(plan: TopPlan, r: LiveReadings): TopSection {
-  const base = { rule: "memoryMiB", component: plan.stack, container: "(every container)", unit: "MiB", note: "each container's memory limit (the WS-*-MEMORY rules size them)" };
+  const base = { rule: "memoryMiB", component: plan.stack, container: "(every container)", unit: "MiB", note: "live: docker stats (the cgroup's usage less its page cache); limit: the container's memoryMiB" };
   if (r.memory.error !== undefined) return { ...base, rows: [], error: r.memory.error };
   const stats = r.memory.value;
   const rows = plan.containers.map((c) => {
@@ -135,7 +135,12 @@ function memorySection(plan: TopPlan, r: LiveReadings): TopSection {
     if (!live) return row(c.key, null, c.memoryMiB, r.running.includes(c.name) ? "no figure from docker stats" : "not running");
     // docker stats prints 4 significant digits (2.062GiB): a limit within 1 % is the same limit.
     const differs = Math.abs(live.limitMiB - c.memoryMiB) > c.memoryMiB / 100;
-    return row(c.key, Math.round(live.usedMiB * 10) / 10, c.memoryMiB, `${Math.round((live.usedMiB / c.memoryMiB) * 100)} %${differs ? `, the engine's limit is ${Math.round(live.limitMiB)} MiB` : ""}`);
+    const notes = [
+      `${Math.round((live.usedMiB / c.memoryMiB) * 100)} % of the limit`,
+      ...(c.estimate ? [`${c.estimate.rule} estimates ${c.estimate.mib} MiB at most`] : []),
+      ...(differs ? [`the engine's limit is ${Math.round(live.limitMiB)} MiB`] : []),
+    ];
+    return row(c.key, Math.round(live.usedMiB * 10) / 10, c.memoryMiB, notes.join(", "));
   });
   return { ...base, rows };
 }

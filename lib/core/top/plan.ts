@@ -12,6 +12,25 @@ import type { ClusterPlan } from "../model";
 import { monitoringOf } from "../monitoring";
 import { ENV } from "../plan/clients";
 import { componentsOf, type Topology } from "../topology";
+import { APP_MEMORY, CACHE_MEMORY, DB_MEMORY, ETCD_MEMORY, LB_MEMORY, MONITORING_MEMORY, WORKER_MEMORY } from "../budgets/rules/memory";
+import type { Rule } from "../budgets/rule";
+import type { ContainerRole } from "../model";
+
+/** The memory rule that sizes a container of each role (the search heap rule sizes a JVM heap, not the container). */
+const MEMORY_RULES: Partial<Record<ContainerRole, Rule>> = {
+  "postgres-primary": DB_MEMORY,
+  "postgres-replica": DB_MEMORY,
+  "postgres-patroni": DB_MEMORY,
+  etcd: ETCD_MEMORY,
+  haproxy: LB_MEMORY,
+  uwsgi: APP_MEMORY,
+  gunicorn: APP_MEMORY,
+  "celery-worker": WORKER_MEMORY,
+  redis: CACHE_MEMORY,
+  memcached: CACHE_MEMORY,
+  rabbitmq: CACHE_MEMORY,
+  prometheus: MONITORING_MEMORY,
+};
 
 /** One budgeted client share: who (a tier's application_name, or its construct path), how many, and why. */
 export interface TopShare {
@@ -45,6 +64,16 @@ export interface TopLoadBalancer {
   readonly servers: readonly { readonly backend: string; readonly server: string; readonly maxconn: number }[];
 }
 
+export interface TopContainer {
+  readonly key: string;
+  readonly name: string;
+  readonly constructPath: string;
+  readonly address: string;
+  readonly memoryMiB: number;
+  /** The memory rule's estimate of what the container uses at most, where a rule sizes it. */
+  readonly estimate?: { readonly rule: string; readonly mib: number };
+}
+
 export interface TopPlan {
   readonly stack: string;
   /** application_name is set only in monitored stacks; elsewhere the tiers' connections carry none. */
@@ -57,7 +86,7 @@ export interface TopPlan {
   readonly rabbitmq: readonly TopServer[];
   readonly loadBalancers: readonly TopLoadBalancer[];
   /** Every long-running container (one-shot release containers have exited by design). */
-  readonly containers: readonly { readonly key: string; readonly name: string; readonly constructPath: string; readonly address: string; readonly memoryMiB: number }[];
+  readonly containers: readonly TopContainer[];
 }
 
 /** The tier a client line belongs to: its source without the "(beat)", "(result backend)" ... note. */
@@ -73,6 +102,8 @@ export function topPlan(t: Topology, plan: ClusterPlan): TopPlan {
     if (!c) throw new Error(`internal: no container ${key} in the plan`);
     return c;
   };
+  const measured = new Map<Rule, ReturnType<Rule["measure"]>>();
+  const measurementsOf = (rule: Rule) => measured.get(rule) ?? measured.set(rule, rule.measure(t)).get(rule)!;
   const databases = componentsOf(t, "database").flatMap((db) => {
     const s = db.settings;
     const slots = databaseSlots(db);
@@ -132,7 +163,11 @@ export function topPlan(t: Topology, plan: ClusterPlan): TopPlan {
     redis,
     rabbitmq,
     loadBalancers,
-    containers: plan.containers.filter((c) => !c.oneShot).map((c) => ({ key: c.key, name: c.name, constructPath: c.constructPath, address: c.address, memoryMiB: c.memoryMiB })),
+    containers: plan.containers.filter((c) => !c.oneShot).map((c): TopContainer => {
+      const rule = MEMORY_RULES[c.role];
+      const m = rule && measurementsOf(rule).find((x) => x.constructPath === c.constructPath);
+      return { key: c.key, name: c.name, constructPath: c.constructPath, address: c.address, memoryMiB: c.memoryMiB, ...(rule && m ? { estimate: { rule: rule.id, mib: m.used } } : {}) };
+    }),
   };
 }
 
