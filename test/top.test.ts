@@ -38,7 +38,7 @@ describe("the daemons' answers", () => {
   });
 
   test("pg_stat_activity rows, rabbitmqctl peers and docker stats' memory column", () => {
-    expect(parsePgActivity("\t2\nweb\t11\nexporter\t1\n")).toEqual({ "": 2, web: 11, exporter: 1 });
+    expect(parsePgActivity("\t2\t0\nweb\t11\t6\nexporter\t1\t1\n")).toEqual({ open: { "": 2, web: 11, exporter: 1 }, active: { "": 0, web: 6, exporter: 1 } });
     expect(() => parsePgActivity("psql: error: connection refused")).toThrow("unexpected row");
     expect(parseRabbitConnections("172.31.2.4\n172.31.2.4\n::ffff:172.31.4.1\n")).toEqual({ "172.31.2.4": 2, "172.31.4.1": 1 });
     expect(() => parseRabbitConnections("Error: unable to perform an operation on node")).toThrow("unexpected line");
@@ -101,7 +101,7 @@ describe("the model's figures are the budget rules'", () => {
     const readings: LiveReadings = {
       engine: "Docker test",
       running: plan.containers.filter((c) => c.key !== "worker-2").map((c) => c.name),
-      postgres: { "db-primary": { value: { web: webShare + 1, exporter: 1, "": 3 } }, "db-replica-1": { error: "db-replica-1 is not running" } },
+      postgres: { "db-primary": { value: { open: { web: webShare + 1, exporter: 1, "": 3 }, active: { web: 6, exporter: 0, "": 1 } } }, "db-replica-1": { error: "db-replica-1 is not running" } },
       redis: { cache: { value: { [address("web-1-app")]: 3, [address("worker-1")]: 2, "127.0.0.1": 1, "10.9.9.9": 1 } } },
       rabbitmq: { mq: { value: { [address("worker-1")]: 6, [address("worker-beat")]: 1 } } },
       haproxy: { lb: { value: parseHaproxyStats(fixture("haproxy-stats.http")) } },
@@ -112,10 +112,10 @@ describe("the model's figures are the budget rules'", () => {
 
     test("a tier above its share is OVER; names the model has no share for are listed with none", () => {
       const db = section("WS-DB-CONNECTIONS", "db-primary");
-      expect(db.rows.find((r) => r.who === "web")).toMatchObject({ live: webShare + 1, model: webShare, over: true });
+      expect(db.rows.find((r) => r.who === "web")).toMatchObject({ live: webShare + 1, active: 6, model: webShare, over: true });
       expect(db.rows.find((r) => r.who === "exporter")).toMatchObject({ live: 1, over: false });
       expect(db.rows.find((r) => r.who === "files")).toMatchObject({ live: 0 });
-      expect(db.rows.find((r) => r.who === "(no application_name)")).toMatchObject({ live: 3, model: null, over: false });
+      expect(db.rows.find((r) => r.who === "(no application_name)")).toMatchObject({ live: 3, active: 1, model: null, over: false });
       expect(db.total).toMatchObject({ live: webShare + 5, limit: plan.databases[0].limit, over: false });
       expect(section("WS-DB-CONNECTIONS", "db-replica-1").error).toBe("db-replica-1 is not running");
     });
@@ -147,7 +147,10 @@ describe("the model's figures are the budget rules'", () => {
 
     test("the table shows each figure beside the model's and names what is above it; JSON holds the same report", () => {
       const text = renderTop(report);
-      expect(text).toMatch(new RegExp(`\\n  web +${webShare + 1} +${webShare} +OVER +invenio/web: `));
+      expect(text).toMatch(new RegExp(`\\n  web +${webShare + 1} +6 +${webShare} +OVER +invenio/web: `));
+      // Only PostgreSQL tells active from idle: the other tables have no such column.
+      expect(text).toMatch(/\n +live +active +model\n/);
+      expect(text).toMatch(/\n +live +maxconn\n/);
       expect(text).toContain("could not read: db-replica-1 is not running");
       expect(text).toContain("above the model: db-primary web\n");
       expect(JSON.parse(renderTopJson([report]))).toEqual([JSON.parse(JSON.stringify(report))]);
@@ -160,7 +163,7 @@ test("an unmonitored stack says why its tiers' connections carry no application_
   const plan = topPlan(cluster.topology, cluster.plan);
   expect(plan.monitored).toBe(false);
   const db = plan.databases[0];
-  const report = compareLive(plan, { engine: "e", running: [], postgres: { [db.key]: { value: { "": 4 } } }, redis: {}, rabbitmq: {}, haproxy: {}, memory: { value: {} } });
+  const report = compareLive(plan, { engine: "e", running: [], postgres: { [db.key]: { value: { open: { "": 4 }, active: {} } } }, redis: {}, rabbitmq: {}, haproxy: {}, memory: { value: {} } });
   const section = report.sections.find((s) => s.container === db.key)!;
   expect(section.note).toMatch(/application_name is set only in monitored stacks/);
   expect(section.rows.find((r) => r.who === "(no application_name)")!.live).toBe(4);

@@ -29,9 +29,10 @@ function attempt<T>(read: () => T): Reading<T> {
   }
 }
 
-/** Client backends by application_name, without the session that asks. */
+/** Client backends by application_name, open and running a query, without the session that asks. */
 const PG_ACTIVITY =
-  "select coalesce(application_name, ''), count(*) from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid() group by 1 order by 1";
+  "select coalesce(application_name, ''), count(*), count(*) filter (where state = 'active') from pg_stat_activity " +
+  "where backend_type = 'client backend' and pid <> pg_backend_pid() group by 1 order by 1";
 
 /** The stats CSV over bash's /dev/tcp: the haproxy image has no HTTP client (its health check does the same). */
 const HAPROXY_STATS =

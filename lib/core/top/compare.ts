@@ -3,7 +3,7 @@
  * clients the model does not name, and the total against the rule's limit; per HAProxy server its
  * sessions against its maxconn; per container its memory against its limit. Pure.
  */
-import type { HaproxyServerStat } from "./parse";
+import type { HaproxyServerStat, PgActivity } from "./parse";
 import type { TopPlan, TopServer } from "./plan";
 
 /** A reading of one daemon: its value, or why it could not be read. */
@@ -15,7 +15,7 @@ export interface LiveReadings {
   /** Names of the stack's containers running now. */
   readonly running: readonly string[];
   /** By container key: connections by application_name. */
-  readonly postgres: Readonly<Record<string, Reading<Readonly<Record<string, number>>>>>;
+  readonly postgres: Readonly<Record<string, Reading<PgActivity>>>;
   /** By container key: clients by address. */
   readonly redis: Readonly<Record<string, Reading<Readonly<Record<string, number>>>>>;
   readonly rabbitmq: Readonly<Record<string, Reading<Readonly<Record<string, number>>>>>;
@@ -33,6 +33,8 @@ export interface TopRow {
   /** Where the model's figure comes from, or what else was seen (peak, queue, the engine's limit). */
   readonly note: string;
   readonly over: boolean;
+  /** Of `live`, those running a query now (PostgreSQL); the rest sit idle in their pools. */
+  readonly active?: number;
 }
 
 export interface TopSection {
@@ -60,7 +62,8 @@ const row = (who: string, live: number | null, model: number | null, note: strin
  * beat) add up; a share without a key (PgBouncer's pools, an additional client) has no live figure
  * of its own; live clients no share names come last, with no model figure.
  */
-function clientRows(server: TopServer, live: Readonly<Record<string, number>>, unnamed: (key: string) => string): TopRow[] {
+function clientRows(server: TopServer, live: Readonly<Record<string, number>>, unnamed: (key: string) => string, active?: Readonly<Record<string, number>>): TopRow[] {
+  const withActive = (r: TopRow, key: string): TopRow => (active ? { ...r, active: active[key] ?? 0 } : r);
   const rows: TopRow[] = [];
   const keys = new Set<string>();
   for (const share of server.shares) {
@@ -72,22 +75,22 @@ function clientRows(server: TopServer, live: Readonly<Record<string, number>>, u
     keys.add(share.key);
     const same = server.shares.filter((s) => s.key === share.key);
     const model = same.reduce((n, s) => n + s.count, 0);
-    rows.push(row(share.key, live[share.key] ?? 0, model, same.map((s) => `${s.source}: ${s.formula} = ${s.count}`).join("; ")));
+    rows.push(withActive(row(share.key, live[share.key] ?? 0, model, same.map((s) => `${s.source}: ${s.formula} = ${s.count}`).join("; ")), share.key));
   }
   for (const [key, n] of Object.entries(live).sort(([a], [b]) => a.localeCompare(b))) {
-    if (!keys.has(key) && n > 0) rows.push(row(unnamed(key), n, null, "not in the model's clients"));
+    if (!keys.has(key) && n > 0) rows.push(withActive(row(unnamed(key), n, null, "not in the model's clients"), key));
   }
   return rows;
 }
 
-function clientSection(server: TopServer, reading: Reading<Readonly<Record<string, number>>> | undefined, unnamed: (key: string) => string, note?: string): TopSection {
+function clientSection(server: TopServer, reading: Reading<Readonly<Record<string, number>>> | undefined, unnamed: (key: string) => string, note?: string, active?: Readonly<Record<string, number>>): TopSection {
   const base = { rule: server.rule, component: server.component, container: server.key, unit: "connections", ...(note ? { note } : {}) };
   const model = server.shares.reduce((n, s) => n + s.count, 0);
   if (!reading || reading.error !== undefined) {
     return { ...base, rows: [], total: { live: null, model, limit: server.limit, limitText: server.limitText, over: false }, error: reading?.error ?? "not read" };
   }
   const live = Object.values(reading.value).reduce((n, x) => n + x, 0);
-  return { ...base, rows: clientRows(server, reading.value, unnamed), total: { live, model, limit: server.limit, limitText: server.limitText, over: live > server.limit } };
+  return { ...base, rows: clientRows(server, reading.value, unnamed, active), total: { live, model, limit: server.limit, limitText: server.limitText, over: live > server.limit } };
 }
 
 export function compareLive(plan: TopPlan, r: LiveReadings): TopReport {
@@ -104,7 +107,10 @@ export function compareLive(plan: TopPlan, r: LiveReadings): TopReport {
   const mapped = (x: Reading<Readonly<Record<string, number>>> | undefined) => (x?.value ? { value: byPath(x.value) } : x);
   const unnamedNote = plan.monitored ? undefined : "application_name is set only in monitored stacks (Monitoring): here every tier's connections show under (no application_name)";
   const sections: TopSection[] = [
-    ...plan.databases.map((s) => clientSection(s, r.postgres[s.key], (k) => (k === "" ? "(no application_name)" : k), unnamedNote)),
+    ...plan.databases.map((s) => {
+      const pg = r.postgres[s.key];
+      return clientSection(s, pg?.value ? { value: pg.value.open } : pg, (k) => (k === "" ? "(no application_name)" : k), unnamedNote, pg?.value?.active);
+    }),
     ...plan.redis.map((s) => clientSection(s, mapped(r.redis[s.key]), (k) => k)),
     ...plan.rabbitmq.map((s) => clientSection(s, mapped(r.rabbitmq[s.key]), (k) => k)),
     ...plan.loadBalancers.map((lb): TopSection => {

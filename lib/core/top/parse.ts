@@ -4,17 +4,23 @@
  * and `docker stats`' memory column. Pure, so the command's I/O stays a list of `docker exec` calls.
  */
 
-/** `application_name<TAB>count` rows (psql -AtF '\t'); an empty name stays "". */
-export function parsePgActivity(text: string): Record<string, number> {
-  const out: Record<string, number> = {};
+/** Client connections by application_name: open, and running a query now. */
+export interface PgActivity {
+  readonly open: Readonly<Record<string, number>>;
+  readonly active: Readonly<Record<string, number>>;
+}
+
+/** `application_name<TAB>open<TAB>active` rows (psql -AtF '\t'); an empty name stays "". */
+export function parsePgActivity(text: string): PgActivity {
+  const open: Record<string, number> = {};
+  const active: Record<string, number> = {};
   for (const line of text.split("\n").filter((l) => l.trim() !== "")) {
-    const tab = line.lastIndexOf("\t");
-    const n = Number(line.slice(tab + 1));
-    if (tab < 0 || !Number.isInteger(n)) throw new Error(`pg_stat_activity: unexpected row '${line}'`);
-    const name = line.slice(0, tab);
-    out[name] = (out[name] ?? 0) + n;
+    const m = /^(.*)\t(\d+)\t(\d+)$/.exec(line);
+    if (!m) throw new Error(`pg_stat_activity: unexpected row '${line}'`);
+    open[m[1]] = (open[m[1]] ?? 0) + Number(m[2]);
+    active[m[1]] = (active[m[1]] ?? 0) + Number(m[3]);
   }
-  return out;
+  return { open, active };
 }
 
 /** Redis `CLIENT LIST`: clients by their address, without the connection that asked. */

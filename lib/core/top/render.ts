@@ -15,8 +15,17 @@ function sectionLines(s: TopSection): string[] {
   const title = `${s.rule}  ${s.container === "(every container)" ? s.component : `${s.component} ${s.container}`} (${s.unit})`;
   if (s.error !== undefined) return [title, `  could not read: ${s.error}`];
   const model = s.unit === "sessions" ? "maxconn" : s.unit === "MiB" ? "limit" : "model";
-  const rows: string[][] = [["", "live", model, "", ""], ...s.rows.map((r: TopRow) => [r.who, fmt(r.live), fmt(r.model), flag(r.over), r.note])];
-  if (s.total) rows.push(["total", fmt(s.total.live), String(s.total.model), flag(s.total.over), `limit ${s.total.limit} (${s.total.limitText})`]);
+  // PostgreSQL tells open connections from those running a query now; the others show only the first.
+  const hasActive = s.rows.some((r) => r.active !== undefined);
+  const active = (r: TopRow) => (hasActive ? [r.active === undefined ? "-" : String(r.active)] : []);
+  const rows: string[][] = [
+    ["", "live", ...(hasActive ? ["active"] : []), model, "", ""],
+    ...s.rows.map((r: TopRow) => [r.who, fmt(r.live), ...active(r), fmt(r.model), flag(r.over), r.note]),
+  ];
+  if (s.total) {
+    const totalActive = hasActive ? [String(s.rows.reduce((n, r) => n + (r.active ?? 0), 0))] : [];
+    rows.push(["total", fmt(s.total.live), ...totalActive, String(s.total.model), flag(s.total.over), `limit ${s.total.limit} (${s.total.limitText})`]);
+  }
   return [title, ...table(rows), ...(s.note ? [`  note: ${s.note}`] : [])];
 }
 
