@@ -133,7 +133,7 @@ export function compareLive(plan: TopPlan, r: LiveReadings): TopReport {
 }
 
 function memorySection(plan: TopPlan, r: LiveReadings): TopSection {
-  const base = { rule: "memoryMiB", component: plan.stack, container: "(every container)", unit: "MiB", note: "live: docker stats (the cgroup's usage less its page cache); limit: the container's memoryMiB" };
+  const base = { rule: "memoryMiB", component: plan.stack, container: "(every container)", unit: "MiB", note: "live: docker stats (the cgroup's usage less its inactive file cache); limit: the container's memoryMiB" };
   if (r.memory.error !== undefined) return { ...base, rows: [], error: r.memory.error };
   const stats = r.memory.value;
   const rows = plan.containers.map((c) => {
