@@ -168,3 +168,16 @@ test("an unmonitored stack says why its tiers' connections carry no application_
   expect(section.note).toMatch(/application_name is set only in monitored stacks/);
   expect(section.rows.find((r) => r.who === "(no application_name)")!.live).toBe(4);
 });
+
+test("no engine there: exit 1 with one line naming the engine, no stack trace", () => {
+  const socket = path.join(require("node:os").tmpdir(), `webstack-no-engine-${process.pid}.sock`);
+  const r = require("node:child_process").spawnSync("npx", ["tsx", "bin/cdktf-webstack.ts", "top", "examples/small-site/main.ts"], {
+    cwd: path.join(__dirname, ".."),
+    encoding: "utf8",
+    env: { ...process.env, DOCKER_HOST: `unix://${socket}` },
+    timeout: 60_000,
+  });
+  expect(r.status).toBe(1);
+  expect(r.stdout).toBe("");
+  expect(r.stderr).toMatch(new RegExp(`^cdktf-webstack: cannot reach the Docker engine at unix://${socket}: .*\\n$`));
+}, 60_000);
