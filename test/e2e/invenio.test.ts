@@ -316,7 +316,8 @@ describeE2e("e2e: examples/invenio on a real Docker engine (elasticsearch is a S
     expect(primary.live).toBeLessThanOrEqual(primary.limit);
     figure("invenio_top_web_connections_active", web.active!);
     figure("invenio_top_web_connections_open", web.live!);
-    // Running the app (a synth in memory), then about 30 docker exec calls and one docker stats: a bound that catches a hang, not a regression.
+    // Running the app (a synth in memory), then five docker exec (two PostgreSQL servers, Redis, RabbitMQ, HAProxy), docker ps and
+    // one docker stats: a bound that catches a hang, not a regression.
     expect(during.seconds).toBeLessThanOrEqual(60);
     figure("invenio_top_seconds", during.seconds.toFixed(1));
     // Each HAProxy server of the app backend within its maxconn; the held requests are in flight through them
