@@ -13,6 +13,13 @@
  *   objective or an error stops it, removes everything, and writes the measurement file that the
  *   tier's `measurement` prop reads.
  *
+ * cdktf-webstack top [stack-file] [--stack id] [--json]
+ *   Reads the running cluster of each WebStack in the app (docker exec into its own containers, on
+ *   DOCKER_HOST, else the stack's dockerHost) and prints, per budget rule, the live figure beside the
+ *   model's: database connections per tier (pg_stat_activity by application_name) against each
+ *   tier's share and the usable slots, Redis and RabbitMQ clients per tier, HAProxy sessions per
+ *   server against its maxconn, and each container's memory against its limit.
+ *
  * Plain node runs this file; a TypeScript stack file runs through what the project uses
  * (cdktf.json's app runner, else ts-node, else tsx).
  */
@@ -22,8 +29,12 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { renderMeasurementFile } from "../lib/core/measurement";
 import type { MeasureSubset } from "../lib/core/measure-subset";
-import { CAPACITY_OUT_ENV, MEASURE_OUT_ENV, MEASURE_TIER_ENV } from "../lib/docker/io";
+import { CAPACITY_OUT_ENV, MEASURE_OUT_ENV, MEASURE_TIER_ENV, TOP_OUT_ENV } from "../lib/docker/io";
 import { measureTier } from "../lib/measure/run";
+import { compareLive } from "../lib/core/top/compare";
+import type { TopPlan } from "../lib/core/top/plan";
+import { renderTop, renderTopJson } from "../lib/core/top/render";
+import { readLive, TopError } from "../lib/live/read";
 
 function fail(message: string, code = 2): never {
   process.stderr.write(`cdktf-webstack: ${message}\n`);
@@ -33,7 +44,8 @@ function fail(message: string, code = 2): never {
 function usage(code: number): never {
   (code === 0 ? process.stdout : process.stderr).write(
     "usage: cdktf-webstack capacity [stack-file.ts|stack-file.js]\n" +
-      '       cdktf-webstack measure [stack-file] --tier <path or id> [--out file] [--mix "/ping=1,/=3"] [--step-seconds 5] [--max-connections n]\n',
+      '       cdktf-webstack measure [stack-file] --tier <path or id> [--out file] [--mix "/ping=1,/=3"] [--step-seconds 5] [--max-connections n]\n' +
+      "       cdktf-webstack top [stack-file] [--stack id] [--json]\n",
   );
   process.exit(code);
 }
@@ -129,6 +141,23 @@ function measureCommand(args: readonly string[]): void {
   process.stdout.write(`wrote ${out}; give it to the tier: new WebTier(..., { measurement: ${JSON.stringify(out)}, targetRps: ... })\n`);
 }
 
+function topCommand(args: readonly string[]): void {
+  const json = args.includes("--json");
+  const { file, options } = parseArgs(args.filter((a) => a !== "--json"));
+  for (const k of options.keys()) if (k !== "stack") fail(`unknown option --${k}`);
+  const wanted = options.get("stack");
+  const all = runApp<{ stack: string; plan: TopPlan }>(file, TOP_OUT_ENV, {});
+  const stacks = wanted === undefined ? all : all.filter((s) => s.stack === wanted);
+  if (stacks.length === 0) fail(`no stack ${wanted} in the app (it has: ${all.map((s) => s.stack).join(", ")})`);
+  try {
+    const reports = stacks.map((s) => compareLive(s.plan, readLive(s.plan)));
+    process.stdout.write(json ? renderTopJson(reports) : reports.map(renderTop).join("\n"));
+  } catch (e) {
+    if (e instanceof TopError) fail(e.message, 1);
+    throw e;
+  }
+}
+
 const [command, ...args] = process.argv.slice(2);
 if (command === "--help" || command === "-h") usage(0);
 if (command === "capacity") {
@@ -141,4 +170,6 @@ if (command === "capacity") {
   } catch (e) {
     fail((e as Error).message, 1);
   }
+} else if (command === "top") {
+  topCommand(args);
 } else usage(2);

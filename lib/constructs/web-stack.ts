@@ -10,13 +10,14 @@ import { capacityAnswer, renderCapacityAnswer, type CapacityAnswer } from "../co
 import type { ClusterPlan } from "../core/model";
 import { planCluster } from "../core/plan";
 import { measureSubset } from "../core/measure-subset";
+import { topPlan } from "../core/top/plan";
 import { assertSwarmSupported } from "../core/placement";
 import { capacityReport, renderCapacityJson, renderCapacityMarkdown } from "../core/report";
 import { stackSchema, type StackSettings } from "../core/schemas";
 import type { ComponentModel, Topology } from "../core/topology";
 import { emitDockerResources, type EmittedResources } from "../docker/emit";
 import { emitSwarmResources, type EmittedSwarmResources } from "../docker/emit-swarm";
-import { exportCapacityIfAsked, exportMeasureSubsetIfAsked, writeRenderedFiles } from "../docker/io";
+import { exportCapacityIfAsked, exportMeasureSubsetIfAsked, exportTopPlanIfAsked, writeRenderedFiles } from "../docker/io";
 import { withPlainStackTraces } from "../docker/stack-traces";
 import { PropsError } from "../core/errors";
 import { secretRef } from "../core/secrets";
@@ -144,6 +145,7 @@ export class WebStack extends TerraformStack {
     const findings = evaluateBudgets(topology, rules);
     exportCapacityIfAsked(topology.stackName, () => renderCapacityAnswer(capacityAnswer(topology, rules)));
     exportMeasureSubsetIfAsked(topology.stackName, (tier) => measureSubset(topology, planCluster(topology), tier));
+    exportTopPlanIfAsked(topology.stackName, () => topPlan(topology, planCluster(topology)));
     assertBudgets(findings);
     const plan = planCluster(topology);
     const paths = new Map(this.node.findAll().map((n) => [n.node.path, n]));

@@ -31,6 +31,15 @@ export function exportMeasureSubsetIfAsked(stack: string, subset: (tier: string)
   if (found !== undefined) fs.appendFileSync(file, `${JSON.stringify({ stack, subset: found })}\n`);
 }
 
+/** Environment variable naming the file `cdktf-webstack top` collects each stack's top plan in. */
+export const TOP_OUT_ENV = "CDKTF_WEBSTACK_TOP_OUT";
+
+/** When the top command runs the app, each stack appends what to read on its running cluster and the model's figures (one JSON line). */
+export function exportTopPlanIfAsked(stack: string, plan: () => unknown): void {
+  const file = process.env[TOP_OUT_ENV];
+  if (file) fs.appendFileSync(file, `${JSON.stringify({ stack, plan: plan() })}\n`);
+}
+
 export function readTextFile(file: string): string {
   return fs.readFileSync(file, "utf8");
 }
