@@ -15,7 +15,7 @@ import { Testing } from "cdktf";
 import { buildInvenioStack } from "../../examples/invenio/stack";
 import { monitoringTargetCount } from "../../lib/core/monitoring";
 import { apply, engineNofileHardLimit, exec, generateVariables, waitHealthy } from "./applier";
-import { figure, psql, PSQL, req, sleep, startContainer, startLoad, stopContainer } from "./scenarios";
+import { figure, logLines, psql, PSQL, req, sleep, startContainer, startLoad, stopContainer } from "./scenarios";
 import { expectFaultsFireTheirAlerts } from "./monitoring-scenarios";
 import { expectTopReportsLiveFigures } from "./top-scenario";
 import { expectConnectionBudget, expectDestroyed, expectRequestIdTraced, expectTaskRequestIdTraced } from "./shared-scenarios";
@@ -172,6 +172,10 @@ describeE2e("e2e: examples/invenio on a real Docker engine (elasticsearch is a S
     const tiers = await query('max by (application_name) (max_over_time(webstack_connections_count{instance="db-primary"}[1m]))');
     const byName = Object.fromEntries(tiers.map((s) => [s.metric.application_name, Number(s.value[1])]));
     log(`most connections by application_name on the primary over the last minute: ${JSON.stringify(byName)}`);
+    if (byName.web === undefined) {
+      const lines = await logLines("invenio-db-primary-exporter", Date.now() - 120_000);
+      log(`the primary's exporter, last lines:\n${lines.slice(-15).map((l) => l.line).join("\n")}`);
+    }
     const share = (name: string) => cluster.findings.find((f) => f.ruleId === "WS-DB-CONNECTIONS")!.lines.find((l) => l.startsWith(`invenio/${name}: `))!;
     expect(byName.web).toBeGreaterThanOrEqual(1);
     expect(byName.web).toBeLessThanOrEqual(Number(share("web").split(" = ").pop()));

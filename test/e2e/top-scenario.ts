@@ -26,6 +26,7 @@ export async function expectTopReportsLiveFigures(findings: readonly Finding[], 
   const sectionsOf = (stdout: string) => (JSON.parse(stdout) as Array<{ stack: string; sections: Section[] }>)[0].sections;
   const rowOf = (sections: Section[], rule: string, container: string, who: string) => sections.find((s) => s.rule === rule && s.container === container)!.rows.find((r) => r.who === who)!;
   const before = await run("examples/invenio/main.ts", true);
+  if (before.code !== 0) log(`top before the load: exit ${before.code}: ${before.stderr.trim()}`);
   expect(before.code).toBe(0);
   const webBefore = rowOf(sectionsOf(before.stdout), "WS-DB-CONNECTIONS", "db-primary", "web");
   const filesBefore = rowOf(sectionsOf(before.stdout), "WS-DB-CONNECTIONS", "db-primary", "files").live;
