@@ -1,8 +1,7 @@
 /**
- * Derived settings: the numbers the library computes from props (memory splits, replication
- * senders, per-node capacity, limits, image defaults that follow an engine). Planners render them
- * and budget rules check them, so each is computed here once; the schemas hold only the defaults
- * that follow no other field.
+ * Derived settings: the numbers the library computes from props (memory splits, replication senders,
+ * per-node capacity, limits, image defaults that follow an engine). Planners render them and budget
+ * rules check them, so each is computed here once; the schemas hold only defaults that follow no field.
  */
 import type { LoadBalancerSettings, CacheSettings, DatabaseSettings, QueueSettings, SearchClusterSettings, WebTierSettings, WorkerTierSettings } from "./schemas";
 import type { LoadBalancerModel, LoadBalancerRoute, Topology, WebTierModel } from "./topology";
