@@ -18,14 +18,17 @@ const NON_SUPERUSER_CLIENTS =
  * One X-Request-ID chosen by the client and one made by HAProxy are each found in the HAProxy log,
  * exactly one nginx log and exactly one app log, of the same node.
  */
-export async function expectRequestIdTraced(o: {
+/** Where the tracing checks send their request and whose logs they read. */
+interface TraceTarget {
   port: number;
   containers: ReadonlyArray<{ name: string; role: string }>;
   /** The role of the app server containers, whose logs count as the app's. */
   appRole: string;
   lbName: string;
   log: Log;
-}): Promise<void> {
+}
+
+export async function expectRequestIdTraced(o: TraceTarget): Promise<void> {
   const since = Date.now() - 1000;
   const chosen = `e2e-${randomBytes(8).toString("hex")}`;
   const a = await req(o.port, "GET", "/ping", { "X-Request-ID": chosen });
@@ -69,13 +72,7 @@ export async function expectRequestIdTraced(o: {
  * enqueued: the app passed the id as the task's `request_id` header, the worker's rendered format
  * prints it beside the task id the app answered with.
  */
-export async function expectTaskRequestIdTraced(o: {
-  port: number;
-  containers: ReadonlyArray<{ name: string; role: string }>;
-  appRole: string;
-  lbName: string;
-  log: Log;
-}): Promise<void> {
+export async function expectTaskRequestIdTraced(o: TraceTarget): Promise<void> {
   const since = Date.now() - 1000;
   const id = `e2e-task-${randomBytes(8).toString("hex")}`;
   const r = await req(o.port, "GET", "/task?x=20&y=22", { "X-Request-ID": id }, 20_000);
