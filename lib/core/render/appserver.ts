@@ -72,6 +72,18 @@ export const UWSGI_SETTINGS: Readonly<Record<string, AppServerSetting>> = {
   socket: { from: "port", value: (c) => `0.0.0.0:${c.port}` },
   listen: { from: "listenBacklog", value: (c) => c.listenBacklog },
   "max-requests": { from: "maxRequests", value: (c) => c.maxRequests },
+  "no-threads-wait": {
+    from: "threads",
+    value: (c) => (c.threads > 1 ? "true" : undefined),
+    comment: [
+      "uWSGI 2.0.21 (Debian 12) ends a threaded worker at max-requests by pthread_cancel()ing its other",
+      "threads, the main one too; now and then the worker then hangs in its exit until worker-reload-mercy",
+      "(60 s) kills it, and no worker is respawned meanwhile. With every worker of a node so stuck, the",
+      "node's requests waited 38-54 s in the swarm e2e. Without the cancel the worker exits at once; a",
+      "request another of its threads is serving then is cut, a rarer and shorter loss than a stuck node.",
+      "uWSGI 2.0.25 no longer cancels threads (unbit/uwsgi f490d36).",
+    ].join("\n"),
+  },
   "post-buffering": fixed(
     65536,
     [
