@@ -135,9 +135,9 @@ describeE2e("e2e: the swarm target on a real three-node swarm", () => {
     expect(r.failed / r.total).toBeLessThanOrEqual(0.01);
   });
 
-  // The issue asks that no request fails. Measured (README): none fails at the load balancer or nginx,
-  // no request is retried; the requests over wrk's 10 s are each held by one app replica whose uWSGI
-  // workers were recycling (max-requests), not by the roll: the app service is not updated here.
+  // The issue asks that no request fails: none may fail, be retried at the load balancer or take over
+  // wrk's 10 s (a timeout counts as failed). Before uWSGI's no-threads-wait, app replicas whose workers
+  // were recycling (max-requests) held requests for up to a minute, and once rolled the update back.
   test("a changed nginx.conf (a new config, as a re-apply makes it) rolls the nginx replicas one at a time, start-first; no request fails or is retried at the load balancer", async () => {
     expect(handle).toBeDefined();
     // Each replica: started, healthy, then watched for update_config.monitor (40 s) before the next one.
@@ -148,7 +148,7 @@ describeE2e("e2e: the swarm target on a real three-node swarm", () => {
     expect(r.running).toBe(3);
     expect(r.total).toBeGreaterThan(10_000);
     expect(r.proxied).toEqual([]);
-    expect(r.failed / r.total).toBeLessThanOrEqual(0.001);
+    expect(r.failed).toBe(0);
   });
 
   test("killing a host's dockerd, containerd and containers: its web tasks run again on the others within 90 s, the primary keeps its rows", async () => {
