@@ -265,7 +265,7 @@ describe("HTTPS: TLS profile, HSTS and the private key", () => {
     const cfg = tree["configs/lb/haproxy.cfg"];
     expect(cfg).toContain("ssl-default-bind-options prefer-client-ciphers ssl-min-ver TLSv1.2 no-tls-tickets");
     expect(cfg).toContain('Strict-Transport-Security "max-age=63072000; includeSubDomains"');
-    expect(cfg).toContain("redirect scheme https code 308");
+    expect(cfg).toMatch(/http-request redirect location "https:\/\/%\[req.hdr\(host\),regsub\(:\[0-9\]\+\\\$,\)\]%\[pathq\]" code 308/);
   });
 
   test("a certificateFile holding a private key is refused, saying where the key goes instead", () => {

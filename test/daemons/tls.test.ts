@@ -249,6 +249,9 @@ describe("TLS profiles on HAProxy 2.6: openssl s_client", () => {
       const redirect = (await box.exec(["curl", "-s", "-D", "-", "-o", "/dev/null", "--max-time", "3", "-X", "POST", "http://127.0.0.1/login?next=/"])).stdout;
       expect(redirect).toMatch(/^HTTP\/1\.1 308 /);
       expect(redirect).toMatch(/^location: https:\/\/127\.0\.0\.1\/login\?next=\/\r?$/im);
+      // The Host header's port is the HTTP one: dropped, HTTPS is on 443.
+      const fromPort = (await box.exec(["curl", "-s", "-D", "-", "-o", "/dev/null", "--max-time", "3", "-H", "Host: [2001:db8::1]:8080", "http://127.0.0.1/x"])).stdout;
+      expect(fromPort).toMatch(/^location: https:\/\/\[2001:db8::1\]\/x\r?$/im);
     });
   });
 
@@ -268,7 +271,8 @@ describe("TLS profiles on HAProxy 2.6: openssl s_client", () => {
   });
 
   it("modern, ECDSA certificate: TLS 1.3 only, the profile's suites and groups only", async () => {
-    const lb = lbContainer(ecdsa(), { tlsProfile: "modern", hsts: { includeSubDomains: true, preload: true } });
+    // Published on 8443: the redirect from HTTP must name that port, not keep the Host header's.
+    const lb = lbContainer(ecdsa(), { tlsProfile: "modern", hsts: { includeSubDomains: true, preload: true }, port: 8443 });
     expect(fileIn(lb, CFG)).not.toMatch(/ssl-default-bind-ciphers /);
     await withServers(lb, async (box) => {
       const p = protocols(["tls1_3"], ["tls1_2", "tls1_1", "tls1"]);
@@ -286,6 +290,8 @@ describe("TLS profiles on HAProxy 2.6: openssl s_client", () => {
       );
       const headers = (await box.exec(["curl", "-sk", "-D", "-", "-o", "/dev/null", "--max-time", "3", "https://127.0.0.1/"])).stdout;
       expect(headers).toMatch(/^strict-transport-security: max-age=63072000; includeSubDomains; preload\r?$/im);
+      const redirect = (await box.exec(["curl", "-s", "-D", "-", "-o", "/dev/null", "--max-time", "3", "-H", "Host: site.example:8080", "http://127.0.0.1/a?b=1"])).stdout;
+      expect(redirect).toMatch(/^location: https:\/\/site\.example:8443\/a\?b=1\r?$/im);
     });
   });
 

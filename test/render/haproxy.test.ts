@@ -57,15 +57,21 @@ test("the stats page needs the password from the environment", () => {
 });
 
 const https = (tls = resolveTlsProfile("intermediate"), hsts = "max-age=63072000; includeSubDomains") =>
-  ({ port: 443, certificatePath: "/c/site.pem", redirectHttp: true, tls, hsts }) as const;
+  ({ port: 443, certificatePath: "/c/site.pem", redirectHttp: true, publicPort: 443, tls, hsts }) as const;
 
 test("HTTPS: TLS frontend and a 308 redirect from HTTP", () => {
   const cfg = renderHaproxyConfig({ ...base, https: https() });
   expect(cfg).toContain("bind :443 ssl crt /c/site.pem alpn h2,http/1.1");
-  expect(cfg).toContain("http-request redirect scheme https code 308");
+  expect(cfg).toContain('http-request redirect location "https://%[req.hdr(host),regsub(:[0-9]+\\$,)]%[pathq]" code 308');
   expect(cfg).not.toContain("code 301");
   expect(cfg).toContain('http-after-response set-header Strict-Transport-Security "max-age=63072000; includeSubDomains"');
   expect(cfg.match(/default_backend app/g)).toHaveLength(1);
+});
+
+test("HTTPS on another port than 443: the redirect names it, and drops the HTTP port of the Host header", () => {
+  const cfg = renderHaproxyConfig({ ...base, https: { ...https(), publicPort: 8443 } });
+  expect(cfg).toContain('http-request redirect location "https://%[req.hdr(host),regsub(:[0-9]+\\$,)]:8443%[pathq]" code 308');
+  expect(cfg).not.toContain("redirect scheme");
 });
 
 test("HTTPS: Mozilla's intermediate profile (6.0) in the global section", () => {

@@ -69,7 +69,7 @@ export const loadBalancerPlanner: Planner<"loadBalancer"> = {
           httpPort: 80,
           https:
             s.https && tls
-              ? { port: 443, certificatePath, redirectHttp: s.https.redirectHttp, tls, hsts: hstsHeaderValue(tls, s.https.hsts) }
+              ? { port: 443, certificatePath, redirectHttp: s.https.redirectHttp, publicPort: s.https.port, tls, hsts: hstsHeaderValue(tls, s.https.hsts) }
               : undefined,
           health: s.healthCheck,
           timeouts: s.timeouts,

@@ -61,6 +61,8 @@ export interface HaproxyConfig {
     readonly certificatePath: string;
     /** Answer plain HTTP with a 308 to HTTPS (keeps the method and body, as Mozilla's example does). */
     readonly redirectHttp: boolean;
+    /** The port clients reach HTTPS on (the published one), for the redirect's Location. */
+    readonly publicPort: number;
     /** Protocols, ciphers and groups of every `ssl` bind line, set once in the global section. */
     readonly tls: TlsProfile;
     /** Strict-Transport-Security value of every HTTPS response. */
@@ -139,7 +141,10 @@ export function renderHaproxyConfig(c: HaproxyConfig): string {
   frontends.push("frontend http_in", ...indent([`bind :${c.httpPort}`, ...requestId]));
   if (c.https) {
     if (c.https.redirectHttp) {
-      frontends.push(...indent(["http-request redirect scheme https code 308"]));
+      // Not `redirect scheme https`: it keeps the Host header's port, the HTTP one (a site on 8080
+      // would be sent to https://host:8080/). The Host without its port, then the HTTPS port.
+      const port = c.https.publicPort === 443 ? "" : `:${c.https.publicPort}`;
+      frontends.push(...indent([`http-request redirect location "https://%[req.hdr(host),regsub(:[0-9]+\\$,)]${port}%[pathq]" code 308`]));
     } else {
       frontends.push(...indent(["http-request set-header X-Forwarded-Proto http", ...frontendRouting]));
     }
