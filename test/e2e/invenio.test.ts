@@ -13,7 +13,8 @@
 import { randomBytes } from "node:crypto";
 import { Testing } from "cdktf";
 import { buildInvenioStack } from "../../examples/invenio/stack";
-import { monitoringTargetCount } from "../../lib/core/monitoring";
+import { monitoringSlots } from "../../lib/core/layout";
+import { monitoringOf, monitoringTargetCount } from "../../lib/core/monitoring";
 import { apply, engineNofileHardLimit, exec, generateVariables, waitHealthy } from "./applier";
 import { figure, logLines, psql, PSQL, req, sleep, startContainer, startLoad, stopContainer } from "./scenarios";
 import { expectFaultsFireTheirAlerts } from "./monitoring-scenarios";
@@ -148,7 +149,8 @@ describeE2e("e2e: examples/invenio on a real Docker engine (elasticsearch is a S
 
   test("Prometheus scrapes every target of the model and each reports up == 1; the probe through the load balancer succeeds", async () => {
     expect(serving).toBe(true);
-    const expected = monitoringTargetCount(cluster.topology, cluster.plan.containers.filter((c) => c.key.endsWith("-exporter") && c.role !== "blackbox-exporter").length, false);
+    const slots = monitoringSlots(monitoringOf(cluster.topology)!, cluster.topology);
+    const expected = monitoringTargetCount(cluster.topology, slots.exporters.length, false, slots.probed.length);
     let up: Awaited<ReturnType<typeof query>> = [];
     const t0 = Date.now();
     // Each target's first scrape comes within one scrape interval (15 s) of Prometheus' start.
