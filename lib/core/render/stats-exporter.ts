@@ -111,7 +111,7 @@ def probe_memcached(target, m):
     m.add("memcached_items_evicted_total", "counter", "Items evicted to make room", num("evictions"))
     for status, key in (("hit", "get_hits"), ("miss", "get_misses")):
         m.add("memcached_commands_total", "counter", "get commands by result", num(key), [("command", "get"), ("status", status)])
-    m.add("memcached_uptime_seconds", "counter", "Seconds since memcached started", num("uptime"))
+    m.add("memcached_uptime_seconds", "gauge", "Seconds since memcached started", num("uptime"))
 
 
 PROBES = {"uwsgi": probe_uwsgi, "memcached": probe_memcached}
