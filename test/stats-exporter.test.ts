@@ -92,7 +92,9 @@ describe("the stats exporter from the model", () => {
       expect(threshold(queue.expr)).toBeCloseTo(warnAtFraction * listenBacklog, 6);
       expect(queue.expr).toContain('instance=~"web-1-app|web-2-app"');
       expect(queue.for).toBe("1m");
-      expect(rules(stack, "UwsgiListenQueueFull")[0].expr).toBe('increase(uwsgi_listen_queue_errors_total{job="uwsgi",instance=~"web-1-app|web-2-app"}[5m]) > 0');
+      expect(rules(stack, "UwsgiListenQueueFull")[0].expr).toBe(
+        'uwsgi_socket_listen_queue{job="uwsgi",instance=~"web-1-app|web-2-app"} >= uwsgi_socket_listen_queue_max{job="uwsgi",instance=~"web-1-app|web-2-app"} > 0',
+      );
       const mc = stack.cluster().findings.find((f) => f.ruleId === MEMCACHED_CONNECTIONS.id)!;
       expect(threshold(rules(stack, "MemcachedConnectionsHigh")[0].expr)).toBeCloseTo(warnAtFraction * mc.limit, 6);
       expect(rules(stack, "MemcachedEvicting")[0].annotations.source).toMatch(/item memory \d+ MiB/);

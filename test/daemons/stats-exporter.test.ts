@@ -3,8 +3,8 @@
  * sandbox of its own at its model address, probes a real uWSGI 2.0.21 (the rendered uwsgi.ini with the
  * example app) and a real memcached 1.6 (the rendered arguments) at theirs, as Prometheus' uwsgi and
  * memcached jobs ask it. promtool checks the text it serves; the values are the daemons' own: the
- * workers and request slots uwsgi.ini asks for, a request counted, a worker held busy, memcached's
- * limits, a hit and a miss.
+ * workers and request slots uwsgi.ini asks for, a request counted, a worker held busy and its listen
+ * queue filled to the backlog (what UwsgiListenQueueFull reads), memcached's limits, a hit and a miss.
  */
 import { Cache, Database, LoadBalancer, Monitoring, WebStack, WebTier } from "../../lib";
 import { Sandbox, confValue, container, containersOf, fileIn, link, testWith, type Container } from "./harness";
@@ -27,18 +27,32 @@ print(s.recv(65536).split(b"\\r\\n")[0].decode())
 `;
 
 /**
- * Holds the one worker: a complete uwsgi packet of a POST whose body never comes (uWSGI reads bodies
- * above post-buffering before the app runs, and waits socket-timeout for them). A packet cut inside its
- * header would hold it too, but then the stats server answers an empty body (measured): nginx sends
- * the header in one piece, so only the body can keep a worker waiting in the stack.
+ * Holds the one worker with a complete uwsgi packet of a POST whose body never comes (uWSGI reads bodies
+ * above post-buffering before the app runs, and waits socket-timeout for them), then makes `n` more
+ * requests that wait in the kernel's accept queue. Each sends its packet: uWSGI's sockets use
+ * TCP_DEFER_ACCEPT, and a connection that sends nothing stays out of the queue (measured: in SYN-RECV,
+ * the queue at 0). A packet cut inside its header holds the worker too, but then the stats server
+ * answers an empty body (measured); nginx sends the header in one piece.
  */
-const HOLD_WORKER = `
+const FILL_QUEUE = `
 import socket, struct, sys, time
-host, port, hold = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+host, port, n, hold = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 env = {"REQUEST_METHOD": "POST", "PATH_INFO": "/upload", "QUERY_STRING": "", "CONTENT_LENGTH": "100000", "SERVER_NAME": "t", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1", "HTTP_HOST": "t"}
 body = b"".join(struct.pack("<H", len(k)) + k.encode() + struct.pack("<H", len(v)) + v.encode() for k, v in env.items())
+packet = struct.pack("<BHB", 0, len(body), 0) + body
 busy = socket.create_connection((host, port), 5)
-busy.sendall(struct.pack("<BHB", 0, len(body), 0) + body + b"x" * 10)
+busy.sendall(packet + b"x" * 10)
+time.sleep(1)
+waiting = []
+for _ in range(n):
+    s = socket.socket()
+    s.settimeout(1)
+    try:
+        s.connect((host, port))
+        s.sendall(packet)
+    except OSError:
+        pass  # past the backlog the kernel drops the handshake: the client times out
+    waiting.append(s)
 time.sleep(hold)
 `;
 
@@ -61,7 +75,7 @@ function stack(): Container[] {
     const db = new Database(s, "db", { replicas: 0 });
     const cache = new Cache(s, "cache", { engine: "memcached", memoryMiB: 256 });
     // One process, one thread: one held request busies the node. A pause limit makes uWSGI's socket-timeout
-    // 65 s, so the held request stays for the whole test. A backlog of its own, read back from the stats.
+    // 65 s, so the held request stays for the whole test; a backlog of 4 fills with a few waiting requests.
     const web = new WebTier(s, "web", {
       nodes: 1,
       processes: 1,
@@ -83,7 +97,7 @@ function stack(): Container[] {
 const samples = (text: string) => new Map(text.split("\n").filter((l) => l && !l.startsWith("#")).map((l) => [l.slice(0, l.lastIndexOf(" ")), Number(l.slice(l.lastIndexOf(" ") + 1))]));
 
 describe("the stats exporter reads the real uWSGI and memcached", () => {
-  it("uwsgi_up 1 with the workers, slots and backlog uwsgi.ini asks for, a request counted, a worker held busy; memcached's limits, a hit and a miss; promtool accepts both", async () => {
+  it("uwsgi_up 1 with the workers, slots and backlog uwsgi.ini asks for, a request counted, the listen queue at its backlog; memcached's limits, a hit and a miss; promtool accepts both", async () => {
     const cs = stack();
     const app = container(cs, "web-1-app");
     const mc = container(cs, "cache");
@@ -145,11 +159,21 @@ describe("the stats exporter reads the real uWSGI and memcached", () => {
         expect({ module, code: lint.code, out: lint.stdout + lint.stderr }).toEqual({ module, code: 0, out: "" });
       }
 
-      // The one worker held by a request whose body does not come: busy, its one slot in a request.
+      // The one worker held, more requests than the backlog waiting: uWSGI sees its queue at the backlog and
+      // logs it full, and the per-socket figures UwsgiListenQueueFull reads say so; listen_queue_errors stays 0.
       const port = confValue(ini, "socket").split(":")[1];
-      expect((await node.sh(`python3 -c '${HOLD_WORKER}' 127.0.0.1 ${port} 20 >/tmp/hold.log 2>&1 &`, { user: "nobody" })).code).toBe(0);
-      await exp.waitFor("the worker busy", async () => (u = samples(await probe("uwsgi", uwsgiTarget))).get('uwsgi_workers{status="busy"}') === 1, 15_000);
-      expect([u.get("uwsgi_up"), u.get("uwsgi_cores_busy"), u.get('uwsgi_workers{status="idle"}')]).toEqual([1, 1, 0]);
+      expect((await node.sh(`python3 -c '${FILL_QUEUE}' 127.0.0.1 ${port} ${LISTEN_BACKLOG + 2} 20 >/tmp/fill.log 2>&1 &`, { user: "nobody" })).code).toBe(0);
+      const queueKey = `uwsgi_socket_listen_queue{socket="0.0.0.0:${port}"}`;
+      await exp.waitFor("the listen queue at the backlog", async () => (u = samples(await probe("uwsgi", uwsgiTarget))).get(queueKey)! >= LISTEN_BACKLOG, 15_000);
+      expect({ up: u.get("uwsgi_up"), busy: u.get('uwsgi_workers{status="busy"}'), slots: u.get("uwsgi_cores_busy"), max: u.get(maxKey), errors: u.get("uwsgi_listen_queue_errors_total") }).toEqual({
+        up: 1,
+        busy: 1,
+        slots: 1,
+        max: LISTEN_BACKLOG,
+        errors: 0,
+      });
+      expect(u.get("uwsgi_listen_queue")).toBeGreaterThanOrEqual(LISTEN_BACKLOG);
+      await node.waitFor("uWSGI's own 'full' line", async () => /listen queue of socket .* full/.test(node.log()), 5_000);
     } catch (e) {
       throw new Error(`${(e as Error).message}\n--- uwsgi ---\n${node.log()}\n--- exporter ---\n${exp.log()}`);
     } finally {

@@ -9,7 +9,7 @@ import { webNodeSlots } from "../layout";
 import type { CacheModel, Topology, WebTierModel } from "../topology";
 import { gauge, num, oneOf, warnShare, type AlertSpec } from "./spec";
 
-/** A uWSGI tier: the listen queue nears its backlog, and uWSGI found it full. */
+/** A uWSGI tier: the listen queue nears its backlog, and reaches it. */
 export function uwsgiAlerts(t: Topology, tier: WebTierModel): AlertSpec[] {
   if (tier.settings.server !== "uwsgi") return [];
   const s = tier.settings;
@@ -17,6 +17,7 @@ export function uwsgiAlerts(t: Topology, tier: WebTierModel): AlertSpec[] {
   const sel = `job="uwsgi",instance${oneOf(apps)}`;
   const first = { job: "uwsgi", instance: apps[0] };
   const firstSel = `job="uwsgi",instance="${apps[0]}"`;
+  const socket = `0.0.0.0:${s.appPort}`;
   // WS-APP-BACKLOG warns at no share (it errs when the backlog is short): the stack's warnAtFraction, as ServerQueueNearMaxqueue uses.
   const share = warnShare(APP_BACKLOG, t);
   const threshold = share * s.listenBacklog;
@@ -39,13 +40,21 @@ export function uwsgiAlerts(t: Topology, tier: WebTierModel): AlertSpec[] {
       group: tier.id,
       component: tier.path,
       name: "UwsgiListenQueueFull",
-      expr: `increase(uwsgi_listen_queue_errors_total{${sel}}[5m]) > 0`,
+      // uWSGI 2.0 checks each socket's queue every second and logs "listen queue ... full" at the backlog,
+      // but no longer counts it: listen_queue_errors stays 0 (read in its master.c, and measured on 2.0.21).
+      expr: `uwsgi_socket_listen_queue{${sel}} >= uwsgi_socket_listen_queue_max{${sel}} > 0`,
       forSeconds: 0,
       severity: "critical",
-      summary: `${tier.path}: uWSGI found a node's listen queue full (${s.listenBacklog}): the kernel refuses the connections beyond it and nginx answers 502`,
-      threshold: "any listen queue error in 5 min",
-      source: `the tier's listenBacklog (${s.listenBacklog}), uWSGI's listen`,
-      check: { series: [{ series: `uwsgi_listen_queue_errors_total{${firstSel}}`, firing: "0+2x30", quiet: "3x30" }], labels: first },
+      summary: `${tier.path}: a node's uWSGI listen queue is at its backlog (${s.listenBacklog}): the kernel refuses the connections beyond it and nginx answers 502`,
+      threshold: `queue at the socket's backlog (${s.listenBacklog})`,
+      source: `the tier's listenBacklog (${s.listenBacklog}), uWSGI's listen, as the stats server reports it per socket`,
+      check: {
+        series: [
+          { series: `uwsgi_socket_listen_queue{${firstSel},socket="${socket}"}`, firing: `${s.listenBacklog + 1}x30`, quiet: `${s.listenBacklog - 1}x30` },
+          { series: `uwsgi_socket_listen_queue_max{${firstSel},socket="${socket}"}`, firing: `${s.listenBacklog}x30`, quiet: `${s.listenBacklog}x30` },
+        ],
+        labels: { ...first, socket },
+      },
     },
   ];
 }

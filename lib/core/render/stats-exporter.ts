@@ -61,7 +61,8 @@ def probe_uwsgi(target, m):
     workers = stats.get("workers", [])
     m.add("uwsgi_up", "gauge", "1 if the stats server answered", 1)
     m.add("uwsgi_listen_queue", "gauge", "Connections waiting in the first socket's listen queue", stats.get("listen_queue", 0))
-    m.add("uwsgi_listen_queue_errors_total", "counter", "Times the listen queue was found full (connections refused)", stats.get("listen_queue_errors", 0))
+    # uWSGI 2.0 logs a full queue but no longer counts it here: the per-socket queue and backlog below tell it.
+    m.add("uwsgi_listen_queue_errors_total", "counter", "uWSGI's listen_queue_errors (not counted by uWSGI 2.0)", stats.get("listen_queue_errors", 0))
     for s in stats.get("sockets", []):
         labels = [("socket", s.get("name", ""))]
         m.add("uwsgi_socket_listen_queue", "gauge", "Connections waiting in the socket's listen queue", s.get("queue", 0), labels)
