@@ -58,6 +58,7 @@ describe("Monitoring", () => {
       redis: ["cache"],
       rabbitmq: ["mq"],
       "rabbitmq-queues-mq": ["mq"],
+      uwsgi: ["web-1-app", "web-2-app"],
       blackbox: ["lb"],
     });
   });
@@ -130,9 +131,9 @@ describe("Monitoring", () => {
     for (const key of ["db-primary-exporter", "db-replica-1-exporter"]) {
       expect(hba).toContain(`${plan.containers.find((c) => c.key === key)!.address}/32`);
     }
-    // The memory rule counts Prometheus: one more target, more memory.
+    // The memory rule counts Prometheus: a third node is two more targets (its nginx exporter, its uWSGI stats), more memory.
     const mem = (s: WebStack) => s.cluster().findings.find((f) => f.ruleId === "WS-MONITORING-MEMORY")!.used;
-    expect(mem(site({ nodes: 3, monitoring: {} }))).toBe(mem(withIt) + 4);
+    expect(mem(site({ nodes: 3, monitoring: {} }))).toBe(mem(withIt) + 2 * 4);
   });
 });
 
@@ -219,12 +220,15 @@ describe("Alertmanager", () => {
   });
 });
 
-test("the invenio example is monitored: 22 alerts, its scrape targets, within its budgets", () => {
+test("the invenio example is monitored: 26 alerts, its scrape targets, within its budgets", () => {
   const stack = buildInvenioStack(Testing.app());
   const { findings } = stack.cluster();
   expect(findings.filter((f) => f.status === "fail")).toEqual([]);
-  expect(alertRules(stack)).toHaveLength(22);
+  expect(alertRules(stack)).toHaveLength(26);
   // The Celery queue's consumers: the two workers of invenio/worker.
   expect(alertRules(stack).find((r: any) => r.alert === "CeleryWorkerMissing").expr).toMatch(/queue="celery"\}\) < 2$/);
   expect(scrapeTargets(stack).nginx).toEqual(["files-1-nginx", "files-2-nginx", "web-1-nginx", "web-2-nginx"]);
+  // Every uWSGI node's stats server, through the one stats exporter; invenio's cache is Redis, so no memcached job.
+  expect(scrapeTargets(stack).uwsgi).toEqual(["files-1-app", "files-2-app", "web-1-app", "web-2-app"]);
+  expect(scrapeTargets(stack).memcached).toBeUndefined();
 });

@@ -8,7 +8,7 @@ import { nodeConnections } from "./connection-model";
 import { PATRONI_HELD_CONNECTIONS, PATRONI_TRANSIENT_CONNECTIONS } from "./failover";
 import { redisDatabasesUsed } from "./references";
 import { poolerDatabases, poolerMaxDbConnections, poolerServerConnections, poolerUsers, type PoolerDatabase } from "./derive";
-import { POSTGRES_EXPORTER_CONNECTIONS, REDIS_EXPORTER_CONNECTIONS, EXPORTER_ROLE, monitoringOf } from "./monitoring";
+import { POSTGRES_EXPORTER_CONNECTIONS, REDIS_EXPORTER_CONNECTIONS, STATS_EXPORTER_MEMCACHED_CONNECTIONS, EXPORTER_ROLE, monitoringOf } from "./monitoring";
 import { componentsOf, type CacheModel, type DatabaseModel, type QueueModel, type Topology } from "./topology";
 
 export interface ClientLine {
@@ -72,6 +72,13 @@ function exporterRedisClients(t: Topology, engine: string): ClientLine[] {
   return [{ source: `${m.path} (redis_exporter)`, formula: "1 exporter", count: REDIS_EXPORTER_CONNECTIONS }];
 }
 
+/** The stats exporter's connection to a memcached cache, in a monitored stack: one per scrape, closed after it. */
+function exporterMemcachedClients(t: Topology, engine: string): ClientLine[] {
+  const m = monitoringOf(t);
+  if (!m || engine !== "memcached") return [];
+  return [{ source: `${m.path} (stats exporter)`, formula: "1 connection per scrape", count: STATS_EXPORTER_MEMCACHED_CONNECTIONS }];
+}
+
 /** PgBouncer's pools that reach one server of the database: its databases there x users, each capped by max_db_connections. */
 export function poolerClients(db: DatabaseModel, server: PoolerDatabase["server"]): ClientLine[] {
   const s = db.settings;
@@ -130,7 +137,7 @@ export function cacheClients(t: Topology, cache: CacheModel): ClientLine[] {
     const db = databases(s.environment);
     lines.push({ source: w.path, formula: `${s.nodes} workers x ${s.concurrency} concurrency${db.text}`, count: s.nodes * s.concurrency * db.n });
   }
-  lines.push(...exporterRedisClients(t, cache.settings.engine));
+  lines.push(...exporterRedisClients(t, cache.settings.engine), ...exporterMemcachedClients(t, cache.settings.engine));
   return lines;
 }
 

@@ -66,13 +66,27 @@ export interface ExporterSlot extends Slot {
   readonly targetKey: string;
 }
 
+/**
+ * A daemon the stats exporter probes (Debian 12 packages no exporter for either): uWSGI's stats
+ * server on each web node's app container, and memcached.
+ */
+export interface ProbedSlot {
+  readonly module: "uwsgi" | "memcached";
+  readonly target: ComponentModel;
+  readonly targetKey: string;
+}
+
+/** The stats exporter sits at the end of the block, as a pooler does, so it never moves the other exporters. */
+export const STATS_EXPORTER_INDEX = HOSTS_PER_BLOCK - 1;
+
 /** The first address index of the exporters: Prometheus, the blackbox prober and Alertmanager come first. */
 const FIRST_EXPORTER_INDEX = 3;
 
 /**
- * Prometheus, the blackbox prober, Alertmanager when asked for, and one exporter per container whose
- * daemon has no metrics endpoint of its own (PostgreSQL, Redis, nginx), in construct order. HAProxy
- * and RabbitMQ serve their own metrics and need none.
+ * Prometheus, the blackbox prober, Alertmanager when asked for, one exporter per container whose
+ * daemon has no metrics endpoint of its own (PostgreSQL, Redis, nginx), in construct order, and one
+ * stats exporter for the uWSGI and memcached daemons it probes. HAProxy and RabbitMQ serve their own
+ * metrics and need none.
  */
 export function monitoringSlots(m: MonitoringModel, t: Topology): MonitoringSlots {
   let laid = monitoringCache.get(t);
@@ -88,6 +102,9 @@ export interface MonitoringSlots {
   readonly blackbox: Slot;
   readonly alertmanager?: Slot;
   readonly exporters: readonly ExporterSlot[];
+  /** One for the whole stack, when it has a uWSGI tier or memcached. */
+  readonly statsExporter?: Slot;
+  readonly probed: readonly ProbedSlot[];
 }
 
 /**
@@ -99,6 +116,7 @@ const monitoringCache = new WeakMap<Topology, { path: string; slots: MonitoringS
 
 function layMonitoringSlots(m: MonitoringModel, t: Topology): MonitoringSlots {
   const targets: Omit<ExporterSlot, "key" | "index">[] = [];
+  const probed: ProbedSlot[] = [];
   for (const c of t.components) {
     if (c.kind === "database") {
       const d = databaseSlots(c);
@@ -107,13 +125,17 @@ function layMonitoringSlots(m: MonitoringModel, t: Topology): MonitoringSlots {
       targets.push({ exporter: "redis", target: c, targetKey: c.id });
     } else if (c.kind === "webTier") {
       for (let n = 0; n < c.settings.nodes; n++) targets.push({ exporter: "nginx", target: c, targetKey: webNodeSlots(c, n).nginx.key });
+      if (c.settings.server === "uwsgi") for (let n = 0; n < c.settings.nodes; n++) probed.push({ module: "uwsgi", target: c, targetKey: webNodeSlots(c, n).app.key });
     }
+    if (c.kind === "cache" && c.settings.engine === "memcached") probed.push({ module: "memcached", target: c, targetKey: c.id });
   }
   return {
     prometheus: { key: `${m.id}-prometheus`, index: 0 },
     blackbox: { key: `${m.id}-blackbox`, index: 1 },
     alertmanager: m.settings.alertmanager ? { key: `${m.id}-alertmanager`, index: 2 } : undefined,
     exporters: targets.map((x, i) => ({ ...x, key: `${x.targetKey}-exporter`, index: FIRST_EXPORTER_INDEX + i })),
+    statsExporter: probed.length > 0 ? { key: `${m.id}-stats-exporter`, index: STATS_EXPORTER_INDEX } : undefined,
+    probed,
   };
 }
 
@@ -128,7 +150,7 @@ export function componentSlots(c: ComponentModel, t?: Topology): readonly Slot[]
   if (c.kind === "monitoring") {
     if (!t) throw new Error("internal: the Monitoring component's slots follow the topology");
     const m = monitoringSlots(c, t);
-    return [m.prometheus, m.blackbox, ...(m.alertmanager ? [m.alertmanager] : []), ...m.exporters];
+    return [m.prometheus, m.blackbox, ...(m.alertmanager ? [m.alertmanager] : []), ...m.exporters, ...(m.statsExporter ? [m.statsExporter] : [])];
   }
   let laid = slotCache.get(c.settings);
   if (laid?.id !== c.id) {

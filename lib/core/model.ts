@@ -59,7 +59,8 @@ export type ContainerRole =
   | "alertmanager"
   | "postgres-exporter"
   | "redis-exporter"
-  | "nginx-exporter";
+  | "nginx-exporter"
+  | "stats-exporter";
 
 export interface ContainerSpec {
   /** Unique, stable key: the output folder and the Terraform resource id. */

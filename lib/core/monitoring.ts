@@ -12,6 +12,8 @@ export const BLACKBOX_PORT = 9115;
 export const POSTGRES_EXPORTER_PORT = 9187;
 export const REDIS_EXPORTER_PORT = 9121;
 export const NGINX_EXPORTER_PORT = 9113;
+/** The stats exporter (uWSGI's stats server, memcached), a script of ours: blackbox's port + 2, free in every exporter list. */
+export const STATS_EXPORTER_PORT = 9117;
 /** nginx's `stub_status`, on a listener of its own that only the node's exporter may use. */
 export const NGINX_STUB_STATUS_PORT = 8081;
 
@@ -24,6 +26,8 @@ export const NGINX_STUB_STATUS_PORT = 8081;
 export const POSTGRES_EXPORTER_CONNECTIONS = 2;
 /** redis_exporter opens one connection per scrape and keeps it. */
 export const REDIS_EXPORTER_CONNECTIONS = 1;
+/** The stats exporter opens one connection to memcached per scrape and closes it after `stats`. */
+export const STATS_EXPORTER_MEMCACHED_CONNECTIONS = 1;
 /** The PostgreSQL role postgres_exporter logs in as (member of pg_monitor). */
 export const EXPORTER_ROLE = "exporter";
 
@@ -64,12 +68,12 @@ export function prometheusMemoryMiB(m: MonitoringModel, targets: number): number
 
 /**
  * Prometheus' scrape targets: itself, each load balancer twice (HAProxy's endpoint and the blackbox
- * probe through it), each exporter, each RabbitMQ node twice (aggregated, and per queue), each Flower,
- * and Alertmanager.
+ * probe through it), each exporter, each daemon the stats exporter probes (a uWSGI node, memcached),
+ * each RabbitMQ node twice (aggregated, and per queue), each Flower, and Alertmanager.
  */
-export function monitoringTargetCount(t: Topology, exporters: number, alertmanager: boolean): number {
+export function monitoringTargetCount(t: Topology, exporters: number, alertmanager: boolean, probed: number): number {
   const lbs = componentsOf(t, "loadBalancer").length;
   const rabbits = componentsOf(t, "queue").filter((q) => q.settings.engine === "rabbitmq").length;
   const flowers = componentsOf(t, "workerTier").filter((w) => w.settings.flower).length;
-  return 1 + 2 * lbs + exporters + 2 * rabbits + flowers + (alertmanager ? 1 : 0);
+  return 1 + 2 * lbs + exporters + probed + 2 * rabbits + flowers + (alertmanager ? 1 : 0);
 }

@@ -1,7 +1,7 @@
 /**
- * End-to-end: examples/invenio (26 containers: HAProxy, nginx + uWSGI web and files tiers, Celery
+ * End-to-end: examples/invenio (27 containers: HAProxy, nginx + uWSGI web and files tiers, Celery
  * workers and beat, PostgreSQL primary + replica, Redis, RabbitMQ, Elasticsearch, which here is
- * the STUB image, and Monitoring: Prometheus, the blackbox prober and six exporters). Synth, apply, wait healthy, GET /ping and /hits?write=1 through the load balancer
+ * the STUB image, and Monitoring: Prometheus, the blackbox prober, the exporters and the stats exporter). Synth, apply, wait healthy, GET /ping and /hits?write=1 through the load balancer
  * on 127.0.0.1:80, /cache twice (Redis hit) and /task?x=2&y=3 (Celery via RabbitMQ); then, on the same
  * apply: one X-Request-ID in the HAProxy, an nginx and a uWSGI log; a row committed on the primary visible
  * on the asynchronous replica (which refuses writes); the model's WS-DB-CONNECTIONS limit is PostgreSQL's
@@ -13,7 +13,8 @@
 import { randomBytes } from "node:crypto";
 import { Testing } from "cdktf";
 import { buildInvenioStack } from "../../examples/invenio/stack";
-import { monitoringTargetCount } from "../../lib/core/monitoring";
+import { monitoringSlots } from "../../lib/core/layout";
+import { monitoringOf, monitoringTargetCount } from "../../lib/core/monitoring";
 import { apply, engineNofileHardLimit, exec, generateVariables, waitHealthy } from "./applier";
 import { figure, logLines, psql, PSQL, req, sleep, startContainer, startLoad, stopContainer } from "./scenarios";
 import { expectFaultsFireTheirAlerts } from "./monitoring-scenarios";
@@ -22,6 +23,13 @@ import { expectConnectionBudget, expectDestroyed, expectRequestIdTraced, expectT
 import { closeSession, describeE2e, newSession, openSession } from "./session";
 
 const LB_PORT = 80; // invenio's LoadBalancer httpPort
+/** Prints the container's memory as its cgroup counts it (v2 memory.current, else v1) and PID 1's RSS in KiB. */
+const MEMORY_PY = [
+  "import os",
+  "p = [f for f in ('/sys/fs/cgroup/memory.current', '/sys/fs/cgroup/memory/memory.usage_in_bytes') if os.path.exists(f)][0]",
+  "rss = [l.split()[1] for l in open('/proc/1/status') if l.startswith('VmRSS:')][0]",
+  "print(open(p).read().strip(), rss)",
+].join("\n");
 const log = (...a: unknown[]) => process.stdout.write(`[e2e invenio] ${a.join(" ")}\n`);
 
 describeE2e("e2e: examples/invenio on a real Docker engine (elasticsearch is a STUB)", () => {
@@ -148,7 +156,8 @@ describeE2e("e2e: examples/invenio on a real Docker engine (elasticsearch is a S
 
   test("Prometheus scrapes every target of the model and each reports up == 1; the probe through the load balancer succeeds", async () => {
     expect(serving).toBe(true);
-    const expected = monitoringTargetCount(cluster.topology, cluster.plan.containers.filter((c) => c.key.endsWith("-exporter") && c.role !== "blackbox-exporter").length, false);
+    const slots = monitoringSlots(monitoringOf(cluster.topology)!, cluster.topology);
+    const expected = monitoringTargetCount(cluster.topology, slots.exporters.length, false, slots.probed.length);
     let up: Awaited<ReturnType<typeof query>> = [];
     const t0 = Date.now();
     // Each target's first scrape comes within one scrape interval (15 s) of Prometheus' start.
@@ -189,6 +198,39 @@ describeE2e("e2e: examples/invenio on a real Docker engine (elasticsearch is a S
     log(`alerts firing on the healthy cluster: ${JSON.stringify(firing.map((a: { labels: Record<string, string> }) => a.labels.alertname))}`);
     expect(firing).toEqual([]);
   }, 180_000);
+
+  test("the stats exporter reads every uWSGI node through Prometheus: up, its workers, request slots and listen backlog as the model has them; its memory within its limit", async () => {
+    expect(serving).toBe(true);
+    const tiers = cluster.topology.components.filter((c) => c.kind === "webTier" && c.settings.server === "uwsgi") as Array<{ id: string; settings: { nodes: number; processes: number; threads: number; listenBacklog: number } }>;
+    const byInstance = async (q: string) => Object.fromEntries((await query(q)).map((s) => [s.metric.instance, Number(s.value[1])]));
+    const want = (f: (s: (typeof tiers)[number]["settings"]) => number) =>
+      Object.fromEntries(tiers.flatMap((t) => Array.from({ length: t.settings.nodes }, (_, n) => [`${t.id}-${n + 1}-app`, f(t.settings)])));
+    const up = await byInstance('uwsgi_up{job="uwsgi"}');
+    log(`uwsgi_up: ${JSON.stringify(up)}`);
+    expect(up).toEqual(want(() => 1));
+    expect(await byInstance('sum by (instance) (uwsgi_workers{job="uwsgi"})')).toEqual(want((s) => s.processes));
+    expect(await byInstance('uwsgi_cores{job="uwsgi"}')).toEqual(want((s) => s.processes * s.threads));
+    expect(await byInstance('max by (instance) (uwsgi_socket_listen_queue_max{job="uwsgi"})')).toEqual(want((s) => s.listenBacklog));
+    // The requests served so far (the earlier tests' traffic) reached the web tier's counters.
+    const served = await byInstance('uwsgi_requests_total{job="uwsgi",instance=~"web-.*"}');
+    log(`uwsgi_requests_total: ${JSON.stringify(served)}`);
+    expect(Object.values(served).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+    const queue = await byInstance('max_over_time(uwsgi_listen_queue{job="uwsgi"}[5m])');
+    log(`largest listen queue over the last 5 min: ${JSON.stringify(queue)}`);
+    figure("invenio_uwsgi_listen_queue_max_5m", Math.max(...Object.values(queue)));
+    // Its memory as its cgroup counts it (v2, else v1), against the limit the model gives it.
+    const exporter = spec("monitoring-stats-exporter");
+    const read = await exec(exporter.name, ["python3", "-c", MEMORY_PY]);
+    expect(read.exitCode).toBe(0);
+    const [cgroupBytes, rssKiB] = read.output.trim().split(" ").map(Number);
+    const mib = cgroupBytes / 1024 / 1024;
+    log(`stats exporter: cgroup ${mib.toFixed(1)} MiB, RSS ${(rssKiB / 1024).toFixed(1)} MiB, limit ${exporter.memoryMiB} MiB`);
+    figure("invenio_stats_exporter_memory_mib", mib.toFixed(1));
+    figure("invenio_stats_exporter_rss_mib", (rssKiB / 1024).toFixed(1));
+    // Both at most half its limit: the cgroup's count (what the limit acts on) and the process's RSS (shared pages included).
+    expect(mib).toBeGreaterThan(0);
+    expect(Math.max(mib, rssKiB / 1024)).toBeLessThanOrEqual(exporter.memoryMiB / 2);
+  });
 
   test("a stopped web node fires BackendServerDown within its for window, and the alert clears once the node is back", async () => {
     expect(serving).toBe(true);

@@ -3,6 +3,7 @@ import { monitoringSlots } from "../layout";
 import { monitoringOf } from "../monitoring";
 import type { Topology } from "../topology";
 import { databaseAlerts } from "./database";
+import { memcachedAlerts, uwsgiAlerts } from "./stats";
 import { loadBalancerAlerts, rabbitmqAlerts, redisAlerts, stackAlerts } from "./services";
 import type { AlertSpec } from "./spec";
 
@@ -15,6 +16,8 @@ export function generateAlerts(t: Topology): AlertSpec[] {
     else if (c.kind === "loadBalancer") alerts.push(...loadBalancerAlerts(t, m, c));
     else if ((c.kind === "cache" || c.kind === "queue") && c.settings.engine === "redis") alerts.push(...redisAlerts(t, c));
     else if (c.kind === "queue" && c.settings.engine === "rabbitmq") alerts.push(...rabbitmqAlerts(t, c));
+    else if (c.kind === "webTier") alerts.push(...uwsgiAlerts(t, c));
+    else if (c.kind === "cache") alerts.push(...memcachedAlerts(t, c));
   }
   const nginx = monitoringSlots(m, t).exporters.find((e) => e.exporter === "nginx");
   alerts.push(...stackAlerts(t, m, nginx?.targetKey));

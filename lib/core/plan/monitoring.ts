@@ -1,6 +1,7 @@
 /**
  * The Monitoring component: Prometheus scraping every target of the stack, the blackbox prober,
- * an exporter per PostgreSQL server, Redis and nginx, and Alertmanager when asked for. Every target,
+ * an exporter per PostgreSQL server, Redis and nginx, the stats exporter (uWSGI, memcached; see
+ * stats-exporter.ts), and Alertmanager when asked for. Every target,
  * threshold and address follows the model; nothing is listed by hand.
  */
 import { generateAlerts } from "../alerts";
@@ -39,6 +40,7 @@ import { REDIS_PORT } from "../render/redis";
 import { componentsOf, type DatabaseModel, type MonitoringModel } from "../topology";
 import { ENV, redisPassword } from "./clients";
 import { cmd, file, snake, type PlanContext, type Planner } from "./context";
+import { planStatsExporter, statsExporterJobs } from "./stats-exporter";
 
 export const EXPORTER_PASSWORD_ENV = "WEBSTACK_EXPORTER_PASSWORD";
 const WEBHOOK_URL_ENV = "WEBSTACK_WEBHOOK_URL";
@@ -156,6 +158,8 @@ export const monitoringPlanner: Planner<"monitoring"> = {
           return f ? [{ address: `${ctx.address(w, f)}:${FLOWER_PORT}`, instance: f.key, labels: { component: w.path } }] : [];
         }),
       },
+      // uWSGI's stats server and memcached, through the stats exporter.
+      ...statsExporterJobs(ctx, m, slots),
       ...(slots.alertmanager ? [{ name: "alertmanager", targets: [{ address: `${ctx.address(m, slots.alertmanager)}:${ALERTMANAGER_PORT}`, instance: slots.alertmanager.key, labels: { component: m.path } }] }] : []),
     ];
     // The uptime check: GET the health path through each load balancer, as a visitor would.
@@ -166,7 +170,7 @@ export const monitoringPlanner: Planner<"monitoring"> = {
     });
     const blackboxAddress = ctx.address(m, slots.blackbox);
     const alerts = generateAlerts(t);
-    const targets = monitoringTargetCount(t, slots.exporters.length, slots.alertmanager !== undefined);
+    const targets = monitoringTargetCount(t, slots.exporters.length, slots.alertmanager !== undefined, slots.probed.length);
     const scraped = jobs.reduce((n, j) => n + j.targets.length, 0) + probeTargets.length + 1;
     if (scraped !== targets) throw new Error(`internal: ${scraped} scrape targets, but WS-MONITORING-MEMORY counts ${targets}`);
     const prometheusFiles = [
@@ -244,5 +248,6 @@ export const monitoringPlanner: Planner<"monitoring"> = {
       });
     }
     for (const e of slots.exporters) exporterContainer(ctx, m, e);
+    planStatsExporter(ctx, m, slots, NOBODY);
   },
 };

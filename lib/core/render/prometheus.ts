@@ -26,8 +26,19 @@ export interface ScrapeJob {
   readonly metricsPath?: string;
   /** URL parameters of every scrape, e.g. RabbitMQ's `family` and `vhost`. @default none */
   readonly params?: Readonly<Record<string, readonly string[]>>;
+  /**
+   * A multi-target exporter's host:port (the stats exporter): each target's address travels as
+   * `?target=` and the scrape goes to the exporter, as the blackbox job's does. @default none
+   */
+  readonly via?: string;
   readonly targets: readonly ScrapeTarget[];
 }
+
+/** The probed address travels as ?target=, and the request goes to the prober. */
+const throughProber = (prober: string) => [
+  { source_labels: ["__address__"], target_label: "__param_target" },
+  { target_label: "__address__", replacement: prober },
+];
 
 export interface PrometheusConfig {
   readonly scrapeIntervalSeconds: number;
@@ -50,6 +61,7 @@ export function renderPrometheusConfig(c: PrometheusConfig): string {
       ...(j.metricsPath ? { metrics_path: j.metricsPath } : {}),
       ...(j.params ? { params: j.params } : {}),
       static_configs: staticConfigs(j.targets),
+      ...(j.via ? { relabel_configs: throughProber(j.via) } : {}),
     }));
   const probes = c.probes
     ? [
@@ -58,11 +70,7 @@ export function renderPrometheusConfig(c: PrometheusConfig): string {
           metrics_path: "/probe",
           params: { module: [c.probes.module] },
           static_configs: c.probes.targets.map((t) => ({ targets: [t.url], labels: { instance: t.instance } })),
-          // The probed URL travels as ?target=, and the request goes to the prober.
-          relabel_configs: [
-            { source_labels: ["__address__"], target_label: "__param_target" },
-            { target_label: "__address__", replacement: c.probes.prober },
-          ],
+          relabel_configs: throughProber(c.probes.prober),
         },
       ]
     : [];

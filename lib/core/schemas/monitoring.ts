@@ -58,6 +58,11 @@ export const monitoringSchema = z
         redis: dockerImage.default("oliver006/redis_exporter:v1.45.0-alpine"),
         /** @default "nginx/nginx-prometheus-exporter:0.11.0" */
         nginx: dockerImage.default("nginx/nginx-prometheus-exporter:0.11.0"),
+        /**
+         * A plain Python 3 image for the stats exporter (uWSGI's stats server, memcached): a script of
+         * ours that needs only the standard library and `python3` on the PATH. @default "python:3.11-slim"
+         */
+        python: dockerImage.default("python:3.11-slim"),
       })
       .strict()
       .default({
@@ -65,6 +70,7 @@ export const monitoringSchema = z
         postgres: "quay.io/prometheuscommunity/postgres-exporter:v0.11.1",
         redis: "oliver006/redis_exporter:v1.45.0-alpine",
         nginx: "nginx/nginx-prometheus-exporter:0.11.0",
+        python: "python:3.11-slim",
       }),
   })
   .strict();

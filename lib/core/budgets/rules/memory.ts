@@ -218,11 +218,11 @@ export const MONITORING_MEMORY: Rule = {
   title: "Prometheus' series fit its container",
   severity: "error",
   warnAt: 0.9,
-  rationale: `Prometheus holds the last two hours of every series in memory: about ${PROMETHEUS_MIB_PER_TARGET} MiB per scrape target (some 1,000 series each) beside ${PROMETHEUS_BASE_MIB} MiB for itself. The exporters and the blackbox prober run in ${EXPORTER_MEMORY_MIB} MiB each.`,
+  rationale: `Prometheus holds the last two hours of every series in memory: about ${PROMETHEUS_MIB_PER_TARGET} MiB per scrape target (some 1,000 series each) beside ${PROMETHEUS_BASE_MIB} MiB for itself. The exporters, the stats exporter and the blackbox prober run in ${EXPORTER_MEMORY_MIB} MiB each.`,
   measure: (t) =>
     componentsOf(t, "monitoring").map((m) => {
       const slots = monitoringSlots(m, t);
-      const targets = monitoringTargetCount(t, slots.exporters.length, slots.alertmanager !== undefined);
+      const targets = monitoringTargetCount(t, slots.exporters.length, slots.alertmanager !== undefined, slots.probed.length);
       const used = prometheusMemoryEstimateMiB(targets);
       const limit = prometheusMemoryMiB(m, targets);
       return measured(m, "prometheus memory", {

@@ -1,0 +1,69 @@
+/**
+ * The stats exporter of a monitored stack: one container for the whole stack (not one per node), a
+ * Python script of ours (render/stats-exporter.ts) that reads uWSGI's stats server and memcached's
+ * `stats` when Prometheus probes it, as the blackbox prober reads a URL.
+ */
+import { componentSlots, type MonitoringSlots, type ProbedSlot } from "../layout";
+import { EXPORTER_MEMORY_MIB, STATS_EXPORTER_PORT } from "../monitoring";
+import { MEMCACHED_PORT } from "../render/memcached";
+import type { ScrapeJob } from "../render/prometheus";
+import {
+  STATS_EXPORTER_SCRIPT,
+  STATS_EXPORTER_TARGETS,
+  renderStatsExporterScript,
+  renderStatsExporterTargets,
+  type StatsModule,
+} from "../render/stats-exporter";
+import type { MonitoringModel } from "../topology";
+import { cmd, file, type PlanContext } from "./context";
+import { UWSGI_STATS_PORT } from "./web-tier";
+
+/** Read at call time: web-tier.ts imports the Monitoring planner, which imports this file. */
+const portOf = (module: StatsModule) => (module === "uwsgi" ? UWSGI_STATS_PORT : MEMCACHED_PORT);
+
+/** host:port of what a probed slot reads: the app container's stats server, or memcached. */
+function probedAddress(ctx: PlanContext, p: ProbedSlot): string {
+  const slot = componentSlots(p.target).find((s) => s.key === p.targetKey);
+  if (!slot) throw new Error(`internal: the stats exporter reads ${p.targetKey}, which ${p.target.path} does not lay out`);
+  return `${ctx.address(p.target, slot)}:${portOf(p.module)}`;
+}
+
+/** The `uwsgi` and `memcached` jobs: each target's own address, scraped through the exporter. */
+export function statsExporterJobs(ctx: PlanContext, m: MonitoringModel, slots: MonitoringSlots): ScrapeJob[] {
+  if (!slots.statsExporter) return [];
+  const via = `${ctx.address(m, slots.statsExporter)}:${STATS_EXPORTER_PORT}`;
+  return (["uwsgi", "memcached"] as const).map((module) => ({
+    name: module,
+    metricsPath: "/probe",
+    params: { module: [module] },
+    via,
+    targets: slots.probed
+      .filter((p) => p.module === module)
+      .map((p) => ({ address: probedAddress(ctx, p), instance: p.targetKey, labels: { component: p.target.path } })),
+  }));
+}
+
+export function planStatsExporter(ctx: PlanContext, m: MonitoringModel, slots: MonitoringSlots, user: string): void {
+  const slot = slots.statsExporter;
+  if (!slot) return;
+  const allowed = (module: StatsModule) => slots.probed.filter((p) => p.module === module).map((p) => probedAddress(ctx, p));
+  ctx.container({
+    key: slot.key,
+    constructPath: m.path,
+    role: "stats-exporter",
+    image: m.settings.exporterImages.python,
+    // -u: unbuffered, so a failed probe's line reaches `docker logs` at once.
+    command: ["python3", "-u", STATS_EXPORTER_SCRIPT, `--port=${STATS_EXPORTER_PORT}`, `--targets=${STATS_EXPORTER_TARGETS}`],
+    user,
+    env: {},
+    address: ctx.address(m, slot),
+    listens: [{ port: STATS_EXPORTER_PORT, purpose: "stats exporter (uWSGI, memcached)" }],
+    files: [
+      file(STATS_EXPORTER_SCRIPT, renderStatsExporterScript()),
+      file(STATS_EXPORTER_TARGETS, renderStatsExporterTargets({ uwsgi: allowed("uwsgi"), memcached: allowed("memcached") })),
+    ],
+    memoryMiB: EXPORTER_MEMORY_MIB,
+    // The image has python3 and nothing else to count on (no wget, no curl).
+    healthcheck: cmd("python3", "-c", `import urllib.request; urllib.request.urlopen("http://127.0.0.1:${STATS_EXPORTER_PORT}/-/healthy", timeout=4)`),
+  });
+}
