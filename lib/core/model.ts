@@ -13,7 +13,7 @@ export interface FileSpec {
 }
 
 export interface HealthCheckSpec {
-  /** Docker form: `["CMD", ...]` or `["CMD-SHELL", "..."]`. */
+  /** Docker form: `["CMD", ...]` or `["CMD-SHELL", "..."]`; `["NONE"]` runs none (see its planner for why). */
   readonly test: readonly string[];
   readonly intervalSeconds: number;
   readonly timeoutSeconds: number;

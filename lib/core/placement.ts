@@ -4,11 +4,13 @@
  *
  * - Stateless containers of one kind in a component (a web tier's app servers, its nginx nodes, a
  *   worker tier's workers) are the replicas of one service, spread over the hosts of their role.
- * - Stateful members (each PostgreSQL primary and standby, Redis, RabbitMQ, memcached, each search
- *   node) are a service of one replica each, pinned by the node label `webstack.host` to one host of
- *   the `data` role: member i of a component goes to the (offset + i)-th data host, so the members of
- *   one PostgreSQL cluster land on different hosts while there are enough of them (WS-SWARM-PG-SPREAD
- *   checks it), and their volumes stay on that host.
+ * - Stateful members (each PostgreSQL primary and standby, with failover each Patroni member and each
+ *   etcd member, Redis, RabbitMQ, memcached, each search node) are a service of one replica each,
+ *   pinned by the node label `webstack.host` to one host of the `data` role: member i of a component
+ *   goes to the (offset + i)-th data host, so the members of one PostgreSQL cluster land on different
+ *   hosts while there are enough of them (WS-SWARM-PG-SPREAD checks it), and their volumes stay on
+ *   that host. A database's etcd members are counted apart from its PostgreSQL members: etcd member j
+ *   goes to the (offset + j)-th data host, so no two of them share a host either.
  * - Load balancers run on `edge` hosts and publish their ports in host mode.
  */
 import { PropsError } from "./errors";
@@ -72,6 +74,7 @@ function slotServices(c: ComponentModel): Map<string, SlotService> {
     case "database": {
       const d = databaseSlots(c);
       [d.primary, ...d.replicas].forEach((slot, i) => put(slot, { service: slot.key, replica: 0, role: "data", member: i }));
+      d.etcd.forEach((slot, j) => put(slot, { service: slot.key, replica: 0, role: "data", member: j }));
       put(d.pooler, { service: d.pooler?.key ?? "", replica: 0, role: "data" });
       break;
     }
@@ -118,18 +121,31 @@ function replicaCounts(services: Map<string, SlotService>): Map<string, number> 
 }
 
 /**
- * Components a swarm target does not run yet, refused before any rule or planner reads them:
- * Monitoring (its exporters follow one engine's fixed addresses) and automatic failover (Patroni
- * and etcd members are not spread one per host yet).
+ * What a swarm target does not run yet, refused before any rule or planner reads it: Monitoring (its
+ * exporters follow one engine's fixed addresses) and, with failover, a pooler (its router's HAProxy
+ * reads the members' addresses once, at start). With failover, every Patroni member and every etcd
+ * member needs a data host of its own: two on one host would be lost together (two etcd members of
+ * three on the killed host take the quorum with them), so fewer data hosts than members is refused.
  */
 export function assertSwarmSupported(t: Topology): void {
-  if (!swarmTarget(t)) return;
+  const target = swarmTarget(t);
+  if (!target) return;
   for (const c of t.components) {
     if (c.kind === "monitoring") {
       throw new PropsError(c.path, ["target: Monitoring is not built for a swarm target yet (its exporters follow one engine's addresses); leave it out on a swarm, or target one engine"]);
     }
-    if (c.kind === "database" && c.settings.failover) {
-      throw new PropsError(c.path, ["failover: not built for a swarm target yet (Patroni and etcd members are not spread one per host); leave failover out on a swarm, or target one engine"]);
+    if (c.kind !== "database" || !c.settings.failover) continue;
+    if (c.settings.pooler) {
+      throw new PropsError(c.path, ["pooler: not built with failover on a swarm target yet (the pooler's router reads the members' addresses once, at start); leave the pooler out, or target one engine"]);
+    }
+    const dataHosts = hostsWithRole(target, "data");
+    const members = c.settings.replicas + 1;
+    const etcd = c.settings.failover.etcdMembers;
+    if (dataHosts.length > 0 && dataHosts.length < Math.max(members, etcd)) {
+      const field = members >= etcd ? "replicas" : "failover.etcdMembers";
+      throw new PropsError(c.path, [
+        `${field}: failover on a swarm puts each of the ${members} PostgreSQL members and each of the ${etcd} etcd members on a data host of its own, and the target has ${dataHosts.length} (${dataHosts.map((h) => h.name).join(", ")}); give ${Math.max(members, etcd)} hosts the 'data' role, or lower ${field} to at most ${field === "replicas" ? dataHosts.length - 1 : dataHosts.length}`,
+      ]);
     }
   }
 }

@@ -22,8 +22,12 @@ export function slotMemoryMiB(c: ComponentModel, key: string): number {
       if (key === w.flower?.key) return FLOWER_MEMORY_MIB;
       return workerMemoryMiB(c.settings);
     }
-    case "database":
-      return key === databaseSlots(c).pooler?.key && c.settings.pooler ? c.settings.pooler.memoryMiB : c.settings.memoryMiB;
+    case "database": {
+      const d = databaseSlots(c);
+      if (key === d.pooler?.key && c.settings.pooler) return c.settings.pooler.memoryMiB;
+      if (c.settings.failover && d.etcd.some((slot) => slot.key === key)) return c.settings.failover.etcdMemoryMiB;
+      return c.settings.memoryMiB;
+    }
     case "monitoring":
       throw new Error("internal: a swarm target refuses Monitoring before its capacity is counted (assertSwarmSupported)");
     default:

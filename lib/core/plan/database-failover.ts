@@ -23,6 +23,9 @@ import { ENV, databasePassword, secretNames } from "./clients";
 import { EXPORTER_PASSWORD_ENV, exporterAddress, exporterDatabasePassword } from "./monitoring";
 import { cmd, file, shell, snake, type PlanContext } from "./context";
 
+/** Docker's way to run a container without a health check (its image's too). */
+const NO_HEALTHCHECK = { test: ["NONE"], intervalSeconds: 0, timeoutSeconds: 0, retries: 0, startPeriodSeconds: 0 };
+
 export const PATRONI_ENV = {
   replicationPassword: "PATRONI_REPLICATION_PASSWORD",
   rewindPassword: "PATRONI_REWIND_PASSWORD",
@@ -62,6 +65,9 @@ export function planFailoverDatabase(
   const apiPassword = ctx.secret(`${snake(db.id)}_patroni_api_password`, `password of Patroni's REST API of ${db.path} (its unsafe endpoints)`);
 
   const etcdMembers = slots.etcd.map((slot) => ({ slot, name: slot.key, address: ctx.address(db, slot) }));
+  // On a swarm a member's address is its service's DNS name, which names no local interface: the
+  // daemons listen on every address of the task (the overlay network and loopback) and advertise the name.
+  const listenAddress = ctx.swarm ? "0.0.0.0" : undefined;
   const clusterToken = `${ctx.topology.prefix}-${db.id}-etcd`;
   for (const m of etcdMembers) {
     ctx.container({
@@ -87,12 +93,16 @@ export function planFailoverDatabase(
             members: etcdMembers,
             clusterToken,
             quotaBackendBytes: ETCD_QUOTA_MIB * 1024 * 1024,
+            ...(listenAddress ? { listenAddress } : {}),
           }),
         ),
       ],
       mounts: [ctx.volume(db, `${m.slot.key}-data`, ETCD_DATA)],
       memoryMiB: f.etcdMemoryMiB,
-      healthcheck: cmd("etcdctl", `--endpoints=http://127.0.0.1:${ETCD_CLIENT_PORT}`, "endpoint", "health"),
+      // Swarm puts a task's name in its DNS only once the task is healthy, and etcd answers a health
+      // check only with a quorum, which it forms by finding its peers' names: with a check, no member
+      // would ever be found. There Patroni's members, which need the quorum, carry the check.
+      healthcheck: ctx.swarm ? NO_HEALTHCHECK : cmd("etcdctl", `--endpoints=http://127.0.0.1:${ETCD_CLIENT_PORT}`, "endpoint", "health"),
     });
   }
 
@@ -132,6 +142,7 @@ export function planFailoverDatabase(
       scope: `${ctx.topology.prefix}-${db.id}`,
       name: slot.key,
       address,
+      ...(listenAddress ? { listenAddress } : {}),
       apiPort: PATRONI_API_PORT,
       apiUser: PATRONI_API_USER,
       etcdHosts: etcdMembers.map((m) => `${m.address}:${ETCD_CLIENT_PORT}`),

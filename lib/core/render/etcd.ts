@@ -5,6 +5,8 @@ export const ETCD_DATA = "/var/lib/etcd";
 export interface EtcdConfig {
   readonly name: string;
   readonly address: string;
+  /** Where it listens, when not on `address` alone (0.0.0.0 on a swarm, where `address` is a DNS name). @default address */
+  readonly listenAddress?: string;
   readonly clientPort: number;
   readonly peerPort: number;
   /** Every member, this one included: name and address. */
@@ -20,10 +22,17 @@ export function renderEtcdConf(c: EtcdConfig): string {
     "# Rendered by cdktf-webstack for etcd 3.4. Edit the stack, not this file.",
     `name: ${JSON.stringify(c.name)}`,
     `data-dir: "${ETCD_DATA}/data"`,
-    "# On the stack network only (no host port), and on loopback for the health check.",
-    `listen-client-urls: "http://${c.address}:${c.clientPort},http://127.0.0.1:${c.clientPort}"`,
+    ...(c.listenAddress === undefined
+      ? [
+          "# On the stack network only (no host port), and on loopback for the health check.",
+          `listen-client-urls: "http://${c.address}:${c.clientPort},http://127.0.0.1:${c.clientPort}"`,
+        ]
+      : [
+          "# On every address of the task: the stack network (no host port) and loopback. Peers and clients use the name.",
+          `listen-client-urls: "http://${c.listenAddress}:${c.clientPort}"`,
+        ]),
     `advertise-client-urls: "http://${c.address}:${c.clientPort}"`,
-    `listen-peer-urls: "${peer(c.address)}"`,
+    `listen-peer-urls: "${peer(c.listenAddress ?? c.address)}"`,
     `initial-advertise-peer-urls: "${peer(c.address)}"`,
     `initial-cluster: "${c.members.map((m) => `${m.name}=${peer(m.address)}`).join(",")}"`,
     `initial-cluster-token: ${JSON.stringify(c.clusterToken)}`,

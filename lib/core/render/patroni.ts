@@ -15,6 +15,8 @@ export interface PatroniConfig {
   /** This member's name (its container key); also its application_name and replication slot. */
   readonly name: string;
   readonly address: string;
+  /** Where the REST API listens, when not on `address` (0.0.0.0 on a swarm, where `address` is a DNS name). @default address */
+  readonly listenAddress?: string;
   readonly apiPort: number;
   readonly apiUser: string;
   readonly etcdHosts: readonly string[];
@@ -45,10 +47,12 @@ export function renderPatroniYml(c: PatroniConfig): string {
     `namespace: "/webstack/"`,
     `name: ${y(c.name)}`,
     "",
-    "# The REST API listens on this member's address on the stack network only (no host port).",
+    c.listenAddress === undefined
+      ? "# The REST API listens on this member's address on the stack network only (no host port)."
+      : "# The REST API listens on every address of the task (no host port); the others reach it by the member's name.",
     "# GET /primary answers 200 on the leader only, /replica on a running standby only.",
     "restapi:",
-    `  listen: ${y(`${c.address}:${c.apiPort}`)}`,
+    `  listen: ${y(`${c.listenAddress ?? c.address}:${c.apiPort}`)}`,
     `  connect_address: ${y(`${c.address}:${c.apiPort}`)}`,
     "  authentication:",
     `    username: ${y(c.apiUser)}`,

@@ -1,8 +1,9 @@
 /**
  * Swarm rules: they measure only a stack whose target is a swarm (none on one engine). What each
- * host may have to carry fits its memory, the members of one PostgreSQL cluster are on different
- * hosts, and the managers keep a quorum.
+ * host may have to carry fits its memory, the members of one PostgreSQL cluster (and of its etcd
+ * cluster) are on different hosts, and the managers keep a quorum.
  */
+import { databaseSlots } from "../../layout";
 import { componentPlacement, hostsWithRole, swarmTarget } from "../../placement";
 import { hostLoads } from "../../swarm-capacity";
 import { componentsOf } from "../../topology";
@@ -37,33 +38,42 @@ export const SWARM_HOST_MEMORY: Rule = {
 
 export const SWARM_PG_SPREAD: Rule = {
   id: "WS-SWARM-PG-SPREAD",
-  title: "The members of one PostgreSQL cluster run on different swarm hosts",
+  title: "The members of one PostgreSQL cluster, and of its etcd cluster, run on different swarm hosts",
   severity: "error",
   warnAt: null,
   rationale:
-    "A standby on its primary's host is lost with it: the data has one copy per host, not per member. Each member is pinned to a data host (its volume is local), " +
-    "so a cluster of primary + N standbys needs N + 1 hosts with the 'data' role.",
+    "A standby on its primary's host is lost with it: the data has one copy per host, not per member. Each member (with failover, each Patroni member) is pinned to a data host (its volume is local), " +
+    "so a cluster of primary + N standbys needs N + 1 hosts with the 'data' role. With failover the etcd members holding Patroni's leader lock are spread the same way: " +
+    "two of three on one host would take the quorum with that host, and no standby could be promoted.",
   measure: (t) => {
     const target = swarmTarget(t);
     if (!target) return [];
     const dataHosts = hostsWithRole(target, "data").length;
     return componentsOf(t, "database").flatMap((db) => {
       if (dataHosts === 0) return []; // the plan refuses it with a props error naming the role
-      const members = [...componentPlacement(target, db).entries()].filter(([, p]) => p.host !== undefined);
-      const perHost = new Map<string, string[]>();
-      for (const [key, p] of members) perHost.set(p.host!, [...(perHost.get(p.host!) ?? []), key]);
-      const most = Math.max(...[...perHost.values()].map((k) => k.length));
-      return [
-        {
+      const placement = componentPlacement(target, db);
+      const slots = databaseSlots(db);
+      const groups = [
+        { what: "members", keys: [slots.primary, ...slots.replicas].map((s) => s.key), fix: `lower replicas of ${db.path} to ${Math.max(0, dataHosts - 1)}` },
+        ...(slots.etcd.length > 0 ? [{ what: "etcd members", keys: slots.etcd.map((s) => s.key), fix: `lower failover.etcdMembers of ${db.path} to ${dataHosts % 2 === 1 ? dataHosts : dataHosts - 1}` }] : []),
+      ];
+      return groups.map(({ what, keys, fix }) => {
+        const perHost = new Map<string, string[]>();
+        for (const key of keys) {
+          const host = placement.get(key)?.host;
+          if (host !== undefined) perHost.set(host, [...(perHost.get(host) ?? []), key]);
+        }
+        const most = Math.max(...[...perHost.values()].map((k) => k.length));
+        return {
           constructPath: db.path,
-          subject: `${db.id} members per host`,
+          subject: `${db.id} ${what} per host`,
           used: most,
           limit: 1,
-          unit: "members",
-          lines: [...[...perHost].map(([host, keys]) => `${host}: ${keys.join(", ")}`), `${members.length} members on ${dataHosts} data host${dataHosts > 1 ? "s" : ""}`],
-          fix: `give ${members.length} hosts the 'data' role, or lower replicas of ${db.path} to ${Math.max(0, dataHosts - 1)}`,
-        },
-      ];
+          unit: what,
+          lines: [...[...perHost].map(([host, k]) => `${host}: ${k.join(", ")}`), `${keys.length} ${what} on ${dataHosts} data host${dataHosts > 1 ? "s" : ""}`],
+          fix: `give ${keys.length} hosts the 'data' role, or ${fix}`,
+        };
+      });
     });
   },
 };
