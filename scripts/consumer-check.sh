@@ -41,7 +41,7 @@ npx tsc
 
 step "cdktf synth (app: npx ts-node main.ts; the CLI as users have it, installed apart)"
 "$root/node_modules/.bin/cdktf" synth > "$work/synth.log" 2>&1 || { cat "$work/synth.log"; exit 1; }
-test -s cdktf.out/stacks/shop/cdk.tf.json && test -s cdktf.out/stacks/shop/capacity.md && test -s cdktf.out/stacks/shop/configs/lb/haproxy.cfg
+test -s cdktf.out/stacks/shop/cdk.tf.json && test -s cdktf.out/stacks/shop/capacity.md && test -s cdktf.out/stacks/shop/configs/lb.haproxy.cfg
 
 step "node main.js (tsc's output)"
 CDKTF_OUTDIR="$work/node.out" node main.js | tee "$work/node.log" | sed 's/^/   /'

@@ -19,22 +19,29 @@ describe("writeRenderedFiles", () => {
 
   test("a re-synth leaves unchanged files alone, rewrites changed ones and removes stale ones", () => {
     writeRenderedFiles(dir, planOf({ a: [{ content: "one" }, { content: "two" }], b: [{ content: "three" }] }), { "report.md": "r1" });
-    const untouched = fs.statSync(file("a/0.conf"));
-    fs.writeFileSync(file("a/stray.conf"), "left by hand");
+    const untouched = fs.statSync(file("a.0.conf"));
+    fs.writeFileSync(file("a.stray.conf"), "left by hand");
     writeRenderedFiles(dir, planOf({ a: [{ content: "one" }, { content: "TWO", executable: true }] }), { "report.md": "r2" });
 
-    expect(fs.statSync(file("a/0.conf"))).toMatchObject({ ino: untouched.ino, mtimeMs: untouched.mtimeMs });
-    expect(fs.readFileSync(file("a/1.conf"), "utf8")).toBe("TWO");
-    expect(fs.statSync(file("a/1.conf")).mode & 0o777).toBe(0o755);
-    expect(fs.existsSync(file("a/stray.conf"))).toBe(false);
-    // b's files are gone, and so are its folders.
-    expect(fs.existsSync(file("b"))).toBe(false);
+    expect(fs.statSync(file("a.0.conf"))).toMatchObject({ ino: untouched.ino, mtimeMs: untouched.mtimeMs });
+    expect(fs.readFileSync(file("a.1.conf"), "utf8")).toBe("TWO");
+    expect(fs.statSync(file("a.1.conf")).mode & 0o777).toBe(0o755);
+    expect(fs.existsSync(file("a.stray.conf"))).toBe(false);
+    // b's files are gone.
+    expect(fs.existsSync(file("b.0.conf"))).toBe(false);
     expect(fs.readFileSync(path.join(dir, "report.md"), "utf8")).toBe("r2");
+  });
+
+  test("a folder per container, the layout before 0.2, is removed with its files", () => {
+    fs.mkdirSync(file("a"), { recursive: true });
+    fs.writeFileSync(file("a", "0.conf"), "one");
+    writeRenderedFiles(dir, planOf({ a: [{ content: "one" }] }), {});
+    expect(fs.readdirSync(file())).toEqual(["a.0.conf"]);
   });
 
   test("a mode change alone is applied", () => {
     writeRenderedFiles(dir, planOf({ a: [{ content: "one", executable: true }] }), {});
-    expect(fs.statSync(file("a/0.conf")).mode & 0o777).toBe(0o755);
+    expect(fs.statSync(file("a.0.conf")).mode & 0o777).toBe(0o755);
   });
 
   test("two files of one container with the same name are refused before anything is written", () => {

@@ -261,8 +261,8 @@ describe("HTTPS: TLS profile, HSTS and the private key", () => {
     const uploads = json.resource.docker_container["container-lb"].upload;
     expect(uploads.find((u: any) => u.file === "/usr/local/etc/haproxy/certs/site.pem.key").content).toBe("${var.lb_tls_key}");
     expect(uploads.find((u: any) => u.file === "/usr/local/etc/haproxy/certs/site.pem").content).toBe(fs.readFileSync(cert, "utf8"));
-    expect(tree["configs/lb/site.pem.key"]).toBe("@@secret:lb_tls_key@@");
-    const cfg = tree["configs/lb/haproxy.cfg"];
+    expect(tree["configs/lb.site.pem.key"]).toBe("@@secret:lb_tls_key@@");
+    const cfg = tree["configs/lb.haproxy.cfg"];
     expect(cfg).toContain("ssl-default-bind-options prefer-client-ciphers ssl-min-ver TLSv1.2 no-tls-tickets");
     expect(cfg).toContain('Strict-Transport-Security "max-age=63072000; includeSubDomains"');
     expect(cfg).toMatch(/http-request redirect location "https:\/\/%\[req.hdr\(host\),regsub\(:\[0-9\]\+\\\$,\)\]%\[pathq\]" code 308/);
