@@ -29,6 +29,7 @@ import {
   waitHealthy,
 } from "./applier";
 import { call, request } from "./docker-api";
+import { startWriters } from "./failover-probes";
 import { DIRECT_APP, figure, logLines, psql, PSQL, req, settled, removeDirectApp, sleep, startContainer, startDirectApp, startLoad, startMemorySampler, stopContainer, waitLog, wrk, type Res } from "./scenarios";
 import { expectConnectionBudget, expectRequestIdTraced } from "./shared-scenarios";
 import { closeSession, describeE2e, newSession, openSession } from "./session";
@@ -290,24 +291,9 @@ describeE2e("e2e cluster: examples/small-site behaviour on a real Docker engine"
 
   test("7. losing the primary: promote the standby, writes resume, no acknowledged write is lost", async () => {
     const db = dbName();
-    const acked: Array<{ id: number; t: number; addr: string }> = [];
-    const errors: Record<string, number> = {};
-    let stop = false;
-    const deadline = Date.now() + 90_000;
-    const writer = async () => {
-      for (let i = 0; i < 5000 && !stop && Date.now() < deadline; i++) {
-        const r = await req(LB_PORT, "POST", "/hits", {}, 30_000).catch((e: Error) => ({ status: 0, body: e.message, headers: {} }));
-        if (r.status === 201) {
-          const b = JSON.parse(r.body) as { id: number; server: { addr: string } };
-          acked.push({ id: b.id, t: Date.now(), addr: b.server.addr });
-        } else {
-          const k = `${r.status} ${r.body.trim().slice(0, 120)}`;
-          errors[k] = (errors[k] ?? 0) + 1;
-          await sleep(100);
-        }
-      }
-    };
-    const writers = Promise.all([writer(), writer()]);
+    // Two writers through the load balancer, for at most 90 s.
+    const writers = startWriters(LB_PORT, 90_000);
+    const { acked, errors } = writers;
     let downtimeS = NaN;
     try {
       await sleep(2000);
@@ -338,8 +324,7 @@ describeE2e("e2e cluster: examples/small-site behaviour on a real Docker engine"
       const tenth = acked.filter((a) => a.addr === REPLICA.address)[9];
       if (tenth) figure("failover_ten_writes_seconds", ((tenth.t - first!.t) / 1000).toFixed(2));
     } finally {
-      stop = true;
-      await writers;
+      await writers.stop();
     }
     log(`write errors during failover: ${JSON.stringify(errors)}`);
     const before = acked.filter((a) => a.addr === PRIMARY.address).length;

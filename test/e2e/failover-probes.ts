@@ -96,20 +96,26 @@ export interface Acked {
   readonly addr: string;
 }
 
-/** Two bounded writers: POST /hits through the load balancer; acknowledged ids with their time and server. */
-export function startWriters(port: number, maxMs: number): { acked: Acked[]; errors: Record<string, number>; stop: () => Promise<void> } {
+export interface Writers {
+  readonly acked: Acked[];
+  readonly errors: Record<string, number>;
+  readonly stop: () => Promise<void>;
+}
+
+/** Two bounded writers, each sending `post` (a POST /hits) in turn; acknowledged ids with their time and server, other answers counted. */
+export function writersOver(post: () => Promise<{ status: number; body: string }>, maxMs: number): Writers {
   const acked: Acked[] = [];
   const errors: Record<string, number> = {};
   let stop = false;
   const deadline = Date.now() + maxMs;
   const writer = async () => {
     for (let i = 0; i < 20_000 && !stop && Date.now() < deadline; i++) {
-      const r = await req(port, "POST", "/hits", {}, 30_000).catch((e: Error) => ({ status: 0, body: e.message, headers: {} }));
+      const r = await post();
       if (r.status === 201) {
         const b = JSON.parse(r.body) as { id: number; server: { addr: string } };
         acked.push({ id: b.id, t: Date.now(), addr: b.server.addr });
       } else {
-        const k = `${r.status} ${r.body.trim().slice(0, 100)}`;
+        const k = `${r.status} ${r.body.trim().slice(0, 200)}`;
         errors[k] = (errors[k] ?? 0) + 1;
         await sleep(100);
       }
@@ -124,6 +130,11 @@ export function startWriters(port: number, maxMs: number): { acked: Acked[]; err
       await done;
     },
   };
+}
+
+/** Two bounded writers: POST /hits through the load balancer on 127.0.0.1:`port`. */
+export function startWriters(port: number, maxMs: number): Writers {
+  return writersOver(() => req(port, "POST", "/hits", {}, 30_000).catch((e: Error) => ({ status: 0, body: e.message })), maxMs);
 }
 
 /** The acknowledged ids the table `hits` of database `db` on `on` lacks. */

@@ -8,7 +8,7 @@ import { execFile, execFileSync } from "node:child_process";
 import type { Handle } from "./applier";
 import { serviceTasks } from "./apply-swarm";
 import { call, demux, request, useSocket } from "./docker-api";
-import type { Acked } from "./failover-probes";
+import { writersOver, type Writers } from "./failover-probes";
 import { exec } from "./observe";
 import { containersOf, nodeSocket } from "./swarm-observe";
 
@@ -94,12 +94,8 @@ export async function switchover(n: number, service: string, leader: string, can
   return (await execIn(n, service, ["python3", "-c", py])).output.trim();
 }
 
-/** Two bounded writers: POST /hits through the load balancer from the bridge namespace; acknowledged ids with time and server. */
-export function swarmWriters(url: string, maxMs: number): { acked: Acked[]; errors: Record<string, number>; stop: () => Promise<void> } {
-  const acked: Acked[] = [];
-  const errors: Record<string, number> = {};
-  let stopped = false;
-  const deadline = Date.now() + maxMs;
+/** Two bounded writers: POST /hits through the load balancer from the bridge namespace. */
+export function swarmWriters(url: string, maxMs: number): Writers {
   const post = () =>
     new Promise<{ status: number; body: string }>((resolve) =>
       execFile("nsenter", ["--net=/var/run/netns/wsw-br", "curl", "-s", "-X", "POST", "--max-time", "30", "-o", "-", "-w", "\n%{http_code}", url], { encoding: "utf8", timeout: 35_000 }, (_e, out) => {
@@ -108,28 +104,7 @@ export function swarmWriters(url: string, maxMs: number): { acked: Acked[]; erro
         resolve({ status: Number(text.slice(i + 1)) || 0, body: text.slice(0, Math.max(0, i)) });
       }),
     );
-  const writer = async () => {
-    for (let i = 0; i < 20_000 && !stopped && Date.now() < deadline; i++) {
-      const r = await post();
-      if (r.status === 201) {
-        const b = JSON.parse(r.body) as { id: number; server: { addr: string } };
-        acked.push({ id: b.id, t: Date.now(), addr: b.server.addr });
-      } else {
-        const k = `${r.status} ${r.body.trim().slice(0, 200)}`;
-        errors[k] = (errors[k] ?? 0) + 1;
-        await sleep(100);
-      }
-    }
-  };
-  const done = Promise.all([writer(), writer()]);
-  return {
-    acked,
-    errors,
-    stop: async () => {
-      stopped = true;
-      await done;
-    },
-  };
+  return writersOver(post, maxMs);
 }
 
 /**

@@ -8,15 +8,15 @@
  * afterAll, also after a failure; the host's iptables are compared before and after.
  */
 import { App } from "cdktf";
-import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { Database, LoadBalancer, WebStack, WebTier } from "../../lib";
 import { failoverBoundSeconds } from "../../lib/core/failover";
-import { acquireSuiteLock, apply, destroy, ensureImages, generateVariables, releaseSuiteLock, startEngine, stopEngine, type Handle } from "./applier";
+import { apply, destroy, generateVariables, type Handle } from "./applier";
 import { useSocket } from "./docker-api";
 import { describeE2e } from "./session";
+import { SwarmSession } from "./swarm-session";
 import { nodeSocket } from "./swarm-observe";
 import {
   killHost,
@@ -32,8 +32,6 @@ import {
   switchover,
 } from "./swarm-failover-probes";
 
-const HERE = __dirname;
-const swarmSh = (...args: string[]) => execFileSync(path.join(HERE, "swarm.sh"), args, { encoding: "utf8", timeout: 15 * 60_000 });
 const log = (...a: unknown[]) => process.stdout.write(`[swarm-ha] ${a.join(" ")}\n`);
 const figure = (name: string, value: string | number) => log(`FIGURE ${name}: ${value}`);
 const STACK = "swarm-ha";
@@ -58,10 +56,7 @@ describeE2e("e2e: automatic failover on a real three-node swarm, the leader's ho
   let outdir = "";
   let handle: Handle | undefined;
   let variables: Record<string, string> = {};
-  let locked = false;
-  let engine = false;
-  let swarmUp = false;
-  let iptablesBefore = "";
+  const session = new SwarmSession(log);
   let manager = 1;
   let ttl = 0;
   let loopWait = 0;
@@ -95,45 +90,22 @@ describeE2e("e2e: automatic failover on a real three-node swarm, the leader's ho
   }
 
   beforeAll(async () => {
-    await acquireSuiteLock(12 * 60_000);
-    locked = true;
     outdir = fs.mkdtempSync(path.join(os.tmpdir(), "webstack-e2e-swarm-ha-"));
     const app = new App({ outdir });
     const stack = buildStack(app);
     app.synth();
     const f = stack.topology().components.find((c) => c.kind === "database")!.settings as { failover: { ttl: number; loopWait: number } };
     ({ ttl, loopWait } = f.failover);
-    iptablesBefore = execFileSync("iptables", ["-S"], { encoding: "utf8" });
-    log(startEngine().trim());
-    engine = true;
-    const images = ["webstack-example-app:0.1", "patroni:3.0", "quay.io/coreos/etcd:v3.4.23", "nginx:1.22", "haproxy:2.6"];
-    ensureImages(images);
-    const t0 = Date.now();
-    swarmUp = true;
-    log(swarmSh("up", ...ROLES.map((r) => r.join(","))).trim());
-    log(`swarm of 3 managers up in ${Date.now() - t0} ms`);
-    const t1 = Date.now();
-    swarmSh("load", ...images);
-    log(`images copied into 3 nodes in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
+    await session.up(ROLES, ["webstack-example-app:0.1", "patroni:3.0", "quay.io/coreos/etcd:v3.4.23", "nginx:1.22", "haproxy:2.6"]);
   }, 25 * 60_000);
 
   afterAll(async () => {
     useSocket(nodeSocket(manager));
     if (handle) await destroy(handle).catch((e) => log(`destroy failed: ${e}`));
     useSocket();
-    if (swarmUp) {
-      try {
-        log(swarmSh("down").trim());
-      } catch (e) {
-        log(`swarm down: ${(e as Error).message}`);
-      }
-    }
-    if (engine && process.env.WEBSTACK_E2E_KEEP_ENGINE !== "1") log(stopEngine().trim());
-    const after = execFileSync("iptables", ["-S"], { encoding: "utf8" });
-    if (iptablesBefore && after !== iptablesBefore) log(`HOST IPTABLES CHANGED:\n${after}`);
+    const iptables = session.down();
     if (outdir) fs.rmSync(outdir, { recursive: true, force: true });
-    if (locked) releaseSuiteLock();
-    if (iptablesBefore) expect(after).toBe(iptablesBefore);
+    if (iptables.before) expect(iptables.after).toBe(iptables.before);
   });
 
   test("every service converges; Patroni members and etcd members one per host; one leader and a synchronous standby", async () => {

@@ -8,70 +8,40 @@
  * after a failure; the host's iptables are compared before and after.
  */
 import { App } from "cdktf";
-import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { acquireSuiteLock, apply, destroy, ensureImages, generateVariables, releaseSuiteLock, startEngine, stopEngine, type Handle } from "./applier";
+import { apply, destroy, generateVariables, type Handle } from "./applier";
 import { serviceTasks } from "./apply-swarm";
 import { call, demux, request, useSocket } from "./docker-api";
 import { describeE2e } from "./session";
+import { SwarmSession } from "./swarm-session";
 import { HTTP_PORT, REQUESTS, ROLES, buildStack, curl, drainScenario, killScenario, log, nodeSocket, releaseRanFirst, rollScenario } from "./swarm-scenarios";
 
-const HERE = __dirname;
-const swarmSh = (...args: string[]) => execFileSync(path.join(HERE, "swarm.sh"), args, { encoding: "utf8", timeout: 15 * 60_000 });
 
 describeE2e("e2e: the swarm target on a real three-node swarm", () => {
   let outdir = "";
   let handle: Handle | undefined;
-  let locked = false;
-  let engine = false;
-  let swarmUp = false;
-  let iptablesBefore = "";
+  const session = new SwarmSession(log);
   /** The node the suite talks to (another one once a host was killed). */
   let manager = 1;
 
   beforeAll(async () => {
-    // The lock wait is bounded well inside the hook's own timeout: a hook that timed out while the wait
-    // went on would take the lock afterwards and start the swarm after afterAll ran (seen once).
-    await acquireSuiteLock(12 * 60_000);
-    locked = true;
     outdir = fs.mkdtempSync(path.join(os.tmpdir(), "webstack-e2e-swarm-"));
     const app = new App({ outdir });
     buildStack(app);
     app.synth();
-    iptablesBefore = execFileSync("iptables", ["-S"], { encoding: "utf8" });
-    log(startEngine().trim());
-    engine = true;
-    const images = ["webstack-example-app:0.1", "postgres:15", "redis:7.0", "nginx:1.22", "haproxy:2.6"];
-    ensureImages(images);
-    const t0 = Date.now();
-    swarmUp = true;
-    log(swarmSh("up", ...ROLES.map((r) => r.join(","))).trim());
-    log(`swarm of 3 managers up in ${Date.now() - t0} ms`);
-    const t1 = Date.now();
-    swarmSh("load", ...images);
-    log(`images copied into 3 nodes in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
+    await session.up(ROLES, ["webstack-example-app:0.1", "postgres:15", "redis:7.0", "nginx:1.22", "haproxy:2.6"]);
   }, 25 * 60_000);
 
   afterAll(async () => {
     useSocket(nodeSocket(manager));
     if (handle) await destroy(handle).catch((e) => log(`destroy failed: ${e}`));
     useSocket();
-    if (swarmUp) {
-      try {
-        log(swarmSh("down").trim());
-      } catch (e) {
-        log(`swarm down: ${(e as Error).message}`);
-      }
-    }
-    if (engine && process.env.WEBSTACK_E2E_KEEP_ENGINE !== "1") log(stopEngine().trim());
-    const after = execFileSync("iptables", ["-S"], { encoding: "utf8" });
-    if (iptablesBefore && after !== iptablesBefore) log(`HOST IPTABLES CHANGED:\n${after}`);
+    const iptables = session.down();
     if (outdir) fs.rmSync(outdir, { recursive: true, force: true });
-    if (locked) releaseSuiteLock();
     // Compared only when taken (a run that never got the suite lock touched nothing).
-    if (iptablesBefore) expect(after).toBe(iptablesBefore);
+    if (iptables.before) expect(iptables.after).toBe(iptables.before);
   });
 
   test("every service converges healthy, the release step first; requests through the load balancer are served by web replicas on at least two hosts", async () => {
