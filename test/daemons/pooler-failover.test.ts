@@ -82,6 +82,17 @@ describe.each(["kill", "cut"] as const)("PgBouncer behind the router follows Pat
         throw new Error(`${(e as Error).message}\n${(await Promise.all(members.map(async (c) => `--- ${c.key} ---\n${await daemonLog(boxes.get(c.key)!)}`))).join("\n")}`);
       });
       log(`leader: ${leader!.key}`);
+      // Until a standby streams and the leader names it in /sync, Patroni may promote any member within
+      // maximum_lag_on_failover, and commits are acknowledged unprotected: zero loss holds from here.
+      const t0 = Date.now();
+      await sw.waitFor("a synchronous standby", async () => {
+        const body = (await sw.exec(["curl", "-s", "--max-time", "2", `http://${leader!.address}:8008/cluster`])).stdout;
+        return /"role": ?"sync_standby"/.test(body);
+      }, 120_000).catch(async (e) => {
+        const seen = await Promise.all(members.map(async (c) => `--- ${c.key} ---\n${(await sql(sw, `host=${c.address} port=5432 user=app dbname=app connect_timeout=3`, "SELECT status, coalesce(sender_host, '') FROM pg_stat_wal_receiver")).stdout}\n${await daemonLog(boxes.get(c.key)!)}`));
+        throw new Error(`${(e as Error).message}\n${seen.join("\n")}`);
+      });
+      figure(`pooler_failover_${how}_sync_standby_seconds`, ((Date.now() - t0) / 1000).toFixed(1));
 
       // Through PgBouncer and the router: writes land on the leader, reads on a standby.
       let where = "";
@@ -98,6 +109,7 @@ describe.each(["kill", "cut"] as const)("PgBouncer behind the router follows Pat
 
       const acked: { id: number; addr: string; t: number }[] = [];
       let failedWrites = 0;
+      const errors = new Map<string, number>();
       let killedAt = 0;
       writer = (async () => {
         for (let id = 1; id <= 5000 && !stop; id++) {
@@ -105,6 +117,8 @@ describe.each(["kill", "cut"] as const)("PgBouncer behind the router follows Pat
           if (r.code === 0) acked.push({ id, addr: r.stdout.trim().split("\n")[0], t: Date.now() });
           else {
             failedWrites++;
+            const msg = (r.stderr.trim().split("\n")[0] || `exit ${r.code}`).replace(/\d+/g, "N");
+            errors.set(msg, (errors.get(msg) ?? 0) + 1);
             await sleep(200);
           }
         }
@@ -133,7 +147,11 @@ describe.each(["kill", "cut"] as const)("PgBouncer behind the router follows Pat
       figure(`pooler_failover_${how}_new_leader_seconds`, (electedMs / 1000).toFixed(1));
       // Waits past the bound so that a failure says how late writes came back, if they did.
       await sw.waitFor("writes through PgBouncer on a new leader", async () => acked.some((a) => a.t > killedAt && a.addr !== killed.address), 2 * bound).catch(async (e) => {
-        throw new Error(`${(e as Error).message}\n--- router ---\n${await daemonLog(boxes.get(router.key)!)}\n--- pooler ---\n${await daemonLog(boxes.get(pooler.key)!)}`);
+        const seen = [...errors].map(([m, k]) => `${k} x ${m}`).join("\n");
+        const states = await Promise.all(members.filter((c) => c !== killed).map(async (c) => `--- ${c.key} /patroni ---\n${(await sw.exec(["curl", "-s", "--max-time", "2", `http://${c.address}:8008/patroni`])).stdout}\n${await daemonLog(boxes.get(c.key)!)}`));
+        const keep = fs.mkdtempSync(path.join(os.tmpdir(), `pooler-failover-${how}-`));
+        for (const [key, b] of boxes) fs.writeFileSync(path.join(keep, `${key}.log`), (await b.sh("cat /tmp/daemon.log")).stdout);
+        throw new Error(`${(e as Error).message} (every daemon's log: ${keep})\n--- failed writes ---\n${seen}\n--- router ---\n${await daemonLog(boxes.get(router.key)!)}\n--- pooler ---\n${await daemonLog(boxes.get(pooler.key)!)}\n${states.join("\n")}`);
       });
       const first = acked.find((a) => a.t > killedAt && a.addr !== killed.address)!;
       const resumedMs = first.t - killedAt;
