@@ -73,7 +73,7 @@ export function prometheusMemoryMiB(m: MonitoringModel, targets: number): number
 
 /**
  * Prometheus' scrape targets: itself, each load balancer twice (HAProxy's endpoint and the blackbox
- * probe through it), each exporter, each daemon the stats exporter probes (a uWSGI node, memcached),
+ * probe through it), each exporter, each daemon the stats exporter probes (a uWSGI node, memcached, a PgBouncer),
  * each RabbitMQ node twice (aggregated, and per queue), each Flower, and Alertmanager.
  */
 export function monitoringTargetCount(t: Topology, exporters: number, alertmanager: boolean, probed: number): number {
