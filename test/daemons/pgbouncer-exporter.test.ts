@@ -82,6 +82,10 @@ describe("the stats exporter reads the real PgBouncer's admin console", () => {
       const clients = await console("SHOW CLIENTS");
       expect(clients.stdout.trim().split("\n").filter((l) => l.includes("webstack_stats"))).toHaveLength(1);
       expect(clients.stdout).not.toContain("webstack-exporter");
+      // A wrong password: PgBouncer refuses the SCRAM login, and the module says so.
+      const wrong = await box.exec(["python3", "-c", `import sys; sys.path.insert(0, "/etc/webstack-exporter"); import exporter, pgbouncer_probe; pgbouncer_probe.probe("${target}", "webstack_stats", "wrong", exporter.Metrics())`], { user: "nobody" });
+      expect(wrong.code).not.toBe(0);
+      expect(wrong.stderr).toMatch(/ConsoleError: FATAL: SASL authentication failed/);
 
       // More clients than pool + reserve, each holding its server connection: past reserve_pool_timeout the
       // reserve opens, the database's server connections reach max_db_connections, the rest wait.

@@ -29,8 +29,12 @@ class Console:
         self.sock.settimeout(TIMEOUT)
         params = b"".join(k.encode() + b"\0" + v.encode() + b"\0" for k, v in (("user", user), ("database", ADMIN_DB), ("application_name", "webstack-exporter")))
         body = struct.pack("!I", 196608) + params + b"\0"
-        self.sock.sendall(struct.pack("!I", len(body) + 4) + body)
-        self.login(password)
+        try:
+            self.sock.sendall(struct.pack("!I", len(body) + 4) + body)
+            self.login(password)
+        except BaseException:
+            self.sock.close()  # a refused login: no connection left behind until the next scrape
+            raise
 
     def close(self):
         try:
