@@ -8,7 +8,14 @@ import { nodeConnections } from "./connection-model";
 import { PATRONI_HELD_CONNECTIONS, PATRONI_TRANSIENT_CONNECTIONS } from "./failover";
 import { redisDatabasesUsed } from "./references";
 import { poolerDatabases, poolerMaxDbConnections, poolerServerConnections, poolerUsers, type PoolerDatabase } from "./derive";
-import { POSTGRES_EXPORTER_CONNECTIONS, REDIS_EXPORTER_CONNECTIONS, STATS_EXPORTER_MEMCACHED_CONNECTIONS, EXPORTER_ROLE, monitoringOf } from "./monitoring";
+import {
+  POSTGRES_EXPORTER_CONNECTIONS,
+  REDIS_EXPORTER_CONNECTIONS,
+  STATS_EXPORTER_MEMCACHED_CONNECTIONS,
+  STATS_EXPORTER_PGBOUNCER_CONNECTIONS,
+  EXPORTER_ROLE,
+  monitoringOf,
+} from "./monitoring";
 import { componentsOf, type CacheModel, type DatabaseModel, type QueueModel, type Topology } from "./topology";
 
 export interface ClientLine {
@@ -77,6 +84,13 @@ function exporterMemcachedClients(t: Topology, engine: string): ClientLine[] {
   const m = monitoringOf(t);
   if (!m || engine !== "memcached") return [];
   return [{ source: `${m.path} (stats exporter)`, formula: "1 connection per scrape", count: STATS_EXPORTER_MEMCACHED_CONNECTIONS }];
+}
+
+/** PgBouncer's clients: the app and worker pools, and in a monitored stack the stats exporter's console connection. */
+export function poolerClientLines(t: Topology, db: DatabaseModel): ClientLine[] {
+  const m = monitoringOf(t);
+  const exporter = m ? [{ source: `${m.path} (stats exporter)`, formula: "1 admin console connection per scrape", count: STATS_EXPORTER_PGBOUNCER_CONNECTIONS }] : [];
+  return [...applicationDatabaseClients(t, db), ...exporter];
 }
 
 /** PgBouncer's pools that reach one server of the database: its databases there x users, each capped by max_db_connections. */

@@ -67,11 +67,12 @@ export interface ExporterSlot extends Slot {
 }
 
 /**
- * A daemon the stats exporter probes (Debian 12 packages no exporter for either): uWSGI's stats
- * server on each web node's app container, and memcached.
+ * A daemon the stats exporter probes (Debian 12 packages no exporter for the first two, and none that
+ * reads PgBouncer 1.18): uWSGI's stats server on each web node's app container, memcached, and each
+ * database's PgBouncer (its admin console).
  */
 export interface ProbedSlot {
-  readonly module: "uwsgi" | "memcached";
+  readonly module: "uwsgi" | "memcached" | "pgbouncer";
   readonly target: ComponentModel;
   readonly targetKey: string;
 }
@@ -85,7 +86,7 @@ const FIRST_EXPORTER_INDEX = 3;
 /**
  * Prometheus, the blackbox prober, Alertmanager when asked for, one exporter per container whose
  * daemon has no metrics endpoint of its own (PostgreSQL, Redis, nginx), in construct order, and one
- * stats exporter for the uWSGI and memcached daemons it probes. HAProxy and RabbitMQ serve their own
+ * stats exporter for the uWSGI, memcached and PgBouncer daemons it probes. HAProxy and RabbitMQ serve their own
  * metrics and need none.
  */
 export function monitoringSlots(m: MonitoringModel, t: Topology): MonitoringSlots {
@@ -102,7 +103,7 @@ export interface MonitoringSlots {
   readonly blackbox: Slot;
   readonly alertmanager?: Slot;
   readonly exporters: readonly ExporterSlot[];
-  /** One for the whole stack, when it has a uWSGI tier or memcached. */
+  /** One for the whole stack, when it has a uWSGI tier, memcached or a pooler. */
   readonly statsExporter?: Slot;
   readonly probed: readonly ProbedSlot[];
 }
@@ -121,6 +122,7 @@ function layMonitoringSlots(m: MonitoringModel, t: Topology): MonitoringSlots {
     if (c.kind === "database") {
       const d = databaseSlots(c);
       for (const slot of [d.primary, ...d.replicas]) targets.push({ exporter: "postgres", target: c, targetKey: slot.key });
+      if (d.pooler) probed.push({ module: "pgbouncer", target: c, targetKey: d.pooler.key });
     } else if ((c.kind === "cache" || c.kind === "queue") && c.settings.engine === "redis") {
       targets.push({ exporter: "redis", target: c, targetKey: c.id });
     } else if (c.kind === "webTier") {

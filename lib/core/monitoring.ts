@@ -28,6 +28,11 @@ export const POSTGRES_EXPORTER_CONNECTIONS = 2;
 export const REDIS_EXPORTER_CONNECTIONS = 1;
 /** The stats exporter opens one connection to memcached per scrape and closes it after `stats`. */
 export const STATS_EXPORTER_MEMCACHED_CONNECTIONS = 1;
+/**
+ * The stats exporter opens one connection to a PgBouncer's admin console per scrape and closes it
+ * after its three SHOW commands; PgBouncer counts it against max_client_conn as any client.
+ */
+export const STATS_EXPORTER_PGBOUNCER_CONNECTIONS = 1;
 /** The PostgreSQL role postgres_exporter logs in as (member of pg_monitor). */
 export const EXPORTER_ROLE = "exporter";
 
@@ -68,7 +73,7 @@ export function prometheusMemoryMiB(m: MonitoringModel, targets: number): number
 
 /**
  * Prometheus' scrape targets: itself, each load balancer twice (HAProxy's endpoint and the blackbox
- * probe through it), each exporter, each daemon the stats exporter probes (a uWSGI node, memcached),
+ * probe through it), each exporter, each daemon the stats exporter probes (a uWSGI node, memcached, a PgBouncer),
  * each RabbitMQ node twice (aggregated, and per queue), each Flower, and Alertmanager.
  */
 export function monitoringTargetCount(t: Topology, exporters: number, alertmanager: boolean, probed: number): number {

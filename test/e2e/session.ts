@@ -47,21 +47,24 @@ export function newSession(): Session {
   return { outdir: "", tfJson: "", engineStarted: false, locked: false };
 }
 
-/** Takes the suite lock, synthesizes `examples/<example>`, starts the engine and builds or finds the images. */
-export async function openSession(session: Session, example: string, log: (line: string) => void): Promise<void> {
+/**
+ * Takes the suite lock, synthesizes `examples/<example>` (or the stack `main`, a path from the repository
+ * root, whose stack id is `example`), starts the engine and builds or finds the images.
+ */
+export async function openSession(session: Session, example: string, log: (line: string) => void, main = `examples/${example}/main.ts`): Promise<void> {
   // Outside the e2e jest run (a bench command) the prerequisites were not checked at load: check now.
   const missing = IN_E2E_RUN ? gone : missingPrerequisites();
   if (missing.length) throw new Error(`missing: ${missing.join(", ")} (CI=true: the e2e suite never skips; install docker.io and debootstrap, run as root)`);
   await acquireSuiteLock();
   session.locked = true;
   session.outdir = fs.mkdtempSync(path.join(os.tmpdir(), "webstack-e2e-synth-"));
-  const synth = spawnSync("npx", ["tsx", `examples/${example}/main.ts`], {
+  const synth = spawnSync("npx", ["tsx", main], {
     cwd: ROOT,
     encoding: "utf8",
     env: { ...process.env, CDKTF_OUTDIR: session.outdir },
     timeout: 120_000,
   });
-  if (synth.status !== 0) throw new Error(`synth of examples/${example} failed (${synth.status}):\n${synth.stdout}${synth.stderr}`);
+  if (synth.status !== 0) throw new Error(`synth of ${main} failed (${synth.status}):\n${synth.stdout}${synth.stderr}`);
   session.tfJson = path.join(session.outdir, "stacks", example, "cdk.tf.json");
   if (!fs.existsSync(session.tfJson)) throw new Error(`synth wrote no ${session.tfJson}`);
   const t0 = Date.now();

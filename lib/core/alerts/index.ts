@@ -3,6 +3,7 @@ import { monitoringSlots } from "../layout";
 import { monitoringOf } from "../monitoring";
 import type { Topology } from "../topology";
 import { databaseAlerts } from "./database";
+import { poolerAlerts } from "./pooler";
 import { memcachedAlerts, uwsgiAlerts } from "./stats";
 import { loadBalancerAlerts, rabbitmqAlerts, redisAlerts, stackAlerts } from "./services";
 import type { AlertSpec } from "./spec";
@@ -12,7 +13,7 @@ export function generateAlerts(t: Topology): AlertSpec[] {
   if (!m) return [];
   const alerts: AlertSpec[] = [];
   for (const c of t.components) {
-    if (c.kind === "database") alerts.push(...databaseAlerts(t, m, c));
+    if (c.kind === "database") alerts.push(...databaseAlerts(t, m, c), ...poolerAlerts(t, c));
     else if (c.kind === "loadBalancer") alerts.push(...loadBalancerAlerts(t, m, c));
     else if ((c.kind === "cache" || c.kind === "queue") && c.settings.engine === "redis") alerts.push(...redisAlerts(t, c));
     else if (c.kind === "queue" && c.settings.engine === "rabbitmq") alerts.push(...rabbitmqAlerts(t, c));

@@ -182,14 +182,24 @@ export function rabbitmqAlerts(t: Topology, q: QueueModel): AlertSpec[] {
   ];
 }
 
-/** Per Celery queue: as many consumers as the model has workers consuming it, and a backlog that does not grow. */
+/**
+ * Per Celery queue: as many consumers as the model has workers consuming it, a backlog that does not
+ * grow, and no more unacknowledged messages than its workers may hold (prefetched or running).
+ */
 function celeryQueueAlerts(t: Topology, q: QueueModel): AlertSpec[] {
   const sel = `job="rabbitmq-queues-${q.id}",instance="${q.id}",vhost="${q.settings.vhost}"`;
-  const consumers = new Map<string, { workers: number; capacity: number; tiers: string[] }>();
+  const consumers = new Map<string, { workers: number; capacity: number; prefetch: number; tiers: string[]; prefetchTerms: string[] }>();
   for (const w of componentsOf(t, "workerTier").filter((x) => x.queue?.path === q.path)) {
-    for (const name of w.settings.queues) {
-      const c = consumers.get(name) ?? { workers: 0, capacity: 0, tiers: [] };
-      consumers.set(name, { workers: c.workers + w.settings.nodes, capacity: c.capacity + w.settings.nodes * w.settings.concurrency, tiers: [...c.tiers, `${w.path} (${w.settings.nodes} workers)`] });
+    const s = w.settings;
+    for (const name of s.queues) {
+      const c = consumers.get(name) ?? { workers: 0, capacity: 0, prefetch: 0, tiers: [], prefetchTerms: [] };
+      consumers.set(name, {
+        workers: c.workers + s.nodes,
+        capacity: c.capacity + s.nodes * s.concurrency,
+        prefetch: c.prefetch + s.nodes * s.concurrency * s.prefetchMultiplier,
+        tiers: [...c.tiers, `${w.path} (${s.nodes} workers)`],
+        prefetchTerms: [...c.prefetchTerms, `${w.path}: ${s.nodes} workers x concurrency ${s.concurrency} x prefetchMultiplier ${s.prefetchMultiplier}`],
+      });
     }
   }
   return [...consumers].flatMap(([queue, c]): AlertSpec[] => [
@@ -222,6 +232,23 @@ function celeryQueueAlerts(t: Topology, q: QueueModel): AlertSpec[] {
       source: `the consumers' capacity in the model: ${c.capacity} processes (workers x concurrency)`,
       check: {
         series: [{ series: `rabbitmq_detailed_queue_messages_ready{${sel},queue="${queue}"}`, firing: "0+5x30", quiet: "3x30" }],
+        labels: { job: `rabbitmq-queues-${q.id}`, instance: q.id, vhost: q.settings.vhost, queue },
+      },
+    },
+    {
+      group: q.id,
+      component: q.path,
+      ruleLabels: { queue },
+      name: "CeleryUnackedHigh",
+      // Celery acknowledges a task when it starts it (acks_late off): what is unacknowledged is prefetched, at most prefetch multiplier x concurrency per worker.
+      expr: `rabbitmq_detailed_queue_messages_unacked{${sel},queue="${queue}"} > ${c.prefetch}`,
+      forSeconds: 600,
+      severity: "warning",
+      summary: `${q.path}: more messages on ${queue} are unacknowledged for 10 min than its workers may prefetch (${c.prefetch}): tasks with an ETA or countdown held by the workers, or consumers that do not acknowledge`,
+      threshold: `> ${c.prefetch} unacknowledged messages on ${queue} for 10 min`,
+      source: `the model: ${c.prefetchTerms.join(" + ")}`,
+      check: {
+        series: [gauge(`rabbitmq_detailed_queue_messages_unacked{${sel},queue="${queue}"}`, c.prefetch)],
         labels: { job: `rabbitmq-queues-${q.id}`, instance: q.id, vhost: q.settings.vhost, queue },
       },
     },

@@ -6,21 +6,36 @@
  */
 import { HAPROXY_EXTRA_FDS, pgbouncerNofile, poolerDatabases, poolerMaxDbConnections, poolerRouterMaxconn } from "../derive";
 import { PATRONI_API_PORT, PG_ROUTER_FALL, PG_ROUTER_READ_PORT, PG_ROUTER_RISE, PG_ROUTER_WRITE_PORT, routerCheckIntervalMs } from "../failover";
+import { PropsError } from "../errors";
 import { databaseSlots } from "../layout";
+import { monitoringOf } from "../monitoring";
 import { renderPgRouterConfig, type PgRouterListener } from "../render/pg-router";
+import { PGBOUNCER_STATS_USER } from "../render/pgbouncer-probe";
 import { PGBOUNCER_DIR, PGBOUNCER_PORT, PGBOUNCER_SERVER_LIFETIME_S, renderPgbouncerIni, renderPgbouncerStart } from "../render/pgbouncer";
 import { PG_PORT } from "../render/postgres";
 import type { DatabaseModel } from "../topology";
 import { ENV, databasePassword } from "./clients";
-import { cmd, file, nofile, type PlanContext } from "./context";
+import { cmd, file, nofile, snake, type PlanContext } from "./context";
 
 export const PG_ROUTER_DIR = "/usr/local/etc/haproxy";
+const STATS_PASSWORD_ENV = "WEBSTACK_PGBOUNCER_STATS_PASSWORD";
+
+/** The password of the stats user the Monitoring's exporter logs in to this database's PgBouncer as. */
+export function pgbouncerStatsPassword(ctx: PlanContext, db: DatabaseModel): string {
+  return ctx.secret(`${snake(db.id)}_pgbouncer_stats_password`, `password of PgBouncer's '${PGBOUNCER_STATS_USER}' user (metrics, SHOW only) of ${db.path}`);
+}
+
+/** The stats exporter's variable with that password (one per pooler: one exporter reads them all). */
+export const pgbouncerStatsPasswordEnv = (db: DatabaseModel) => `${STATS_PASSWORD_ENV}_${snake(db.id).toUpperCase()}`;
 
 export function planPooler(ctx: PlanContext, db: DatabaseModel): void {
   const s = db.settings;
   const p = s.pooler;
   const slots = databaseSlots(db);
   if (!p || !slots.pooler) return;
+  // In a monitored stack the exporter reads the admin console as a stats user of its own, named in the user list too.
+  const stats = monitoringOf(ctx.topology) ? { user: PGBOUNCER_STATS_USER, passwordEnv: STATS_PASSWORD_ENV } : undefined;
+  if (stats && s.user === stats.user) throw new PropsError(db.path, [`user: '${stats.user}' is PgBouncer's stats user of the Monitoring's exporter; choose another name`]);
   const router = slots.router && s.failover ? planRouter(ctx, db) : undefined;
   const hostOf = (server: "primary" | "replica-1") =>
     router
@@ -32,7 +47,7 @@ export function planPooler(ctx: PlanContext, db: DatabaseModel): void {
     role: "pgbouncer",
     image: p.image,
     command: ["/bin/sh", `${PGBOUNCER_DIR}/start.sh`],
-    env: { [ENV.dbPassword]: databasePassword(ctx, db) },
+    env: { [ENV.dbPassword]: databasePassword(ctx, db), ...(stats ? { [stats.passwordEnv]: pgbouncerStatsPassword(ctx, db) } : {}) },
     address: ctx.address(db, slots.pooler),
     listens: [{ port: PGBOUNCER_PORT, purpose: "pgbouncer" }],
     files: [
@@ -47,9 +62,10 @@ export function planPooler(ctx: PlanContext, db: DatabaseModel): void {
           maxDbConnections: poolerMaxDbConnections(p),
           // Behind the router a failed server login means no member leads yet: retry each second, not after 15 s.
           ...(router ? { serverLoginRetrySeconds: 1 } : {}),
+          ...(stats ? { statsUsers: [stats.user] } : {}),
         }),
       ),
-      file(`${PGBOUNCER_DIR}/start.sh`, renderPgbouncerStart(s.user, ENV.dbPassword), true),
+      file(`${PGBOUNCER_DIR}/start.sh`, renderPgbouncerStart(s.user, ENV.dbPassword, stats), true),
     ],
     memoryMiB: p.memoryMiB,
     // PgBouncer images are small (Alpine, busybox): nc is the probe they all have.

@@ -1,6 +1,6 @@
 /**
  * The Monitoring component: Prometheus scraping every target of the stack, the blackbox prober,
- * an exporter per PostgreSQL server, Redis and nginx, the stats exporter (uWSGI, memcached; see
+ * an exporter per PostgreSQL server, Redis and nginx, the stats exporter (uWSGI, memcached, PgBouncer; see
  * stats-exporter.ts), and Alertmanager when asked for. Every target,
  * threshold and address follows the model; nothing is listed by hand.
  */

@@ -1,25 +1,30 @@
 /**
  * The stats exporter of a monitored stack: one container for the whole stack (not one per node), a
- * Python script of ours (render/stats-exporter.ts) that reads uWSGI's stats server and memcached's
- * `stats` when Prometheus probes it, as the blackbox prober reads a URL.
+ * Python script of ours (render/stats-exporter.ts) that reads uWSGI's stats server, memcached's
+ * `stats` and PgBouncer's admin console when Prometheus probes it, as the blackbox prober reads a URL.
  */
 import { componentSlots, type MonitoringSlots, type ProbedSlot } from "../layout";
 import { EXPORTER_MEMORY_MIB, STATS_EXPORTER_PORT } from "../monitoring";
 import { MEMCACHED_PORT } from "../render/memcached";
+import { PGBOUNCER_PORT } from "../render/pgbouncer";
+import { PGBOUNCER_PROBE_MODULE, PGBOUNCER_STATS_USER, renderPgbouncerProbe } from "../render/pgbouncer-probe";
 import type { ScrapeJob } from "../render/prometheus";
 import {
+  STATS_EXPORTER_DIR,
   STATS_EXPORTER_SCRIPT,
   STATS_EXPORTER_TARGETS,
   renderStatsExporterScript,
   renderStatsExporterTargets,
+  type ConsoleLogin,
   type StatsModule,
 } from "../render/stats-exporter";
-import type { MonitoringModel } from "../topology";
+import type { DatabaseModel, MonitoringModel } from "../topology";
 import { cmd, file, type PlanContext } from "./context";
+import { pgbouncerStatsPassword, pgbouncerStatsPasswordEnv } from "./database-pooler";
 import { UWSGI_STATS_PORT } from "./web-tier";
 
 /** Read at call time: web-tier.ts imports the Monitoring planner, which imports this file. */
-const portOf = (module: StatsModule) => (module === "uwsgi" ? UWSGI_STATS_PORT : MEMCACHED_PORT);
+const portOf = (module: StatsModule) => (module === "uwsgi" ? UWSGI_STATS_PORT : module === "memcached" ? MEMCACHED_PORT : PGBOUNCER_PORT);
 
 /** host:port of what a probed slot reads: the app container's stats server, or memcached. */
 function probedAddress(ctx: PlanContext, p: ProbedSlot): string {
@@ -28,11 +33,12 @@ function probedAddress(ctx: PlanContext, p: ProbedSlot): string {
   return `${ctx.address(p.target, slot)}:${portOf(p.module)}`;
 }
 
-/** The `uwsgi` and `memcached` jobs: each target's own address, scraped through the exporter. */
+/** The `uwsgi` and `memcached` jobs, and `pgbouncer` where a database has a pooler: each target's own address, scraped through the exporter. */
 export function statsExporterJobs(ctx: PlanContext, m: MonitoringModel, slots: MonitoringSlots): ScrapeJob[] {
   if (!slots.statsExporter) return [];
   const via = `${ctx.address(m, slots.statsExporter)}:${STATS_EXPORTER_PORT}`;
-  return (["uwsgi", "memcached"] as const).map((module) => ({
+  const modules: StatsModule[] = ["uwsgi", "memcached", ...(slots.probed.some((p) => p.module === "pgbouncer") ? ["pgbouncer" as const] : [])];
+  return modules.map((module) => ({
     name: module,
     metricsPath: "/probe",
     params: { module: [module] },
@@ -47,6 +53,10 @@ export function planStatsExporter(ctx: PlanContext, m: MonitoringModel, slots: M
   const slot = slots.statsExporter;
   if (!slot) return;
   const allowed = (module: StatsModule) => slots.probed.filter((p) => p.module === module).map((p) => probedAddress(ctx, p));
+  // Each PgBouncer's stats user: its password from a sensitive variable, in the environment only.
+  const poolers = slots.probed.filter((p) => p.module === "pgbouncer").map((p) => ({ address: probedAddress(ctx, p), db: p.target as DatabaseModel }));
+  const logins: Record<string, ConsoleLogin> = Object.fromEntries(poolers.map((p) => [p.address, { user: PGBOUNCER_STATS_USER, passwordEnv: pgbouncerStatsPasswordEnv(p.db) }]));
+  const env = Object.fromEntries(poolers.map((p) => [pgbouncerStatsPasswordEnv(p.db), pgbouncerStatsPassword(ctx, p.db)]));
   ctx.container({
     key: slot.key,
     constructPath: m.path,
@@ -55,12 +65,13 @@ export function planStatsExporter(ctx: PlanContext, m: MonitoringModel, slots: M
     // -u: unbuffered, so a failed probe's line reaches `docker logs` at once.
     command: ["python3", "-u", STATS_EXPORTER_SCRIPT, `--port=${STATS_EXPORTER_PORT}`, `--targets=${STATS_EXPORTER_TARGETS}`],
     user,
-    env: {},
+    env,
     address: ctx.address(m, slot),
-    listens: [{ port: STATS_EXPORTER_PORT, purpose: "stats exporter (uWSGI, memcached)" }],
+    listens: [{ port: STATS_EXPORTER_PORT, purpose: `stats exporter (uWSGI, memcached${poolers.length > 0 ? ", PgBouncer" : ""})` }],
     files: [
       file(STATS_EXPORTER_SCRIPT, renderStatsExporterScript()),
-      file(STATS_EXPORTER_TARGETS, renderStatsExporterTargets({ uwsgi: allowed("uwsgi"), memcached: allowed("memcached") })),
+      file(STATS_EXPORTER_TARGETS, renderStatsExporterTargets({ uwsgi: allowed("uwsgi"), memcached: allowed("memcached"), pgbouncer: allowed("pgbouncer") }, logins)),
+      ...(poolers.length > 0 ? [file(`${STATS_EXPORTER_DIR}/${PGBOUNCER_PROBE_MODULE}.py`, renderPgbouncerProbe())] : []),
     ],
     memoryMiB: EXPORTER_MEMORY_MIB,
     // The image has python3 and nothing else to count on (no wget, no curl).

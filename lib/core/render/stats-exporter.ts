@@ -1,7 +1,7 @@
 /**
  * The stats exporter: one small Python 3 script (standard library only) that turns uWSGI's JSON stats
- * server and memcached's `stats` command into Prometheus' text format. Debian 12 packages no exporter
- * for either. It works as the blackbox prober does: Prometheus asks `/probe?module=uwsgi&target=host:port`
+ * server, memcached's `stats` command and PgBouncer's admin console (pgbouncer-probe.ts) into
+ * Prometheus' text format. Debian 12 packages no exporter for the first two, and none that reads PgBouncer 1.18. It works as the blackbox prober does: Prometheus asks `/probe?module=uwsgi&target=host:port`
  * and the script reads that target then and there, so one exporter serves every node of the stack.
  * It reads only the targets listed in its rendered file: nobody on the network can point it elsewhere.
  */
@@ -10,18 +10,31 @@ export const STATS_EXPORTER_DIR = "/etc/webstack-exporter";
 export const STATS_EXPORTER_SCRIPT = `${STATS_EXPORTER_DIR}/exporter.py`;
 export const STATS_EXPORTER_TARGETS = `${STATS_EXPORTER_DIR}/targets.json`;
 
-export type StatsModule = "uwsgi" | "memcached";
+export type StatsModule = "uwsgi" | "memcached" | "pgbouncer";
 
-/** The targets (host:port) the exporter may read, by module, as JSON. */
-export function renderStatsExporterTargets(targets: Readonly<Record<StatsModule, readonly string[]>>): string {
-  return `${JSON.stringify({ uwsgi: [...targets.uwsgi], memcached: [...targets.memcached] }, null, 2)}\n`;
+/** How the exporter logs in to a PgBouncer's console: the user, and the variable of its environment holding the password. */
+export interface ConsoleLogin {
+  readonly user: string;
+  readonly passwordEnv: string;
+}
+
+/**
+ * The targets (host:port) the exporter may read, by module, as JSON, and each PgBouncer's login (the
+ * name of the variable with the password, never the password). The pgbouncer keys only when there is one.
+ */
+export function renderStatsExporterTargets(
+  targets: Readonly<Record<"uwsgi" | "memcached", readonly string[]>> & { readonly pgbouncer?: readonly string[] },
+  logins: Readonly<Record<string, ConsoleLogin>> = {},
+): string {
+  const pgbouncer = targets.pgbouncer && targets.pgbouncer.length > 0 ? { pgbouncer: [...targets.pgbouncer], logins } : {};
+  return `${JSON.stringify({ uwsgi: [...targets.uwsgi], memcached: [...targets.memcached], ...pgbouncer }, null, 2)}\n`;
 }
 
 const SCRIPT = String.raw`#!/usr/bin/env python3
 # Rendered by cdktf-webstack. Edit the stack, not this file.
-# GET /probe?module=uwsgi|memcached&target=host:port -> that target's metrics, Prometheus text format 0.0.4.
+# GET /probe?module=uwsgi|memcached|pgbouncer&target=host:port -> that target's metrics, Prometheus text format 0.0.4.
 # A target that does not answer gives <module>_up 0 (HTTP 200), as the blackbox exporter's probe_success 0.
-import argparse, json, socket, sys, time, urllib.parse, urllib.request
+import argparse, json, os, socket, sys, time, urllib.parse, urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 TIMEOUT = 5.0
@@ -54,7 +67,7 @@ def split_target(target):
     return host, int(port)
 
 
-def probe_uwsgi(target, m):
+def probe_uwsgi(target, m, conf):
     # The stats server answers HTTP (stats-http) with one JSON document.
     with urllib.request.urlopen("http://%s/" % target, timeout=TIMEOUT) as r:
         stats = json.load(r)
@@ -97,7 +110,7 @@ def memcached_stats(target):
     return out
 
 
-def probe_memcached(target, m):
+def probe_memcached(target, m, conf):
     st = memcached_stats(target)
     num = lambda key: None if key not in st else float(st[key]) if "." in st[key] else int(st[key])
     m.add("memcached_up", "gauge", "1 if memcached answered stats", 1)
@@ -115,7 +128,14 @@ def probe_memcached(target, m):
     m.add("memcached_uptime_seconds", "gauge", "Seconds since memcached started", num("uptime"))
 
 
-PROBES = {"uwsgi": probe_uwsgi, "memcached": probe_memcached}
+def probe_pgbouncer(target, m, conf):
+    # Beside this script, rendered only where the stack has a pooler.
+    import pgbouncer_probe
+    login = conf["logins"][target]
+    pgbouncer_probe.probe(target, login["user"], os.environ[login["passwordEnv"]], m)
+
+
+PROBES = {"uwsgi": probe_uwsgi, "memcached": probe_memcached, "pgbouncer": probe_pgbouncer}
 
 
 def make_handler(allowed):
@@ -133,7 +153,7 @@ def make_handler(allowed):
             if url.path == "/-/healthy":
                 return self.reply(200, "OK\n")
             if url.path != "/probe":
-                return self.reply(404, "GET /probe?module=uwsgi|memcached&target=host:port\n")
+                return self.reply(404, "GET /probe?module=uwsgi|memcached|pgbouncer&target=host:port\n")
             q = urllib.parse.parse_qs(url.query)
             module, target = q.get("module", [""])[0], q.get("target", [""])[0]
             if module not in PROBES:
@@ -143,7 +163,7 @@ def make_handler(allowed):
             m = Metrics()
             started = time.monotonic()
             try:
-                PROBES[module](target, m)
+                PROBES[module](target, m, allowed)
             except Exception as e:  # the target is down or answered garbage: report it, keep serving
                 m = Metrics()
                 m.add("%s_up" % module, "gauge", "1 if the target answered", 0)

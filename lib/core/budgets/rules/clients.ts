@@ -1,5 +1,5 @@
 /** Client-count rules: who connects to each server, against the server's connection limit. */
-import { applicationDatabaseClients, exporterDatabaseClients, brokerClients, cacheClients, databaseClients, poolerClients, sumClients, type ClientLine } from "../../clients";
+import { exporterDatabaseClients, brokerClients, cacheClients, databaseClients, poolerClientLines, poolerClients, sumClients, type ClientLine } from "../../clients";
 import { nodeConnections } from "../../connection-model";
 import { componentsOf, type DatabaseModel, type Topology, type WebTierModel, type WorkerTierModel } from "../../topology";
 import { clientBudget, clientLines, measured, type Measurement, type Rule } from "../rule";
@@ -66,10 +66,11 @@ export const POOLER_CLIENTS: Rule = {
   title: "Clients of a PgBouncer fit its max_client_conn",
   severity: "error",
   rationale:
-    "Behind a pooler the app and worker pools connect to PgBouncer, which refuses clients beyond max_client_conn; only its own pools (WS-DB-CONNECTIONS) reach PostgreSQL.",
+    "Behind a pooler the app and worker pools connect to PgBouncer, which refuses clients beyond max_client_conn; only its own pools (WS-DB-CONNECTIONS) reach PostgreSQL. " +
+    "In a monitored stack the stats exporter's admin console connection counts too.",
   measure: (t) =>
     componentsOf(t, "database").flatMap((db) =>
-      db.settings.pooler ? [clientBudget(db, "pgbouncer max_client_conn", applicationDatabaseClients(t, db), db.settings.pooler.maxClientConn, "pooler.maxClientConn")] : [],
+      db.settings.pooler ? [clientBudget(db, "pgbouncer max_client_conn", poolerClientLines(t, db), db.settings.pooler.maxClientConn, "pooler.maxClientConn")] : [],
     ),
 };
 
