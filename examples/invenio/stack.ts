@@ -98,7 +98,9 @@ export function buildInvenioStack(scope: Construct, id = "invenio", options: Inv
   });
 
   // Prometheus, an exporter per PostgreSQL server, Redis and nginx, and alerts whose thresholds are the budgets'.
-  if (options.target?.kind !== "swarm") new Monitoring(stack, "monitoring", options.monitoring ?? {});
+  // cgroupDriver: the e2e engine here runs cgroup v1, where dockerd's driver is cgroupfs; on Debian 12's
+  // default (cgroup v2 under systemd) leave it out (see `docker info --format '{{.CgroupDriver}}'`).
+  if (options.target?.kind !== "swarm") new Monitoring(stack, "monitoring", { cgroupDriver: "cgroupfs", ...options.monitoring });
 
   return stack;
 }

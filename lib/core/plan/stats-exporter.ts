@@ -1,13 +1,16 @@
 /**
  * The stats exporter of a monitored stack: one container for the whole stack (not one per node), a
  * Python script of ours (render/stats-exporter.ts) that reads uWSGI's stats server and memcached's
- * `stats` when Prometheus probes it, as the blackbox prober reads a URL.
+ * `stats` when Prometheus probes it, as the blackbox prober reads a URL, and every container's memory
+ * from the host's cgroup tree (cgroups.ts), mounted read-only: no Docker socket.
  */
 import { componentSlots, type MonitoringSlots, type ProbedSlot } from "../layout";
 import { EXPORTER_MEMORY_MIB, STATS_EXPORTER_PORT } from "../monitoring";
 import { MEMCACHED_PORT } from "../render/memcached";
 import type { ScrapeJob } from "../render/prometheus";
+import { CONTAINERS_JOB } from "../alerts/containers";
 import {
+  CGROUP_ROOT,
   STATS_EXPORTER_SCRIPT,
   STATS_EXPORTER_TARGETS,
   renderStatsExporterScript,
@@ -15,6 +18,7 @@ import {
   type StatsModule,
 } from "../render/stats-exporter";
 import type { MonitoringModel } from "../topology";
+import { checkCgroupNames, cgroupDirOf } from "./cgroups";
 import { cmd, file, type PlanContext } from "./context";
 import { UWSGI_STATS_PORT } from "./web-tier";
 
@@ -28,10 +32,18 @@ function probedAddress(ctx: PlanContext, p: ProbedSlot): string {
   return `${ctx.address(p.target, slot)}:${portOf(p.module)}`;
 }
 
-/** The `uwsgi` and `memcached` jobs: each target's own address, scraped through the exporter. */
+/** The `uwsgi` and `memcached` jobs: each target's own address, scraped through the exporter; and `containers`. */
 export function statsExporterJobs(ctx: PlanContext, m: MonitoringModel, slots: MonitoringSlots): ScrapeJob[] {
-  if (!slots.statsExporter) return [];
-  const via = `${ctx.address(m, slots.statsExporter)}:${STATS_EXPORTER_PORT}`;
+  const self = `${ctx.address(m, slots.statsExporter)}:${STATS_EXPORTER_PORT}`;
+  const containers: ScrapeJob = {
+    name: CONTAINERS_JOB,
+    metricsPath: "/containers",
+    targets: [{ address: self, instance: slots.statsExporter.key, labels: { component: m.path } }],
+  };
+  return [...probedJobs(ctx, slots, self), containers];
+}
+
+function probedJobs(ctx: PlanContext, slots: MonitoringSlots, via: string): ScrapeJob[] {
   return (["uwsgi", "memcached"] as const).map((module) => ({
     name: module,
     metricsPath: "/probe",
@@ -45,7 +57,12 @@ export function statsExporterJobs(ctx: PlanContext, m: MonitoringModel, slots: M
 
 export function planStatsExporter(ctx: PlanContext, m: MonitoringModel, slots: MonitoringSlots, user: string): void {
   const slot = slots.statsExporter;
-  if (!slot) return;
+  // Every container of the stack: the Monitoring planner runs last, and this one last in it.
+  const prefix = ctx.topology.prefix;
+  const keys = [...ctx.containers.map((c) => c.key), slot.key];
+  checkCgroupNames(m, prefix, keys);
+  const limits = new Map([...ctx.containers.map((c) => [c.key, c.memoryMiB] as const), [slot.key, EXPORTER_MEMORY_MIB]]);
+  const cgroups = keys.map((key) => ({ key, name: `${prefix}-${key}`, dir: cgroupDirOf(m.settings.cgroupDriver, prefix, key), limitBytes: limits.get(key)! * 1024 * 1024 }));
   const allowed = (module: StatsModule) => slots.probed.filter((p) => p.module === module).map((p) => probedAddress(ctx, p));
   ctx.container({
     key: slot.key,
@@ -57,11 +74,13 @@ export function planStatsExporter(ctx: PlanContext, m: MonitoringModel, slots: M
     user,
     env: {},
     address: ctx.address(m, slot),
-    listens: [{ port: STATS_EXPORTER_PORT, purpose: "stats exporter (uWSGI, memcached)" }],
+    listens: [{ port: STATS_EXPORTER_PORT, purpose: "stats exporter (containers' memory, uWSGI, memcached)" }],
     files: [
       file(STATS_EXPORTER_SCRIPT, renderStatsExporterScript()),
-      file(STATS_EXPORTER_TARGETS, renderStatsExporterTargets({ uwsgi: allowed("uwsgi"), memcached: allowed("memcached") })),
+      file(STATS_EXPORTER_TARGETS, renderStatsExporterTargets({ uwsgi: allowed("uwsgi"), memcached: allowed("memcached") }, cgroups)),
     ],
+    // Read-only, and read as nobody: the cgroup files are root's, mode 0644.
+    hostMounts: [{ hostPath: "/sys/fs/cgroup", path: CGROUP_ROOT }],
     memoryMiB: EXPORTER_MEMORY_MIB,
     // The image has python3 and nothing else to count on (no wget, no curl).
     healthcheck: cmd("python3", "-c", `import urllib.request; urllib.request.urlopen("http://127.0.0.1:${STATS_EXPORTER_PORT}/-/healthy", timeout=4)`),
