@@ -25,7 +25,7 @@ const MiB = 1024 * 1024;
 function site(monitoring?: object, id = "test"): WebStack {
   const stack = newStack({}, id);
   const db = new Database(stack, "db", { replicas: 0 });
-  const web = new WebTier(stack, "web", { image: IMAGE, wsgiModule: WSGI, nodes: 2, database: db });
+  const web = new WebTier(stack, "web", { image: IMAGE, wsgiModule: WSGI, nodes: 2, database: db, release: ["python3 manage.py migrate --noinput"] });
   new LoadBalancer(stack, "lb", { defaultTarget: web });
   if (monitoring) new Monitoring(stack, "monitoring", monitoring);
   return stack;
@@ -48,9 +48,10 @@ describe("every container's memory, from the model", () => {
       expect(binds).toEqual([["test-monitoring-stats-exporter", { host_path: "/sys/fs/cgroup", container_path: "/host/sys/fs/cgroup", read_only: true }]]);
       const exporter = plan.containers.find((c) => c.role === "stats-exporter")!;
       expect([exporter.user, exporter.publishes, exporter.env]).toEqual(["65534:65534", [], {}]);
-      // The targets file: every container, at its parent's directory, with the limit the model gave it.
+      // The targets file: every container but the one-shot release, at its parent's directory, with the limit the model gave it.
       const list = JSON.parse(fileOf(stack, exporter.key, "/etc/webstack-exporter/targets.json")).containers.list;
-      expect(list).toEqual(plan.containers.map((c) => ({ key: c.key, name: c.name, dir: cgroupDirOf(driver, "test", c.key), limit_bytes: c.memoryMiB * MiB })));
+      expect(plan.containers.filter((c) => c.oneShot).map((c) => c.key)).toEqual(["web-release"]);
+      expect(list).toEqual(plan.containers.filter((c) => !c.oneShot).map((c) => ({ key: c.key, name: c.name, dir: cgroupDirOf(driver, "test", c.key), limit_bytes: c.memoryMiB * MiB })));
     }
   });
 

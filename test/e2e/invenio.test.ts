@@ -18,6 +18,7 @@ import { monitoringOf, monitoringTargetCount } from "../../lib/core/monitoring";
 import { apply, engineNofileHardLimit, exec, generateVariables, waitHealthy } from "./applier";
 import { figure, logLines, psql, PSQL, req, sleep, startContainer, startLoad, stopContainer } from "./scenarios";
 import { expectFaultsFireTheirAlerts } from "./monitoring-scenarios";
+import { expectContainerMemoryRead, expectMemoryNearLimitFires } from "./container-memory-scenario";
 import { expectTopReportsLiveFigures } from "./top-scenario";
 import { expectConnectionBudget, expectDestroyed, expectRequestIdTraced, expectTaskRequestIdTraced } from "./shared-scenarios";
 import { closeSession, describeE2e, newSession, openSession } from "./session";
@@ -231,6 +232,17 @@ describeE2e("e2e: examples/invenio on a real Docker engine (elasticsearch is a S
     expect(mib).toBeGreaterThan(0);
     expect(Math.max(mib, rssKiB / 1024)).toBeLessThanOrEqual(exporter.memoryMiB / 2);
   });
+
+  test("the stats exporter reads every container's memory at the cgroup parent the model gave it, with the model's limit", async () => {
+    expect(serving).toBe(true);
+    await expectContainerMemoryRead({ plan: cluster.plan, query, log });
+  });
+
+  test("a container filled to 0.95 of its limit fires ContainerNearMemoryLimit within its for window, and it clears once freed", async () => {
+    expect(serving).toBe(true);
+    // The beat: a Python process with the smallest limit (256 MiB) of the app's image; the fill ends by itself within 240 s.
+    await expectMemoryNearLimitFires({ topology: cluster.topology, plan: cluster.plan, key: "worker-beat", alerts: async () => (await prometheus("/api/v1/alerts")).alerts, log });
+  }, 330_000);
 
   test("a stopped web node fires BackendServerDown within its for window, and the alert clears once the node is back", async () => {
     expect(serving).toBe(true);

@@ -57,11 +57,13 @@ function probedJobs(ctx: PlanContext, slots: MonitoringSlots, via: string): Scra
 
 export function planStatsExporter(ctx: PlanContext, m: MonitoringModel, slots: MonitoringSlots, user: string): void {
   const slot = slots.statsExporter;
-  // Every container of the stack: the Monitoring planner runs last, and this one last in it.
+  // Every container of the stack (the Monitoring planner runs last, and this one last in it) but the
+  // one-shot release steps: they run to an end, and their cgroup goes with them.
   const prefix = ctx.topology.prefix;
-  const keys = [...ctx.containers.map((c) => c.key), slot.key];
-  checkCgroupNames(m, prefix, keys);
-  const limits = new Map([...ctx.containers.map((c) => [c.key, c.memoryMiB] as const), [slot.key, EXPORTER_MEMORY_MIB]]);
+  checkCgroupNames(m, prefix, [...ctx.containers.map((c) => c.key), slot.key]);
+  const watched = ctx.containers.filter((c) => !c.oneShot);
+  const keys = [...watched.map((c) => c.key), slot.key];
+  const limits = new Map([...watched.map((c) => [c.key, c.memoryMiB] as const), [slot.key, EXPORTER_MEMORY_MIB]]);
   const cgroups = keys.map((key) => ({ key, name: `${prefix}-${key}`, dir: cgroupDirOf(m.settings.cgroupDriver, prefix, key), limitBytes: limits.get(key)! * 1024 * 1024 }));
   const allowed = (module: StatsModule) => slots.probed.filter((p) => p.module === module).map((p) => probedAddress(ctx, p));
   ctx.container({

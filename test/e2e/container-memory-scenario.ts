@@ -1,0 +1,119 @@
+/**
+ * Every container's memory on a running monitored cluster (invenio.test.ts): the stats exporter finds
+ * each container of the model at the cgroup parent the model gave it, and reads there the limit the
+ * model sized; then one container is pushed near its limit by a process of the test that allocates
+ * inside it up to a share of the limit (bounded in time, ended by the test once the alert fired) and
+ * ContainerNearMemoryLimit must fire no sooner than its `for` and within a scrape + two evaluations +
+ * the `for` + a margin, with that container's labels and no other, and clear once the memory is freed.
+ */
+import { generateAlerts } from "../../lib/core/alerts";
+import type { ClusterPlan } from "../../lib/core/model";
+import { monitoringOf } from "../../lib/core/monitoring";
+import type { Topology } from "../../lib/core/topology";
+import { exec } from "./applier";
+import { figure, sleep } from "./scenarios";
+
+type Log = (...a: unknown[]) => void;
+type Query = (q: string) => Promise<Array<{ metric: Record<string, string>; value: [number, string] }>>;
+type Alerts = () => Promise<Array<{ state: string; labels: Record<string, string> }>>;
+
+/** The share of its limit the test fills: above the alert's 0.9, below the limit (no OOM kill). */
+const FILL_SHARE = 0.95;
+/** The longest the allocating process holds its memory, whatever happens to the test. */
+const HOLD_MAX_S = 240;
+const STOP_FILE = "/tmp/webstack-e2e-memory-fill.stop";
+
+/**
+ * Allocates (and touches) 1 MiB at a time until the container's working set, read from its own cgroup
+ * as the exporter reads it, reaches `share` of its limit; prints the moment; holds until the stop file
+ * appears or `hold` seconds pass.
+ */
+const FILL_PY = String.raw`
+import os, sys, time
+share, hold, stop = float(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+def ws():
+    if os.path.exists("/sys/fs/cgroup/memory.current"):
+        d, files = "/sys/fs/cgroup/", ("memory.current", "memory.max", "inactive_file")
+    else:
+        d, files = "/sys/fs/cgroup/memory/", ("memory.usage_in_bytes", "memory.limit_in_bytes", "total_inactive_file")
+    usage, limit = int(open(d + files[0]).read()), int(open(d + files[1]).read())
+    inactive = next(int(l.split()[1]) for l in open(d + "memory.stat") if l.split()[0] == files[2])
+    return usage - inactive, limit
+w, limit = ws()
+chunks = []
+while w < share * limit:
+    chunks.append(b"\x01" * (1 << 20))
+    w, limit = ws()
+print("reached %.3f %d %d" % (time.time(), w, limit), flush=True)
+t = time.time()
+while time.time() - t < hold and not os.path.exists(stop):
+    time.sleep(1)
+print("released %.3f" % time.time(), flush=True)
+`;
+
+export async function expectContainerMemoryRead(o: { plan: ClusterPlan; query: Query; log: Log }): Promise<void> {
+  const watched = o.plan.containers.filter((c) => !c.oneShot);
+  const byContainer = async (q: string) => Object.fromEntries((await o.query(q)).map((s) => [s.metric.container, Number(s.value[1])]));
+  const found = await byContainer('webstack_container_cgroup_found{job="containers"}');
+  o.log(`cgroups found: ${Object.values(found).filter((v) => v === 1).length} of ${watched.length}`);
+  expect(found).toEqual(Object.fromEntries(watched.map((c) => [c.key, 1])));
+  // The cgroup's own limit is the model's, container by container: each read is of the right container.
+  expect(await byContainer('container_spec_memory_limit_bytes{job="containers"}')).toEqual(Object.fromEntries(watched.map((c) => [c.key, c.memoryMiB * 1024 * 1024])));
+  const ws = await byContainer('container_memory_working_set_bytes{job="containers"} / webstack_container_memory_model_limit_bytes{job="containers"}');
+  const top = Object.entries(ws).sort((a, b) => b[1] - a[1])[0];
+  o.log(`largest working set share: ${top[0]} ${(top[1] * 100).toFixed(1)} %`);
+  figure("invenio_container_working_set_max_share", top[1].toFixed(3));
+  expect(top[1]).toBeLessThan(0.9);
+  const took = (await o.query('webstack_exporter_probe_duration_seconds{job="containers"}'))[0];
+  figure("invenio_containers_read_ms", (Number(took.value[1]) * 1000).toFixed(1));
+  // Reading ~27 containers' files is far below the scrape timeout (10 s).
+  expect(Number(took.value[1])).toBeLessThan(1);
+}
+
+export async function expectMemoryNearLimitFires(o: { topology: Topology; plan: ClusterPlan; key: string; alerts: Alerts; log: Log }): Promise<void> {
+  const c = o.plan.containers.find((x) => x.key === o.key)!;
+  const rule = generateAlerts(o.topology).find((a) => a.name === "ContainerNearMemoryLimit")!;
+  const scrape = monitoringOf(o.topology)!.settings.scrapeIntervalSeconds;
+  const near = async () => (await o.alerts()).filter((a) => a.labels.alertname === rule.name);
+  expect(await near()).toEqual([]);
+  const fill = exec(c.name, ["python3", "-c", FILL_PY, String(FILL_SHARE), String(HOLD_MAX_S), STOP_FILE]);
+  let firingAt = 0;
+  let labels: Record<string, string> = {};
+  try {
+    const t0 = Date.now();
+    while (Date.now() - t0 < (HOLD_MAX_S - 10) * 1000) {
+      const firing = (await near()).filter((a) => a.state === "firing");
+      if (firing.length > 0) {
+        firingAt = Date.now();
+        expect(firing).toHaveLength(1);
+        labels = firing[0].labels;
+        break;
+      }
+      await sleep(2000);
+    }
+  } finally {
+    await exec(c.name, ["python3", "-c", `open(${JSON.stringify(STOP_FILE)}, "w").close()`]);
+  }
+  const out = await fill;
+  o.log(`the fill in ${c.name}: ${out.output.trim().replace(/\n/g, "; ")}`);
+  expect(out.exitCode).toBe(0);
+  const reached = /reached ([0-9.]+) (\d+) (\d+)/.exec(out.output)!;
+  const released = Number(/released ([0-9.]+)/.exec(out.output)![1]) * 1000;
+  expect(Number(reached[3])).toBe(c.memoryMiB * 1024 * 1024);
+  figure("invenio_memory_fill_share", (Number(reached[2]) / Number(reached[3])).toFixed(3));
+  expect(firingAt).toBeGreaterThan(0);
+  expect(labels).toMatchObject({ container: c.key, name: c.name, job: "containers", severity: "warning" });
+  const seconds = (firingAt - Number(reached[1]) * 1000) / 1000;
+  o.log(`${rule.name} firing ${seconds.toFixed(1)} s after ${c.key} reached ${FILL_SHARE} of its limit`);
+  figure("invenio_alert_container_memory_firing_s", seconds.toFixed(1));
+  // A scrape that sees it, an evaluation (pending), the for, the evaluation that fires it, 2 s of polling.
+  expect(seconds).toBeGreaterThanOrEqual(rule.forSeconds);
+  expect(seconds).toBeLessThanOrEqual(scrape + scrape + rule.forSeconds + scrape + 2);
+  // Cleared: a scrape that sees the memory freed and the evaluation that resolves it, + 5 s of polling.
+  while (Date.now() - released < 60_000 && (await near()).length > 0) await sleep(1000);
+  const cleared = (Date.now() - released) / 1000;
+  o.log(`${rule.name} cleared ${cleared.toFixed(1)} s after the memory was freed`);
+  expect(await near()).toEqual([]);
+  figure("invenio_alert_container_memory_cleared_s", cleared.toFixed(1));
+  expect(cleared).toBeLessThanOrEqual(scrape + scrape + 5);
+}
