@@ -22,6 +22,7 @@ const FILL_SHARE = 0.95;
 /** The longest the allocating process holds its memory, whatever happens to the test. */
 const HOLD_MAX_S = 240;
 const STOP_FILE = "/tmp/webstack-e2e-memory-fill.stop";
+const FILL_LOG = "/tmp/webstack-e2e-memory-fill.log";
 
 /**
  * Allocates (and touches) 1 MiB at a time until the container's working set, read from its own cgroup
@@ -51,7 +52,34 @@ while time.time() - t < hold and not os.path.exists(stop):
 print("released %.3f" % time.time(), flush=True)
 `;
 
+/**
+ * As the exporter's user, in its container: the mount's read-only flag, and a mkdir in each hierarchy
+ * of the host's tree (a new, empty cgroup: harmless had it worked, and removed then) refused.
+ */
+const WRITE_PROBE_PY = String.raw`
+import os
+root = "/host/sys/fs/cgroup"
+print("ro" if os.statvfs(root).f_flag & os.ST_RDONLY else "rw")
+for h in [root] + [os.path.join(root, d) for d in sorted(os.listdir(root))]:
+    if not os.path.isdir(h):
+        continue
+    p = os.path.join(h, "webstack-e2e-write-probe")
+    try:
+        os.mkdir(p)
+        os.rmdir(p)
+        print("WRITTEN", h)
+    except OSError as e:
+        print("refused", h, e.strerror)
+`;
+
 export async function expectContainerMemoryRead(o: { plan: ClusterPlan; query: Query; log: Log }): Promise<void> {
+  const exporter = o.plan.containers.find((c) => c.role === "stats-exporter")!;
+  const probe = await exec(exporter.name, ["python3", "-c", WRITE_PROBE_PY]);
+  o.log(`writes into the host's cgroup tree from the exporter:\n${probe.output.trim()}`);
+  expect(probe.exitCode).toBe(0);
+  expect(probe.output.split("\n")[0]).toBe("ro");
+  expect(probe.output).toMatch(/refused .*memory/);
+  expect(probe.output).not.toMatch(/WRITTEN/);
   const watched = o.plan.containers.filter((c) => !c.oneShot);
   const byContainer = async (q: string) => Object.fromEntries((await o.query(q)).map((s) => [s.metric.container, Number(s.value[1])]));
   const found = await byContainer('webstack_container_cgroup_found{job="containers"}');
@@ -76,12 +104,23 @@ export async function expectMemoryNearLimitFires(o: { topology: Topology; plan: 
   const scrape = monitoringOf(o.topology)!.settings.scrapeIntervalSeconds;
   const near = async () => (await o.alerts()).filter((a) => a.labels.alertname === rule.name);
   expect(await near()).toEqual([]);
-  const fill = exec(c.name, ["python3", "-c", FILL_PY, String(FILL_SHARE), String(HOLD_MAX_S), STOP_FILE]);
+  // In the background of the container (an exec request open for minutes would time out): its lines go to FILL_LOG.
+  const started = await exec(c.name, ["sh", "-c", `rm -f ${STOP_FILE}; python3 -c "$0" "$@" >${FILL_LOG} 2>&1 &`, FILL_PY, String(FILL_SHARE), String(HOLD_MAX_S), STOP_FILE]);
+  expect(started.exitCode).toBe(0);
+  const fillLog = async () => (await exec(c.name, ["cat", FILL_LOG])).output;
+  const waitLine = async (re: RegExp, ms: number) => {
+    for (const t0 = Date.now(); Date.now() - t0 < ms; await sleep(1000)) {
+      const m = re.exec(await fillLog());
+      if (m) return m;
+    }
+    throw new Error(`no ${re} in ${c.name}'s ${FILL_LOG} within ${ms} ms: ${await fillLog()}`);
+  };
   let firingAt = 0;
   let labels: Record<string, string> = {};
+  let reached: RegExpExecArray;
   try {
-    const t0 = Date.now();
-    while (Date.now() - t0 < (HOLD_MAX_S - 10) * 1000) {
+    reached = await waitLine(/reached ([0-9.]+) (\d+) (\d+)/, 60_000);
+    while (Date.now() / 1000 - Number(reached[1]) < HOLD_MAX_S - 10) {
       const firing = (await near()).filter((a) => a.state === "firing");
       if (firing.length > 0) {
         firingAt = Date.now();
@@ -94,11 +133,8 @@ export async function expectMemoryNearLimitFires(o: { topology: Topology; plan: 
   } finally {
     await exec(c.name, ["python3", "-c", `open(${JSON.stringify(STOP_FILE)}, "w").close()`]);
   }
-  const out = await fill;
-  o.log(`the fill in ${c.name}: ${out.output.trim().replace(/\n/g, "; ")}`);
-  expect(out.exitCode).toBe(0);
-  const reached = /reached ([0-9.]+) (\d+) (\d+)/.exec(out.output)!;
-  const released = Number(/released ([0-9.]+)/.exec(out.output)![1]) * 1000;
+  const released = Number((await waitLine(/released ([0-9.]+)/, 15_000))[1]) * 1000;
+  o.log(`the fill in ${c.name}: ${(await fillLog()).trim().replace(/\n/g, "; ")}`);
   expect(Number(reached[3])).toBe(c.memoryMiB * 1024 * 1024);
   figure("invenio_memory_fill_share", (Number(reached[2]) / Number(reached[3])).toFixed(3));
   expect(firingAt).toBeGreaterThan(0);
