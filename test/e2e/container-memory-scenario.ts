@@ -145,7 +145,10 @@ export async function expectMemoryNearLimitFires(o: { topology: Topology; plan: 
   const released = Number((await waitLine(/released ([0-9.]+)/, 15_000))[1]) * 1000;
   o.log(`the fill in ${c.name}: ${(await fillLog()).trim().replace(/\n/g, "; ")}`);
   expect(Number(reached[3])).toBe(c.memoryMiB * 1024 * 1024);
-  figure("invenio_memory_fill_share", (Number(reached[2]) / Number(reached[3])).toFixed(3));
+  const filled = Number(reached[2]) / Number(reached[3]);
+  figure("invenio_memory_fill_share", filled.toFixed(3));
+  expect(filled).toBeGreaterThanOrEqual(FILL_SHARE);
+  expect(filled).toBeLessThan(1);
   expect(firingAt).toBeGreaterThan(0);
   expect(labels).toMatchObject({ container: c.key, name: c.name, job: "containers", severity: "warning" });
   const seconds = (firingAt - Number(reached[1]) * 1000) / 1000;
