@@ -59,6 +59,7 @@ describe("Monitoring", () => {
       rabbitmq: ["mq"],
       "rabbitmq-queues-mq": ["mq"],
       uwsgi: ["web-1-app", "web-2-app"],
+      containers: ["monitoring-stats-exporter"],
       blackbox: ["lb"],
     });
   });
@@ -220,11 +221,11 @@ describe("Alertmanager", () => {
   });
 });
 
-test("the invenio example is monitored: 27 alerts, its scrape targets, within its budgets", () => {
+test("the invenio example is monitored: 29 alerts, its scrape targets, within its budgets", () => {
   const stack = buildInvenioStack(Testing.app());
   const { findings } = stack.cluster();
   expect(findings.filter((f) => f.status === "fail")).toEqual([]);
-  expect(alertRules(stack)).toHaveLength(27);
+  expect(alertRules(stack)).toHaveLength(29);
   // The Celery queue's consumers: the two workers of invenio/worker.
   expect(alertRules(stack).find((r: any) => r.alert === "CeleryWorkerMissing").expr).toMatch(/queue="celery"\}\) < 2$/);
   expect(scrapeTargets(stack).nginx).toEqual(["files-1-nginx", "files-2-nginx", "web-1-nginx", "web-2-nginx"]);

@@ -60,7 +60,7 @@ describe("PgBouncer metrics", () => {
     const unpooled = site({ monitoring: true });
     expect(jobs(unpooled).map((j) => j.job_name)).not.toContain("pgbouncer");
     expect(container(unpooled, "monitoring-stats-exporter")!.files.map((f) => f.path)).not.toContain("/etc/webstack-exporter/pgbouncer_probe.py");
-    expect(JSON.parse(fileOf(unpooled, "monitoring-stats-exporter", "/etc/webstack-exporter/targets.json"))).toEqual({ uwsgi: expect.any(Array), memcached: [] });
+    expect(JSON.parse(fileOf(unpooled, "monitoring-stats-exporter", "/etc/webstack-exporter/targets.json"))).toEqual({ uwsgi: expect.any(Array), memcached: [], containers: expect.any(Object) });
     expect(alertNames(unpooled).filter((n) => n.startsWith("Pgbouncer"))).toEqual([]);
 
     const unmonitored = site({ pooler: true });

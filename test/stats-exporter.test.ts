@@ -63,15 +63,20 @@ describe("the stats exporter from the model", () => {
       static_configs: [{ targets: [`${at("cache")}:11211`], labels: { instance: "cache", component: "test/cache" } }],
       relabel_configs: relabel,
     });
-    expect(JSON.parse(fileOf(stack, "monitoring-stats-exporter", "/etc/webstack-exporter/targets.json"))).toEqual({
+    const targets = JSON.parse(fileOf(stack, "monitoring-stats-exporter", "/etc/webstack-exporter/targets.json"));
+    expect({ uwsgi: targets.uwsgi, memcached: targets.memcached }).toEqual({
       uwsgi: [`${at("web-1-app")}:9191`, `${at("web-2-app")}:9191`],
       memcached: [`${at("cache")}:11211`],
     });
+    // Beside them, every container's cgroup (test/container-memory.test.ts).
+    expect(targets.containers.list.map((c: { key: string }) => c.key)).toEqual(plan.containers.map((c) => c.key));
   });
 
-  test("gunicorn has no stats server, Redis has its own exporter: no stats exporter, no job, no alert", () => {
+  test("gunicorn has no stats server, Redis has its own exporter: no uwsgi or memcached target, job or alert", () => {
     const stack = site({ server: "gunicorn", engine: "redis", monitoring: {} });
-    expect(stack.cluster().plan.containers.filter((c) => c.role === "stats-exporter")).toEqual([]);
+    // The exporter is still there: it reads every container's memory.
+    const targets = JSON.parse(fileOf(stack, "monitoring-stats-exporter", "/etc/webstack-exporter/targets.json"));
+    expect([targets.uwsgi, targets.memcached]).toEqual([[], []]);
     expect([job(stack, "uwsgi"), job(stack, "memcached")]).toEqual([undefined, undefined]);
     expect([...rules(stack, "UwsgiListenQueue"), ...rules(stack, "MemcachedEvicting")]).toEqual([]);
     // A uWSGI tier beside Redis: the exporter reads uWSGI only.
@@ -163,7 +168,7 @@ describe("the rendered exporter script (host python3, stand-in daemons on 127.0.
     deadTarget = `127.0.0.1:${await freePort()}`;
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "stats-exporter-"));
     fs.writeFileSync(path.join(dir, "exporter.py"), renderStatsExporterScript());
-    fs.writeFileSync(path.join(dir, "targets.json"), renderStatsExporterTargets({ uwsgi: [uwsgiTarget, deadTarget], memcached: [memcachedTarget] }));
+    fs.writeFileSync(path.join(dir, "targets.json"), renderStatsExporterTargets({ uwsgi: [uwsgiTarget, deadTarget], memcached: [memcachedTarget] }, {}, []));
     port = await freePort();
     py = spawn("python3", ["-u", path.join(dir, "exporter.py"), `--port=${port}`, `--targets=${path.join(dir, "targets.json")}`], { stdio: "ignore" });
     for (let i = 0; i < 100; i++) {

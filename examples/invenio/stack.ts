@@ -98,6 +98,8 @@ export function buildInvenioStack(scope: Construct, id = "invenio", options: Inv
   });
 
   // Prometheus, an exporter per PostgreSQL server, Redis and nginx, and alerts whose thresholds are the budgets'.
+  // Its cgroupDriver is the engine's: the default "systemd" is Debian 12's; an engine on "cgroupfs"
+  // (`docker info --format '{{.CgroupDriver}}'`), as the e2e engine here, passes `monitoring: { cgroupDriver: "cgroupfs" }`.
   if (options.target?.kind !== "swarm") new Monitoring(stack, "monitoring", options.monitoring ?? {});
 
   return stack;

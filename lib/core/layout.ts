@@ -103,8 +103,8 @@ export interface MonitoringSlots {
   readonly blackbox: Slot;
   readonly alertmanager?: Slot;
   readonly exporters: readonly ExporterSlot[];
-  /** One for the whole stack, when it has a uWSGI tier, memcached or a pooler. */
-  readonly statsExporter?: Slot;
+  /** One for the whole stack: every container's memory (its cgroup), and uWSGI, memcached and PgBouncer when it has them. */
+  readonly statsExporter: Slot;
   readonly probed: readonly ProbedSlot[];
 }
 
@@ -136,7 +136,7 @@ function layMonitoringSlots(m: MonitoringModel, t: Topology): MonitoringSlots {
     blackbox: { key: `${m.id}-blackbox`, index: 1 },
     alertmanager: m.settings.alertmanager ? { key: `${m.id}-alertmanager`, index: 2 } : undefined,
     exporters: targets.map((x, i) => ({ ...x, key: `${x.targetKey}-exporter`, index: FIRST_EXPORTER_INDEX + i })),
-    statsExporter: probed.length > 0 ? { key: `${m.id}-stats-exporter`, index: STATS_EXPORTER_INDEX } : undefined,
+    statsExporter: { key: `${m.id}-stats-exporter`, index: STATS_EXPORTER_INDEX },
     probed,
   };
 }
@@ -152,7 +152,7 @@ export function componentSlots(c: ComponentModel, t?: Topology): readonly Slot[]
   if (c.kind === "monitoring") {
     if (!t) throw new Error("internal: the Monitoring component's slots follow the topology");
     const m = monitoringSlots(c, t);
-    return [m.prometheus, m.blackbox, ...(m.alertmanager ? [m.alertmanager] : []), ...m.exporters, ...(m.statsExporter ? [m.statsExporter] : [])];
+    return [m.prometheus, m.blackbox, ...(m.alertmanager ? [m.alertmanager] : []), ...m.exporters, m.statsExporter];
   }
   let laid = slotCache.get(c.settings);
   if (laid?.id !== c.id) {

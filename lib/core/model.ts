@@ -84,6 +84,13 @@ export interface ContainerSpec {
   readonly publishes: readonly PortSpec[];
   readonly files: readonly FileSpec[];
   readonly mounts: readonly MountSpec[];
+  /** Host paths bind-mounted read-only (the stats exporter's view of the host's cgroup tree). @default none */
+  readonly hostMounts?: readonly { readonly hostPath: string; readonly path: string }[];
+  /**
+   * Docker's cgroup parent: set in a monitored stack on one engine, so the container's cgroup path
+   * carries its name (plan/cgroups.ts). @default the engine's (`/docker`, `system.slice`)
+   */
+  readonly cgroupParent?: string;
   readonly memoryMiB: number;
   /** CPU limit (Docker `--cpus`); none when absent. */
   readonly cpus?: number;

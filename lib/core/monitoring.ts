@@ -74,11 +74,12 @@ export function prometheusMemoryMiB(m: MonitoringModel, targets: number): number
 /**
  * Prometheus' scrape targets: itself, each load balancer twice (HAProxy's endpoint and the blackbox
  * probe through it), each exporter, each daemon the stats exporter probes (a uWSGI node, memcached, a PgBouncer),
- * each RabbitMQ node twice (aggregated, and per queue), each Flower, and Alertmanager.
+ * each RabbitMQ node twice (aggregated, and per queue), each Flower, Alertmanager, and the stats
+ * exporter's own page of every container's memory (one target, `containers`).
  */
 export function monitoringTargetCount(t: Topology, exporters: number, alertmanager: boolean, probed: number): number {
   const lbs = componentsOf(t, "loadBalancer").length;
   const rabbits = componentsOf(t, "queue").filter((q) => q.settings.engine === "rabbitmq").length;
   const flowers = componentsOf(t, "workerTier").filter((w) => w.settings.flower).length;
-  return 1 + 2 * lbs + exporters + probed + 2 * rabbits + flowers + (alertmanager ? 1 : 0);
+  return 1 + 2 * lbs + exporters + probed + 2 * rabbits + flowers + (alertmanager ? 1 : 0) + 1;
 }

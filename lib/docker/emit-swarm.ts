@@ -102,6 +102,8 @@ export function emitSwarmResources(scope: Construct, plan: ClusterPlan): Emitted
     if (bound) {
       throw new PropsError(c.constructPath, [`bindAddress: '${bound.hostIp}' cannot be kept on a swarm, where a port published in host mode listens on every address of the host; leave the default 0.0.0.0 and filter on the host`]);
     }
+    // Monitoring (the only user of both) is refused on a swarm: a service spec here would drop them silently.
+    if (c.cgroupParent !== undefined || (c.hostMounts ?? []).length > 0) throw new Error(`internal: ${c.key} has a cgroup parent or a host mount, which a swarm service does not carry`);
     if (c.command.some((word) => secretsIn(word).length > 0)) throw new Error(`internal: the command of ${c.key} names a secret, which a service spec would show`);
     const env = swarmEnvironment(c);
     const files = [...c.files, ...(env.script ? [env.script] : [])].sort((a, b) => a.path.localeCompare(b.path));

@@ -130,7 +130,12 @@ export function emitDockerResources(scope: Construct, plan: ClusterPlan): Emitte
       upload: [...c.files]
         .sort((a, b) => a.path.localeCompare(b.path))
         .map((f) => ({ file: f.path, content: resolve(f.content), executable: f.executable })),
-      volumes: c.mounts.map((m) => ({ volumeName: volumeNames.get(m.volume)!, containerPath: m.path, readOnly: m.readOnly })),
+      volumes: [
+        ...c.mounts.map((m) => ({ volumeName: volumeNames.get(m.volume)!, containerPath: m.path, readOnly: m.readOnly })),
+        // The provider binds a host_path (`host:container:ro`); Docker's binds are recursive.
+        ...(c.hostMounts ?? []).map((m) => ({ hostPath: m.hostPath, containerPath: m.path, readOnly: true })),
+      ],
+      cgroupParent: c.cgroupParent,
       sysctls: Object.keys(c.sysctls).length > 0 ? { ...c.sysctls } : undefined,
       ulimit: c.ulimits.map((u) => ({ ...u })),
       logDriver: "json-file",

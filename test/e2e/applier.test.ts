@@ -8,6 +8,7 @@ import * as path from "node:path";
 import { apply, durationNs, renderTemplate } from "./applier";
 import { tar } from "./docker-api";
 import { failedPostcondition, parseLifecycle } from "./lifecycle";
+import { containerSpec } from "./provider-schema";
 
 function tfJson(doc: unknown): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "webstack-e2e-applier-"));
@@ -86,6 +87,18 @@ describe("e2e applier (no engine)", () => {
       /lifecycle argument "precondition" is not handled/,
     );
     await expect(apply(tfJson(minimal({ exit_code: 0 })), {})).rejects.toThrow(/attribute "exit_code" is computed by the provider and cannot be set/);
+  });
+
+  test("cgroup_parent and a host_path volume: the provider's CgroupParent and bind (`host:container:ro`), volumes stay mounts", () => {
+    const { body } = containerSpec(
+      { name: "c", image: "i", cgroup_parent: "/webstack/s/c", volumes: [{ host_path: "/sys/fs/cgroup", container_path: "/host/sys/fs/cgroup", read_only: true }, { volume_name: "v", container_path: "/data" }] },
+      {},
+    );
+    expect(body.HostConfig).toMatchObject({
+      CgroupParent: "/webstack/s/c",
+      Binds: ["/sys/fs/cgroup:/host/sys/fs/cgroup:ro"],
+      Mounts: [{ Type: "volume", Source: "v", Target: "/data", ReadOnly: false }],
+    });
   });
 
   test("durations are Go durations in nanoseconds", () => {

@@ -9,6 +9,7 @@ import { call, request, tar } from "./docker-api";
 import { inspect, logs, sleep } from "./observe";
 import { failedPostcondition, parseLifecycle, type Postcondition } from "./lifecycle";
 import { applySwarm, destroySwarm, type SwarmObjects } from "./apply-swarm";
+import { removeCgroupParents } from "./cgroup-parents";
 import { checkSchema, containerSpec } from "./provider-schema";
 import { fmtProblem, renderResource, renderTemplate, templateProblems, type Refs, type TemplateProblem } from "./template-eval";
 import { labelsMap, list, readTfJson, type Block, type TfDoc } from "./tf-json";
@@ -287,6 +288,7 @@ export async function destroy(handle: Handle): Promise<void> {
       await sleep(1000);
     }
   }
+  errors.push(...removeCgroupParents(handle.tfJsonPath));
   handle.containers = [];
   handle.volumes = [];
   handle.networks = [];

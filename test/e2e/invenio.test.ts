@@ -12,12 +12,15 @@
  */
 import { randomBytes } from "node:crypto";
 import { Testing } from "cdktf";
-import { buildInvenioStack } from "../../examples/invenio/stack";
+import type { buildInvenioStack } from "../../examples/invenio/stack";
+import { buildInvenioOnE2eEngine, E2E_ENGINE_CGROUP_DRIVER } from "./fixtures/invenio-e2e-engine";
+import { call } from "./docker-api";
 import { monitoringSlots } from "../../lib/core/layout";
 import { monitoringOf, monitoringTargetCount } from "../../lib/core/monitoring";
 import { apply, engineNofileHardLimit, exec, generateVariables, waitHealthy } from "./applier";
 import { figure, logLines, psql, PSQL, req, sleep, startContainer, startLoad, stopContainer } from "./scenarios";
 import { expectFaultsFireTheirAlerts } from "./monitoring-scenarios";
+import { expectContainerMemoryRead, expectMemoryNearLimitFires } from "./container-memory-scenario";
 import { expectTopReportsLiveFigures } from "./top-scenario";
 import { expectConnectionBudget, expectDestroyed, expectRequestIdTraced, expectTaskRequestIdTraced } from "./shared-scenarios";
 import { closeSession, describeE2e, newSession, openSession } from "./session";
@@ -51,8 +54,11 @@ describeE2e("e2e: examples/invenio on a real Docker engine (elasticsearch is a S
   let serving = false;
 
   beforeAll(async () => {
-    cluster = buildInvenioStack(Testing.app()).cluster();
-    await openSession(session, "invenio", log);
+    cluster = buildInvenioOnE2eEngine(Testing.app()).cluster();
+    await openSession(session, "invenio", log, "test/e2e/fixtures/invenio-e2e-engine.ts");
+    // A driver that is not the engine's: dockerd refuses the containers (systemd), or the exporter finds no cgroup.
+    const info = await call<{ CgroupDriver: string }>("GET", "/info");
+    expect(info.CgroupDriver).toBe(E2E_ENGINE_CGROUP_DRIVER);
   });
 
   afterAll(() => closeSession(session, log));
@@ -231,6 +237,17 @@ describeE2e("e2e: examples/invenio on a real Docker engine (elasticsearch is a S
     expect(mib).toBeGreaterThan(0);
     expect(Math.max(mib, rssKiB / 1024)).toBeLessThanOrEqual(exporter.memoryMiB / 2);
   });
+
+  test("the stats exporter reads every container's memory at the cgroup parent the model gave it, with the model's limit", async () => {
+    expect(serving).toBe(true);
+    await expectContainerMemoryRead({ plan: cluster.plan, query, log });
+  });
+
+  test("a container filled to 0.93 of its limit fires ContainerNearMemoryLimit within its for window, and it clears once freed", async () => {
+    expect(serving).toBe(true);
+    // The search node (here the python3 stub, idle in its 2 GiB); the fill ends by itself within 240 s.
+    await expectMemoryNearLimitFires({ topology: cluster.topology, plan: cluster.plan, key: "search-1", alerts: async () => (await prometheus("/api/v1/alerts")).alerts, query, log });
+  }, 330_000);
 
   test("a stopped web node fires BackendServerDown within its for window, and the alert clears once the node is back", async () => {
     expect(serving).toBe(true);

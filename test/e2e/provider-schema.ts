@@ -22,7 +22,7 @@ const SCHEMA: Record<string, { keys: string[]; nested?: Record<string, string[]>
       "name", "image", "command", "entrypoint", "env", "healthcheck", "hostname", "labels", "log_driver", "log_opts",
       "memory", "memory_swap", "must_run", "networks_advanced", "ports", "restart", "max_retry_count", "stop_timeout",
       "stop_signal", "sysctls", "ulimit", "upload", "user", "volumes", "depends_on", "working_dir", "tmpfs", "shm_size",
-      "read_only", "init", "attach", "lifecycle",
+      "read_only", "init", "attach", "lifecycle", "cgroup_parent",
     ],
     nested: {
       healthcheck: ["test", "interval", "timeout", "start_period", "retries"],
@@ -31,7 +31,7 @@ const SCHEMA: Record<string, { keys: string[]; nested?: Record<string, string[]>
       ports: ["internal", "external", "ip", "protocol"],
       ulimit: ["name", "soft", "hard"],
       upload: ["file", "content", "executable"],
-      volumes: ["volume_name", "container_path", "read_only"],
+      volumes: ["volume_name", "host_path", "container_path", "read_only"],
     },
   },
 };
@@ -115,12 +115,18 @@ export function containerSpec(r: Block, e2eLabels: Record<string, string>): { bo
   const hostConfig: Record<string, unknown> = {
     RestartPolicy: { Name: restart, MaximumRetryCount: restart === "on-failure" ? Number(r.max_retry_count ?? 0) : 0 },
     PortBindings: bindings,
-    Mounts: list(r.volumes).map((v) => ({
-      Type: "volume",
-      Source: String(v.volume_name),
-      Target: String(v.container_path),
-      ReadOnly: v.read_only === true,
-    })),
+    Mounts: list(r.volumes)
+      .filter((v) => v.host_path === undefined)
+      .map((v) => ({
+        Type: "volume",
+        Source: String(v.volume_name),
+        Target: String(v.container_path),
+        ReadOnly: v.read_only === true,
+      })),
+    // The provider turns a host_path into a bind, `host:container:ro|rw` (Docker binds are recursive).
+    Binds: list(r.volumes)
+      .filter((v) => v.host_path !== undefined)
+      .map((v) => `${String(v.host_path)}:${String(v.container_path)}:${v.read_only === true ? "ro" : "rw"}`),
     NetworkMode: nets[0]?.name ?? "none",
   };
   if (r.memory !== undefined) hostConfig.Memory = Number(r.memory) * MiB;
@@ -138,6 +144,7 @@ export function containerSpec(r: Block, e2eLabels: Record<string, string>): { bo
   if (r.shm_size !== undefined) hostConfig.ShmSize = Number(r.shm_size) * MiB;
   if (r.read_only !== undefined) hostConfig.ReadonlyRootfs = r.read_only === true;
   if (r.init !== undefined) hostConfig.Init = r.init === true;
+  if (r.cgroup_parent !== undefined) hostConfig.CgroupParent = String(r.cgroup_parent);
 
   const body: Record<string, unknown> = {
     Image: String(r.image),

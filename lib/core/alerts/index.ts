@@ -2,6 +2,7 @@
 import { monitoringSlots } from "../layout";
 import { monitoringOf } from "../monitoring";
 import type { Topology } from "../topology";
+import { containerAlerts } from "./containers";
 import { databaseAlerts } from "./database";
 import { poolerAlerts } from "./pooler";
 import { memcachedAlerts, uwsgiAlerts } from "./stats";
@@ -22,6 +23,7 @@ export function generateAlerts(t: Topology): AlertSpec[] {
   }
   const nginx = monitoringSlots(m, t).exporters.find((e) => e.exporter === "nginx");
   alerts.push(...stackAlerts(t, m, nginx?.targetKey));
+  alerts.push(...containerAlerts(t, m));
   return alerts;
 }
 

@@ -10,6 +10,8 @@ import { PropsError } from "../errors";
 import { secretRef, type SecretSpec } from "../secrets";
 import type { ComponentModel, ComponentKind, ModelOf, Topology } from "../topology";
 import { componentPlacement, swarmTarget, type Placement, type SwarmTarget } from "../placement";
+import { monitoringOf } from "../monitoring";
+import { cgroupParentOf } from "./cgroups";
 
 const SECRET_VALIDATION_NOTE = "at least 16 characters of A-Z a-z 0-9 _ -";
 
@@ -139,7 +141,11 @@ export class PlanContext {
   }
 
   container(spec: Omit<ContainerSpec, ContainerDefaults> & Partial<ContainerSpec>): ContainerSpec {
+    // A monitored stack on one engine: a cgroup parent that names the container, read by the stats
+    // exporter (cgroups.ts). Not on a swarm, which refuses Monitoring (placement.ts).
+    const monitoring = this.swarm ? undefined : monitoringOf(this.topology);
     const full: ContainerSpec = {
+      ...(monitoring ? { cgroupParent: cgroupParentOf(monitoring.settings.cgroupDriver, this.topology.prefix, spec.key) } : {}),
       name: `${this.topology.prefix}-${spec.key}`,
       dependsOn: [],
       sysctls: {},

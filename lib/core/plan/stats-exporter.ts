@@ -1,7 +1,9 @@
 /**
  * The stats exporter of a monitored stack: one container for the whole stack (not one per node), a
  * Python script of ours (render/stats-exporter.ts) that reads uWSGI's stats server, memcached's
- * `stats` and PgBouncer's admin console when Prometheus probes it, as the blackbox prober reads a URL.
+ * `stats` and PgBouncer's admin console when Prometheus probes it, as the blackbox prober reads a URL,
+ * and every container's memory from the host's cgroup tree (cgroups.ts), mounted read-only: no Docker
+ * socket.
  */
 import { componentSlots, type MonitoringSlots, type ProbedSlot } from "../layout";
 import { EXPORTER_MEMORY_MIB, STATS_EXPORTER_PORT } from "../monitoring";
@@ -9,7 +11,9 @@ import { MEMCACHED_PORT } from "../render/memcached";
 import { PGBOUNCER_PORT } from "../render/pgbouncer";
 import { PGBOUNCER_PROBE_MODULE, PGBOUNCER_STATS_USER, renderPgbouncerProbe } from "../render/pgbouncer-probe";
 import type { ScrapeJob } from "../render/prometheus";
+import { CONTAINERS_JOB } from "../alerts/containers";
 import {
+  CGROUP_ROOT,
   STATS_EXPORTER_DIR,
   STATS_EXPORTER_SCRIPT,
   STATS_EXPORTER_TARGETS,
@@ -19,6 +23,7 @@ import {
   type StatsModule,
 } from "../render/stats-exporter";
 import type { DatabaseModel, MonitoringModel } from "../topology";
+import { checkCgroupNames, cgroupDirOf } from "./cgroups";
 import { cmd, file, type PlanContext } from "./context";
 import { pgbouncerStatsPassword, pgbouncerStatsPasswordEnv } from "./database-pooler";
 import { UWSGI_STATS_PORT } from "./web-tier";
@@ -33,10 +38,21 @@ function probedAddress(ctx: PlanContext, p: ProbedSlot): string {
   return `${ctx.address(p.target, slot)}:${portOf(p.module)}`;
 }
 
-/** The `uwsgi` and `memcached` jobs, and `pgbouncer` where a database has a pooler: each target's own address, scraped through the exporter. */
+/**
+ * The `uwsgi` and `memcached` jobs, and `pgbouncer` where a database has a pooler (each target's own
+ * address, scraped through the exporter); and `containers`.
+ */
 export function statsExporterJobs(ctx: PlanContext, m: MonitoringModel, slots: MonitoringSlots): ScrapeJob[] {
-  if (!slots.statsExporter) return [];
-  const via = `${ctx.address(m, slots.statsExporter)}:${STATS_EXPORTER_PORT}`;
+  const self = `${ctx.address(m, slots.statsExporter)}:${STATS_EXPORTER_PORT}`;
+  const containers: ScrapeJob = {
+    name: CONTAINERS_JOB,
+    metricsPath: "/containers",
+    targets: [{ address: self, instance: slots.statsExporter.key, labels: { component: m.path } }],
+  };
+  return [...probedJobs(ctx, slots, self), containers];
+}
+
+function probedJobs(ctx: PlanContext, slots: MonitoringSlots, via: string): ScrapeJob[] {
   const modules: StatsModule[] = ["uwsgi", "memcached", ...(slots.probed.some((p) => p.module === "pgbouncer") ? ["pgbouncer" as const] : [])];
   return modules.map((module) => ({
     name: module,
@@ -51,7 +67,14 @@ export function statsExporterJobs(ctx: PlanContext, m: MonitoringModel, slots: M
 
 export function planStatsExporter(ctx: PlanContext, m: MonitoringModel, slots: MonitoringSlots, user: string): void {
   const slot = slots.statsExporter;
-  if (!slot) return;
+  // Every container of the stack (the Monitoring planner runs last, and this one last in it) but the
+  // one-shot release steps: they run to an end, and their cgroup goes with them.
+  const prefix = ctx.topology.prefix;
+  checkCgroupNames(m, prefix, [...ctx.containers.map((c) => c.key), slot.key]);
+  const watched = ctx.containers.filter((c) => !c.oneShot);
+  const keys = [...watched.map((c) => c.key), slot.key];
+  const limits = new Map([...watched.map((c) => [c.key, c.memoryMiB] as const), [slot.key, EXPORTER_MEMORY_MIB]]);
+  const cgroups = keys.map((key) => ({ key, name: `${prefix}-${key}`, dir: cgroupDirOf(m.settings.cgroupDriver, prefix, key), limitBytes: limits.get(key)! * 1024 * 1024 }));
   const allowed = (module: StatsModule) => slots.probed.filter((p) => p.module === module).map((p) => probedAddress(ctx, p));
   // Each PgBouncer's stats user: its password from a sensitive variable, in the environment only.
   const poolers = slots.probed.filter((p) => p.module === "pgbouncer").map((p) => ({ address: probedAddress(ctx, p), db: p.target as DatabaseModel }));
@@ -67,12 +90,14 @@ export function planStatsExporter(ctx: PlanContext, m: MonitoringModel, slots: M
     user,
     env,
     address: ctx.address(m, slot),
-    listens: [{ port: STATS_EXPORTER_PORT, purpose: `stats exporter (uWSGI, memcached${poolers.length > 0 ? ", PgBouncer" : ""})` }],
+    listens: [{ port: STATS_EXPORTER_PORT, purpose: `stats exporter (containers' memory, uWSGI, memcached${poolers.length > 0 ? ", PgBouncer" : ""})` }],
     files: [
       file(STATS_EXPORTER_SCRIPT, renderStatsExporterScript()),
-      file(STATS_EXPORTER_TARGETS, renderStatsExporterTargets({ uwsgi: allowed("uwsgi"), memcached: allowed("memcached"), pgbouncer: allowed("pgbouncer") }, logins)),
+      file(STATS_EXPORTER_TARGETS, renderStatsExporterTargets({ uwsgi: allowed("uwsgi"), memcached: allowed("memcached"), pgbouncer: allowed("pgbouncer") }, logins, cgroups)),
       ...(poolers.length > 0 ? [file(`${STATS_EXPORTER_DIR}/${PGBOUNCER_PROBE_MODULE}.py`, renderPgbouncerProbe())] : []),
     ],
+    // Read-only, and read as nobody: the cgroup files are root's, mode 0644.
+    hostMounts: [{ hostPath: "/sys/fs/cgroup", path: CGROUP_ROOT }],
     memoryMiB: EXPORTER_MEMORY_MIB,
     // The image has python3 and nothing else to count on (no wget, no curl).
     healthcheck: cmd("python3", "-c", `import urllib.request; urllib.request.urlopen("http://127.0.0.1:${STATS_EXPORTER_PORT}/-/healthy", timeout=4)`),

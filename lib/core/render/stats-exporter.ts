@@ -4,11 +4,16 @@
  * Prometheus' text format. Debian 12 packages no exporter for the first two, and none that reads PgBouncer 1.18. It works as the blackbox prober does: Prometheus asks `/probe?module=uwsgi&target=host:port`
  * and the script reads that target then and there, so one exporter serves every node of the stack.
  * It reads only the targets listed in its rendered file: nobody on the network can point it elsewhere.
+ * `GET /containers` reads every container's memory from the host's cgroup tree (mounted read-only at
+ * CGROUP_ROOT), at the cgroup parent each container got from the model (plan/cgroups.ts).
  */
 
 export const STATS_EXPORTER_DIR = "/etc/webstack-exporter";
 export const STATS_EXPORTER_SCRIPT = `${STATS_EXPORTER_DIR}/exporter.py`;
 export const STATS_EXPORTER_TARGETS = `${STATS_EXPORTER_DIR}/targets.json`;
+
+/** Where the exporter's container sees the host's /sys/fs/cgroup. */
+export const CGROUP_ROOT = "/host/sys/fs/cgroup";
 
 export type StatsModule = "uwsgi" | "memcached" | "pgbouncer";
 
@@ -18,23 +23,36 @@ export interface ConsoleLogin {
   readonly passwordEnv: string;
 }
 
+/** A container whose memory the exporter reads: its key, Docker name, cgroup parent's directory and model limit. */
+export interface CgroupTarget {
+  readonly key: string;
+  readonly name: string;
+  /** Relative to a hierarchy's root (v2: the root; v1: its memory controller). */
+  readonly dir: string;
+  readonly limitBytes: number;
+}
+
 /**
- * The targets (host:port) the exporter may read, by module, as JSON, and each PgBouncer's login (the
- * name of the variable with the password, never the password). The pgbouncer keys only when there is one.
+ * The targets (host:port) the exporter may read, by module, as JSON; each PgBouncer's login (the
+ * name of the variable with the password, never the password), the pgbouncer keys only when there is
+ * one; and the containers whose memory it reads.
  */
 export function renderStatsExporterTargets(
   targets: Readonly<Record<"uwsgi" | "memcached", readonly string[]>> & { readonly pgbouncer?: readonly string[] },
-  logins: Readonly<Record<string, ConsoleLogin>> = {},
+  logins: Readonly<Record<string, ConsoleLogin>>,
+  containers: readonly CgroupTarget[],
 ): string {
   const pgbouncer = targets.pgbouncer && targets.pgbouncer.length > 0 ? { pgbouncer: [...targets.pgbouncer], logins } : {};
-  return `${JSON.stringify({ uwsgi: [...targets.uwsgi], memcached: [...targets.memcached], ...pgbouncer }, null, 2)}\n`;
+  const list = containers.map((c) => ({ key: c.key, name: c.name, dir: c.dir, limit_bytes: c.limitBytes }));
+  return `${JSON.stringify({ uwsgi: [...targets.uwsgi], memcached: [...targets.memcached], ...pgbouncer, containers: { root: CGROUP_ROOT, list } }, null, 2)}\n`;
 }
 
 const SCRIPT = String.raw`#!/usr/bin/env python3
 # Rendered by cdktf-webstack. Edit the stack, not this file.
 # GET /probe?module=uwsgi|memcached|pgbouncer&target=host:port -> that target's metrics, Prometheus text format 0.0.4.
 # A target that does not answer gives <module>_up 0 (HTTP 200), as the blackbox exporter's probe_success 0.
-import argparse, json, os, socket, sys, time, urllib.parse, urllib.request
+# GET /containers -> every container's memory from its cgroup (v1 or v2, found at read time).
+import argparse, json, os, re, socket, sys, time, urllib.parse, urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 TIMEOUT = 5.0
@@ -136,6 +154,64 @@ def probe_pgbouncer(target, m, conf):
 
 
 PROBES = {"uwsgi": probe_uwsgi, "memcached": probe_memcached, "pgbouncer": probe_pgbouncer}
+# The container's own cgroup below its parent: <id> (cgroupfs) or docker-<id>.scope (systemd).
+CONTAINER_CGROUP = re.compile(r"^(docker-)?[0-9a-f]{64}(\.scope)?$")
+UNLIMITED = 1 << 62  # v1 writes "no limit" as about 2^63, rounded to the page size
+
+
+def read_value(path):
+    with open(path) as f:
+        v = f.read().strip()
+    return None if v == "max" else int(v)
+
+
+def stat_value(path, key):
+    with open(path) as f:
+        for line in f:
+            k, _, v = line.partition(" ")
+            if k == key:
+                return int(v)
+    return 0
+
+
+def container_cgroup(base, rel):
+    """The container's own cgroup under its parent; the newest if a removed one lingers."""
+    parent = os.path.join(base, rel)
+    try:
+        found = [os.path.join(parent, d) for d in os.listdir(parent) if CONTAINER_CGROUP.match(d)]
+    except OSError:
+        return None
+    return max(found, key=lambda p: os.stat(p).st_ctime) if found else None
+
+
+def read_containers(spec, m):
+    root = spec["root"]
+    v2 = os.path.exists(os.path.join(root, "cgroup.controllers"))
+    base = root if v2 else os.path.join(root, "memory")
+    m.add("webstack_cgroup_version", "gauge", "The host's cgroup version (1 or 2)", 2 if v2 else 1)
+    for c in spec["list"]:
+        labels = [("container", c["key"]), ("name", c["name"])]
+        m.add("webstack_container_memory_model_limit_bytes", "gauge", "The container's memoryMiB in the model", c["limit_bytes"], labels)
+        path = container_cgroup(base, c["dir"])
+        try:
+            if path is None:
+                raise FileNotFoundError(c["dir"])
+            if v2:
+                usage, limit = read_value(os.path.join(path, "memory.current")), read_value(os.path.join(path, "memory.max"))
+                inactive = stat_value(os.path.join(path, "memory.stat"), "inactive_file")
+            else:
+                usage, limit = read_value(os.path.join(path, "memory.usage_in_bytes")), read_value(os.path.join(path, "memory.limit_in_bytes"))
+                inactive = stat_value(os.path.join(path, "memory.stat"), "total_inactive_file")
+        except OSError as e:  # not running, or removed between the listing and the read
+            m.add("webstack_container_cgroup_found", "gauge", "1 if the container's cgroup was found and read", 0, labels)
+            sys.stderr.write("container %s: no cgroup under %s (%s)\n" % (c["key"], c["dir"], e))
+            continue
+        m.add("webstack_container_cgroup_found", "gauge", "1 if the container's cgroup was found and read", 1, labels)
+        m.add("container_memory_usage_bytes", "gauge", "Memory the cgroup charges, page cache included", usage, labels)
+        # What the OOM killer weighs: the inactive file cache is reclaimed first (cAdvisor's working set).
+        m.add("container_memory_working_set_bytes", "gauge", "Usage less the inactive file cache", max(0, usage - inactive), labels)
+        if limit is not None and limit < UNLIMITED:
+            m.add("container_spec_memory_limit_bytes", "gauge", "The cgroup's memory limit", limit, labels)
 
 
 def make_handler(allowed):
@@ -152,8 +228,14 @@ def make_handler(allowed):
             url = urllib.parse.urlsplit(self.path)
             if url.path == "/-/healthy":
                 return self.reply(200, "OK\n")
+            if url.path == "/containers":
+                m = Metrics()
+                started = time.monotonic()
+                read_containers(allowed["containers"], m)
+                m.add("webstack_exporter_probe_duration_seconds", "gauge", "Seconds the probe took", round(time.monotonic() - started, 6))
+                return self.reply(200, m.text(), "text/plain; version=0.0.4; charset=utf-8")
             if url.path != "/probe":
-                return self.reply(404, "GET /probe?module=uwsgi|memcached|pgbouncer&target=host:port\n")
+                return self.reply(404, "GET /containers, or /probe?module=uwsgi|memcached|pgbouncer&target=host:port\n")
             q = urllib.parse.parse_qs(url.query)
             module, target = q.get("module", [""])[0], q.get("target", [""])[0]
             if module not in PROBES:

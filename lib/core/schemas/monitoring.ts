@@ -45,6 +45,15 @@ export const monitoringSchema = z
       })
       .strict()
       .optional(),
+    /**
+     * The Docker engine's cgroup driver (`docker info --format '{{.CgroupDriver}}'`). Each container of
+     * a monitored stack gets a cgroup parent that carries its name, so the stats exporter can read its
+     * memory from the host's cgroup tree: a slice `webstack-<stack>-<container>.slice` for systemd, a
+     * path `/webstack/<stack>/<container>` for cgroupfs. dockerd refuses a parent of the other form.
+     * @default "systemd": what dockerd picks on a cgroup v2 host running systemd (Debian 12's default);
+     * a cgroup v1 host (the e2e engine here) gets "cgroupfs"
+     */
+    cgroupDriver: z.enum(["systemd", "cgroupfs"]).default("systemd"),
     /** @default "prom/prometheus:v2.42.0" */
     image: dockerImage.default("prom/prometheus:v2.42.0"),
     /** Images of the exporters, by exporter. @default the upstream images of Debian 12's versions */
