@@ -221,11 +221,11 @@ describe("Alertmanager", () => {
   });
 });
 
-test("the invenio example is monitored: 29 alerts, its scrape targets, within its budgets", () => {
+test("the invenio example is monitored: 31 alerts, its scrape targets, within its budgets", () => {
   const stack = buildInvenioStack(Testing.app());
   const { findings } = stack.cluster();
   expect(findings.filter((f) => f.status === "fail")).toEqual([]);
-  expect(alertRules(stack)).toHaveLength(29);
+  expect(alertRules(stack)).toHaveLength(31);
   // The Celery queue's consumers: the two workers of invenio/worker.
   expect(alertRules(stack).find((r: any) => r.alert === "CeleryWorkerMissing").expr).toMatch(/queue="celery"\}\) < 2$/);
   expect(scrapeTargets(stack).nginx).toEqual(["files-1-nginx", "files-2-nginx", "web-1-nginx", "web-2-nginx"]);

@@ -78,10 +78,16 @@ describe("the stats exporter from the model", () => {
     const targets = JSON.parse(fileOf(stack, "monitoring-stats-exporter", "/etc/webstack-exporter/targets.json"));
     expect([targets.uwsgi, targets.memcached]).toEqual([[], []]);
     expect([job(stack, "uwsgi"), job(stack, "memcached")]).toEqual([undefined, undefined]);
-    expect([...rules(stack, "UwsgiListenQueue"), ...rules(stack, "MemcachedEvicting")]).toEqual([]);
+    expect([...rules(stack, "UwsgiListenQueue"), ...rules(stack, "UwsgiStatsDown"), ...rules(stack, "MemcachedEvicting"), ...rules(stack, "MemcachedDown")]).toEqual([]);
     // A uWSGI tier beside Redis: the exporter reads uWSGI only.
     const uwsgiOnly = site({ engine: "redis", monitoring: {} });
     expect(JSON.parse(fileOf(uwsgiOnly, "monitoring-stats-exporter", "/etc/webstack-exporter/targets.json")).memcached).toEqual([]);
+  });
+
+  test("a silent stats server or memcached alerts: the probe keeps `up` at 1, so TargetDown never would", () => {
+    const stack = site({ monitoring: {} });
+    expect(rules(stack, "UwsgiStatsDown").map((r: any) => [r.expr, r.for])).toEqual([['uwsgi_up{job="uwsgi",instance=~"web-1-app|web-2-app"} == 0', "2m"]]);
+    expect(rules(stack, "MemcachedDown").map((r: any) => [r.expr, r.for, r.labels.severity])).toEqual([['memcached_up{job="memcached",instance="cache"} == 0', "1m", "critical"]]);
   });
 
   test("its connection to memcached counts in WS-MEMCACHED-CONNECTIONS", () => {
@@ -112,7 +118,10 @@ const UWSGI_STATS = {
   version: "2.0.21-debian",
   listen_queue: 3,
   listen_queue_errors: 2,
-  sockets: [{ name: "0.0.0.0:8000", proto: "uwsgi", queue: 3, max_queue: 1024, shared: 0, can_offload: 0 }],
+  sockets: [
+    { name: "0.0.0.0:8000", proto: "uwsgi", queue: 3, max_queue: 1024, shared: 0, can_offload: 0 },
+    { name: "/run/app.sock", proto: "uwsgi", queue: 0, max_queue: 100, shared: 0, can_offload: 0 },
+  ],
   workers: [
     { id: 1, status: "busy", requests: 10, exceptions: 1, harakiri_count: 0, respawn_count: 1, cores: [{ id: 0, in_request: 1 }, { id: 1, in_request: 0 }] },
     { id: 2, status: "idle", requests: 5, exceptions: 0, harakiri_count: 1, respawn_count: 3, cores: [{ id: 0, in_request: 0 }, { id: 1, in_request: 0 }] },
@@ -199,12 +208,18 @@ describe("the rendered exporter script (host python3, stand-in daemons on 127.0.
     const r = await probe("uwsgi", uwsgiTarget);
     expect([r.status, r.type]).toEqual([200, "text/plain; version=0.0.4; charset=utf-8"]);
     const m = parse(r.body);
+    // The text format's rule: a family's samples in one block after its HELP and TYPE, whatever order they were read in.
+    const families = r.body.split("\n").filter((l) => l !== "").map((l) => (l.startsWith("#") ? l.split(" ")[2] : l.split(/[{ ]/)[0]));
+    const blocks = families.filter((f, i) => f !== families[i - 1]);
+    expect(blocks).toEqual([...new Set(blocks)]);
     expect(Object.fromEntries([...m].filter(([k]) => k.startsWith("uwsgi_")))).toEqual({
       uwsgi_up: 1,
       uwsgi_listen_queue: 3,
       uwsgi_listen_queue_errors_total: 2,
       'uwsgi_socket_listen_queue{socket="0.0.0.0:8000"}': 3,
       'uwsgi_socket_listen_queue_max{socket="0.0.0.0:8000"}': 1024,
+      'uwsgi_socket_listen_queue{socket="/run/app.sock"}': 0,
+      'uwsgi_socket_listen_queue_max{socket="/run/app.sock"}': 100,
       'uwsgi_workers{status="idle"}': 2,
       'uwsgi_workers{status="busy"}': 1,
       'uwsgi_workers{status="cheap"}': 0,

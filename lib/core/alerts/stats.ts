@@ -1,6 +1,7 @@
 /**
- * Alerts on what the stats exporter reads: a uWSGI tier's listen queue against its `listen` backlog
- * (WS-APP-BACKLOG's limit), and memcached's connections and evictions against its model numbers.
+ * Alerts on what the stats exporter reads: a uWSGI tier's stats server silent, its listen queue against
+ * its `listen` backlog (WS-APP-BACKLOG's limit); memcached silent, its connections and evictions against
+ * its model numbers.
  */
 import { MEMCACHED_CONNECTIONS } from "../budgets/rules/clients";
 import { APP_BACKLOG } from "../budgets/rules/web";
@@ -24,6 +25,19 @@ export function uwsgiAlerts(t: Topology, tier: WebTierModel): AlertSpec[] {
   const sent = APP_BACKLOG.measure(t).find((m) => m.constructPath === tier.path && m.limit === s.listenBacklog && /load balancer maxconn/.test(m.subject));
   const sentText = sent ? `; the load balancers send a node at most ${sent.used} at once` : "";
   return [
+    {
+      group: tier.id,
+      component: tier.path,
+      // The probe goes through the stats exporter, so a silent stats server leaves `up` at 1: TargetDown never sees it.
+      name: "UwsgiStatsDown",
+      expr: `uwsgi_up{${sel}} == 0`,
+      forSeconds: 120,
+      severity: "warning",
+      summary: `${tier.path}: a node's uWSGI stats server does not answer the stats exporter: its master is gone or every worker is stuck, and its queue is not watched`,
+      threshold: "uwsgi_up 0 for 2 min",
+      source: `every node of the tier (${s.nodes}), its stats server read by the stats exporter (job uwsgi)`,
+      check: { series: [{ series: `uwsgi_up{${firstSel}}`, firing: "0x30", quiet: "1x30" }], labels: first },
+    },
     {
       group: tier.id,
       component: tier.path,
@@ -70,6 +84,19 @@ export function memcachedAlerts(t: Topology, c: CacheModel): AlertSpec[] {
   const threshold = share * measurement.limit;
   const items = memcachedItemMemoryMiB(c.settings);
   return [
+    {
+      group: c.id,
+      component: c.path,
+      // Read through the stats exporter, as uWSGI is: a memcached that does not answer is memcached_up 0, never `up` 0.
+      name: "MemcachedDown",
+      expr: `memcached_up{${sel}} == 0`,
+      forSeconds: 60,
+      severity: "critical",
+      summary: `${c.path}: memcached does not answer: every cache read misses and goes to the database`,
+      threshold: "memcached_up 0 for 1 min",
+      source: `the Cache ${c.path} (memcached), read by the stats exporter`,
+      check: { series: [{ series: `memcached_up{${sel}}`, firing: "0x30", quiet: "1x30" }], labels: id },
+    },
     {
       group: c.id,
       component: c.path,

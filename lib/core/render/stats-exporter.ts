@@ -60,24 +60,22 @@ UWSGI_STATUSES = ("idle", "busy", "cheap", "pause", "sig")
 
 
 class Metrics:
+    # The text format wants each family's samples together, after its HELP and TYPE: samples added
+    # in turns (per socket, per pool) are grouped by family here, families in the order first seen.
     def __init__(self):
-        self.lines = []
-        self.seen = set()
+        self.families = {}
 
     def add(self, name, kind, help_text, value, labels=None):
         if value is None:  # a field this version of the daemon does not report
             return
-        if name not in self.seen:
-            self.seen.add(name)
-            self.lines.append("# HELP %s %s" % (name, help_text))
-            self.lines.append("# TYPE %s %s" % (name, kind))
+        lines = self.families.setdefault(name, ["# HELP %s %s" % (name, help_text), "# TYPE %s %s" % (name, kind)])
         label_text = ""
         if labels:
             label_text = "{" + ",".join('%s="%s"' % (k, str(v).replace("\\", "\\\\").replace('"', '\\"')) for k, v in labels) + "}"
-        self.lines.append("%s%s %s" % (name, label_text, float(value) if isinstance(value, float) else int(value)))
+        lines.append("%s%s %s" % (name, label_text, float(value) if isinstance(value, float) else int(value)))
 
     def text(self):
-        return "\n".join(self.lines) + "\n"
+        return "\n".join(line for lines in self.families.values() for line in lines) + "\n"
 
 
 def split_target(target):
