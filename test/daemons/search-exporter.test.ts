@@ -7,7 +7,8 @@
  * stats (404 from the stub) and index collectors are not exercised. With the cluster unreachable the
  * exporter listens only after its 10 s initial call times out, within the health check's start
  * period; then green, yellow and red answers, each scrape fed to `promtool test rules` with the
- * rendered alerts.yml, fire exactly the alerts the model expects. Figures as `FIGURE <name>: <value>`.
+ * rendered alerts.yml, fire exactly the alerts the model expects; the rendered alerts.test.yml of the
+ * three-node model passes. Figures as `FIGURE <name>: <value>`.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -41,12 +42,13 @@ describe("Debian's elasticsearch_exporter 1.5.0 on the rendered command, against
     const cs = stack();
     const ex = container(cs, "search-exporter");
     const node = container(cs, "search-1");
-    const alertsYml = fileIn(container(cs, "monitoring-prometheus"), `${PROM}/alerts.yml`);
+    const prometheus = container(cs, "monitoring-prometheus");
+    const alertsYml = fileIn(prometheus, `${PROM}/alerts.yml`);
     const rules = yaml.safeLoad(alertsYml).groups.find((g: any) => g.name === "search").rules as any[];
     expect(rules.map((r) => r.alert)).toEqual(["SearchClusterUnreachable", "SearchClusterRed", "SearchClusterYellow", "SearchNodesMissing"]);
     expect(ex.command[1]).toBe(`--es.uri=http://${node.address}:9200`);
     const box = new Sandbox("es-exporter", {
-      files: [{ path: `${PROM}/alerts.yml`, content: alertsYml, executable: false }, { path: "/opt/stub/stub-server.py", content: fs.readFileSync(STUB, "utf8"), executable: false }],
+      files: [...prometheus.files, { path: "/opt/stub/stub-server.py", content: fs.readFileSync(STUB, "utf8"), executable: false }],
       setup: "ln -sf /usr/bin/prometheus-elasticsearch-exporter /usr/local/bin/elasticsearch_exporter",
     });
     const metrics = async () => {
@@ -77,6 +79,9 @@ describe("Debian's elasticsearch_exporter 1.5.0 on the rendered command, against
     try {
       const t0 = Date.now();
       await box.start({ user: "nobody", argv: ex.command, env: ex.env });
+      // The rendered unit tests of every alert of the three-node model, the search ones among them, pass.
+      const rendered = await box.sh(`cd ${PROM} && promtool test rules alerts.test.yml`);
+      expect({ code: rendered.code, out: rendered.stdout + rendered.stderr }).toEqual({ code: 0, out: expect.stringContaining("SUCCESS") });
       // No cluster yet: the exporter waits for its first call to the node, 10 s, before it listens.
       let text: string | undefined;
       while (!(text = await metrics()) && Date.now() - t0 < 30_000) await sleep(250);
