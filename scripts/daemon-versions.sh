@@ -22,3 +22,4 @@ v pg-exporter sh -c "dpkg-query -W -f='prometheus-postgres-exporter \${Version}\
 v redis-exporter sh -c "dpkg-query -W -f='prometheus-redis-exporter \${Version}\n' prometheus-redis-exporter"
 v nginx-exporter sh -c "dpkg-query -W -f='prometheus-nginx-exporter \${Version}\n' prometheus-nginx-exporter"
 v blackbox sh -c "dpkg-query -W -f='prometheus-blackbox-exporter \${Version}\n' prometheus-blackbox-exporter"
+v es-exporter sh -c "dpkg-query -W -f='prometheus-elasticsearch-exporter \${Version}\n' prometheus-elasticsearch-exporter"

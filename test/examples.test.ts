@@ -24,7 +24,7 @@ describe.each([
     expect(Object.keys(tree)).toEqual(expect.arrayContaining(["cdk.tf.json", "capacity.md", "capacity.json"]));
     const report = JSON.parse(tree["capacity.json"]);
     const owners = new Set(Object.keys(tree).filter((p) => p.startsWith("configs/")).map((p) => p.split("/")[1].split(".")[0]));
-    const withFiles = report.containers.filter((c: { key: string; role: string }) => !["celery-beat", "flower", "memcached", "redis-exporter", "nginx-exporter"].includes(c.role));
+    const withFiles = report.containers.filter((c: { key: string; role: string }) => !["celery-beat", "flower", "memcached", "redis-exporter", "nginx-exporter", "elasticsearch-exporter"].includes(c.role));
     expect([...owners].sort()).toEqual(withFiles.map((c: { key: string }) => c.key).sort());
   });
 

@@ -221,15 +221,17 @@ describe("Alertmanager", () => {
   });
 });
 
-test("the invenio example is monitored: 31 alerts, its scrape targets, within its budgets", () => {
+test("the invenio example is monitored: 33 alerts, its scrape targets, within its budgets", () => {
   const stack = buildInvenioStack(Testing.app());
   const { findings } = stack.cluster();
   expect(findings.filter((f) => f.status === "fail")).toEqual([]);
-  expect(alertRules(stack)).toHaveLength(31);
+  expect(alertRules(stack)).toHaveLength(33);
   // The Celery queue's consumers: the two workers of invenio/worker.
   expect(alertRules(stack).find((r: any) => r.alert === "CeleryWorkerMissing").expr).toMatch(/queue="celery"\}\) < 2$/);
   expect(scrapeTargets(stack).nginx).toEqual(["files-1-nginx", "files-2-nginx", "web-1-nginx", "web-2-nginx"]);
   // Every uWSGI node's stats server, through the one stats exporter; invenio's cache is Redis, so no memcached job.
   expect(scrapeTargets(stack).uwsgi).toEqual(["files-1-app", "files-2-app", "web-1-app", "web-2-app"]);
   expect(scrapeTargets(stack).memcached).toBeUndefined();
+  // Its search cluster (one node) through one elasticsearch_exporter, named after the cluster.
+  expect(scrapeTargets(stack).elasticsearch).toEqual(["search"]);
 });

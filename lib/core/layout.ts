@@ -60,7 +60,7 @@ export function workerSlots(tier: WorkerTierModel): { workers: Slot[]; beat?: Sl
 
 /** An exporter of the Monitoring component, beside the container it reads. */
 export interface ExporterSlot extends Slot {
-  readonly exporter: "postgres" | "redis" | "nginx";
+  readonly exporter: "postgres" | "redis" | "nginx" | "elasticsearch";
   /** The component and container it reads. */
   readonly target: ComponentModel;
   readonly targetKey: string;
@@ -80,12 +80,19 @@ export interface ProbedSlot {
 /** The stats exporter sits at the end of the block, as a pooler does, so it never moves the other exporters. */
 export const STATS_EXPORTER_INDEX = HOSTS_PER_BLOCK - 1;
 
+/**
+ * A search cluster's exporter sits below the stats exporter, from the end of the block, one per
+ * cluster, so adding it never moves the exporters laid out from the front.
+ */
+const SEARCH_EXPORTER_FIRST_INDEX = STATS_EXPORTER_INDEX - 1;
+
 /** The first address index of the exporters: Prometheus, the blackbox prober and Alertmanager come first. */
 const FIRST_EXPORTER_INDEX = 3;
 
 /**
  * Prometheus, the blackbox prober, Alertmanager when asked for, one exporter per container whose
- * daemon has no metrics endpoint of its own (PostgreSQL, Redis, nginx), in construct order, and one
+ * daemon has no metrics endpoint of its own (PostgreSQL, Redis, nginx), in construct order, one
+ * elasticsearch_exporter per search cluster (it reads the cluster's health through its first node), and one
  * stats exporter for the uWSGI, memcached and PgBouncer daemons it probes. HAProxy and RabbitMQ serve their own
  * metrics and need none.
  */
@@ -118,7 +125,11 @@ const monitoringCache = new WeakMap<Topology, { path: string; slots: MonitoringS
 function layMonitoringSlots(m: MonitoringModel, t: Topology): MonitoringSlots {
   const targets: Omit<ExporterSlot, "key" | "index">[] = [];
   const probed: ProbedSlot[] = [];
+  const searches: ExporterSlot[] = [];
   for (const c of t.components) {
+    if (c.kind === "searchCluster") {
+      searches.push({ exporter: "elasticsearch", target: c, targetKey: componentSlots(c)[0].key, key: `${c.id}-exporter`, index: SEARCH_EXPORTER_FIRST_INDEX - searches.length });
+    }
     if (c.kind === "database") {
       const d = databaseSlots(c);
       for (const slot of [d.primary, ...d.replicas]) targets.push({ exporter: "postgres", target: c, targetKey: slot.key });
@@ -135,7 +146,7 @@ function layMonitoringSlots(m: MonitoringModel, t: Topology): MonitoringSlots {
     prometheus: { key: `${m.id}-prometheus`, index: 0 },
     blackbox: { key: `${m.id}-blackbox`, index: 1 },
     alertmanager: m.settings.alertmanager ? { key: `${m.id}-alertmanager`, index: 2 } : undefined,
-    exporters: targets.map((x, i) => ({ ...x, key: `${x.targetKey}-exporter`, index: FIRST_EXPORTER_INDEX + i })),
+    exporters: [...targets.map((x, i) => ({ ...x, key: `${x.targetKey}-exporter`, index: FIRST_EXPORTER_INDEX + i })), ...searches],
     statsExporter: { key: `${m.id}-stats-exporter`, index: STATS_EXPORTER_INDEX },
     probed,
   };

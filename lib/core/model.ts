@@ -60,6 +60,7 @@ export type ContainerRole =
   | "postgres-exporter"
   | "redis-exporter"
   | "nginx-exporter"
+  | "elasticsearch-exporter"
   | "stats-exporter";
 
 export interface ContainerSpec {

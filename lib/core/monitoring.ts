@@ -12,6 +12,15 @@ export const BLACKBOX_PORT = 9115;
 export const POSTGRES_EXPORTER_PORT = 9187;
 export const REDIS_EXPORTER_PORT = 9121;
 export const NGINX_EXPORTER_PORT = 9113;
+export const ELASTICSEARCH_EXPORTER_PORT = 9114;
+/**
+ * elasticsearch_exporter's time limit on each request to the cluster (`--es.timeout`): 5 s, and a
+ * second under Prometheus' scrape timeout (the interval, at most 10 s) when that is shorter, so a
+ * hung node shows as `elasticsearch_cluster_health_up` 0 rather than as a failed scrape.
+ */
+export function elasticsearchExporterTimeoutSeconds(m: MonitoringModel): number {
+  return Math.max(1, Math.min(5, Math.min(10, m.settings.scrapeIntervalSeconds) - 1));
+}
 /** The stats exporter (uWSGI's stats server, memcached), a script of ours: blackbox's port + 2, free in every exporter list. */
 export const STATS_EXPORTER_PORT = 9117;
 /** nginx's `stub_status`, on a listener of its own that only the node's exporter may use. */

@@ -69,6 +69,7 @@ context_of() {
     quay.io/prometheuscommunity/postgres-exporter:v0.11.1) echo "$HERE/images/postgres-exporter" ;;
     oliver006/redis_exporter:v1.45.0-alpine) echo "$HERE/images/redis-exporter" ;;
     nginx/nginx-prometheus-exporter:0.11.0) echo "$HERE/images/nginx-exporter" ;;
+    quay.io/prometheuscommunity/elasticsearch-exporter:v1.5.0) echo "$HERE/images/elasticsearch-exporter" ;;
     python:3.11-slim) echo "$HERE/images/python" ;;
     *) echo "no e2e build recipe for image '$1' (add one under test/e2e/images/)" >&2; return 3 ;;
   esac

@@ -1,5 +1,5 @@
 /**
- * End-to-end: examples/invenio (27 containers: HAProxy, nginx + uWSGI web and files tiers, Celery
+ * End-to-end: examples/invenio (28 containers: HAProxy, nginx + uWSGI web and files tiers, Celery
  * workers and beat, PostgreSQL primary + replica, Redis, RabbitMQ, Elasticsearch, which here is
  * the STUB image, and Monitoring: Prometheus, the blackbox prober, the exporters and the stats exporter). Synth, apply, wait healthy, GET /ping and /hits?write=1 through the load balancer
  * on 127.0.0.1:80, /cache twice (Redis hit) and /task?x=2&y=3 (Celery via RabbitMQ); then, on the same
@@ -178,6 +178,9 @@ describeE2e("e2e: examples/invenio on a real Docker engine (elasticsearch is a S
     figure("invenio_prometheus_targets_up", up.length);
     const probe = await query("probe_success");
     expect(probe.map((s) => [s.metric.instance, s.value[1]])).toEqual([["lb", "1"]]);
+    // The search exporter reads the stub's health answer, green (a stub, not Elasticsearch: its health only).
+    const health = (await query('{job="elasticsearch",__name__=~"elasticsearch_cluster_health_up|elasticsearch_cluster_health_status",color=~"|green"}')).map((s) => [s.metric.__name__, s.metric.instance, s.value[1]]);
+    expect(health.sort()).toEqual([["elasticsearch_cluster_health_status", "search", "1"], ["elasticsearch_cluster_health_up", "search", "1"]]);
     // Each tier's connections under its own name, as the tier-share alerts read them: requests that hold a
     // connection for a second, 4 at a time, across two scrapes (the example app returns idle connections).
     const load = startLoad(LB_PORT, 4, "/db/hold?s=1", 35_000);

@@ -5,6 +5,7 @@ import type { Topology } from "../topology";
 import { containerAlerts } from "./containers";
 import { databaseAlerts } from "./database";
 import { poolerAlerts } from "./pooler";
+import { searchAlerts } from "./search";
 import { memcachedAlerts, uwsgiAlerts } from "./stats";
 import { loadBalancerAlerts, rabbitmqAlerts, redisAlerts, stackAlerts } from "./services";
 import type { AlertSpec } from "./spec";
@@ -20,6 +21,7 @@ export function generateAlerts(t: Topology): AlertSpec[] {
     else if (c.kind === "queue" && c.settings.engine === "rabbitmq") alerts.push(...rabbitmqAlerts(t, c));
     else if (c.kind === "webTier") alerts.push(...uwsgiAlerts(t, c));
     else if (c.kind === "cache") alerts.push(...memcachedAlerts(t, c));
+    else if (c.kind === "searchCluster") alerts.push(...searchAlerts(c));
   }
   const nginx = monitoringSlots(m, t).exporters.find((e) => e.exporter === "nginx");
   alerts.push(...stackAlerts(t, m, nginx?.targetKey));

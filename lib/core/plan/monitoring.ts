@@ -1,14 +1,16 @@
 /**
  * The Monitoring component: Prometheus scraping every target of the stack, the blackbox prober,
- * an exporter per PostgreSQL server, Redis and nginx, the stats exporter (uWSGI, memcached, PgBouncer; see
+ * an exporter per PostgreSQL server, Redis and nginx, one per search cluster, the stats exporter (uWSGI, memcached, PgBouncer; see
  * stats-exporter.ts), and Alertmanager when asked for. Every target,
  * threshold and address follows the model; nothing is listed by hand.
  */
 import { generateAlerts } from "../alerts";
+import { ELASTICSEARCH_JOB } from "../alerts/search";
 import { monitoringSlots, workerSlots, type ExporterSlot } from "../layout";
 import {
   ALERTMANAGER_PORT,
   BLACKBOX_PORT,
+  ELASTICSEARCH_EXPORTER_PORT,
   EXPORTER_MEMORY_MIB,
   EXPORTER_ROLE,
   NGINX_EXPORTER_PORT,
@@ -16,6 +18,7 @@ import {
   POSTGRES_EXPORTER_PORT,
   PROMETHEUS_PORT,
   REDIS_EXPORTER_PORT,
+  elasticsearchExporterTimeoutSeconds,
   monitoringOf,
   monitoringTargetCount,
   prometheusMemoryMiB,
@@ -37,6 +40,7 @@ import { PG_PORT } from "../render/postgres";
 import { FLOWER_PORT } from "../render/celery";
 import { RABBITMQ_PROMETHEUS_PORT } from "../render/rabbitmq";
 import { REDIS_PORT } from "../render/redis";
+import { SEARCH_HTTP_PORT } from "../render/search";
 import { componentsOf, type DatabaseModel, type MonitoringModel } from "../topology";
 import { ENV, redisPassword } from "./clients";
 import { cmd, file, snake, type PlanContext, type Planner } from "./context";
@@ -108,6 +112,25 @@ function exporterContainer(ctx: PlanContext, m: MonitoringModel, e: ExporterSlot
         listens: [{ port: NGINX_EXPORTER_PORT, purpose: "nginx-prometheus-exporter" }],
         healthcheck: wgetCheck(NGINX_EXPORTER_PORT, "/"),
       });
+    case "elasticsearch":
+      // The cluster's health (status, nodes, shards) through its first node, and that node's stats
+      // (`--es.node` _local; not `--es.all`, whose series grow with the nodes past the per-target
+      // estimate of WS-MONITORING-MEMORY). The cluster runs without security (render/search.ts): no
+      // credential to pass. Until its first call to the node succeeds, or for 10 s, it does not listen.
+      return ctx.container({
+        ...base,
+        role: "elasticsearch-exporter",
+        image: images.elasticsearch,
+        command: [
+          "elasticsearch_exporter",
+          `--es.uri=http://${serverAddress}:${SEARCH_HTTP_PORT}`,
+          `--es.timeout=${elasticsearchExporterTimeoutSeconds(m)}s`,
+          `--web.listen-address=:${ELASTICSEARCH_EXPORTER_PORT}`,
+        ],
+        env: {},
+        listens: [{ port: ELASTICSEARCH_EXPORTER_PORT, purpose: "elasticsearch_exporter" }],
+        healthcheck: { ...wgetCheck(ELASTICSEARCH_EXPORTER_PORT, "/"), startPeriodSeconds: 20 },
+      });
   }
 }
 
@@ -138,6 +161,13 @@ export const monitoringPlanner: Planner<"monitoring"> = {
       exporterJob("nginx", "nginx", NGINX_EXPORTER_PORT),
       exporterJob("postgres", "postgres", POSTGRES_EXPORTER_PORT),
       exporterJob("redis", "redis", REDIS_EXPORTER_PORT),
+      // One target per search cluster, named after the cluster: its health is the whole cluster's.
+      {
+        name: ELASTICSEARCH_JOB,
+        targets: slots.exporters
+          .filter((e) => e.exporter === "elasticsearch")
+          .map((e) => ({ address: `${ctx.address(m, e)}:${ELASTICSEARCH_EXPORTER_PORT}`, instance: e.target.id, labels: { component: e.target.path } })),
+      },
       {
         name: "rabbitmq",
         targets: rabbits.map((q) => ({ address: `${ctx.address(q, 0)}:${RABBITMQ_PROMETHEUS_PORT}`, instance: q.id, labels: { component: q.path } })),

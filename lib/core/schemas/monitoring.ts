@@ -67,6 +67,8 @@ export const monitoringSchema = z
         redis: dockerImage.default("oliver006/redis_exporter:v1.45.0-alpine"),
         /** @default "nginx/nginx-prometheus-exporter:0.11.0" */
         nginx: dockerImage.default("nginx/nginx-prometheus-exporter:0.11.0"),
+        /** @default "quay.io/prometheuscommunity/elasticsearch-exporter:v1.5.0" */
+        elasticsearch: dockerImage.default("quay.io/prometheuscommunity/elasticsearch-exporter:v1.5.0"),
         /**
          * A plain Python 3 image for the stats exporter (uWSGI's stats server, memcached): a script of
          * ours that needs only the standard library and `python3` on the PATH. @default "python:3.11-slim"
@@ -79,6 +81,7 @@ export const monitoringSchema = z
         postgres: "quay.io/prometheuscommunity/postgres-exporter:v0.11.1",
         redis: "oliver006/redis_exporter:v1.45.0-alpine",
         nginx: "nginx/nginx-prometheus-exporter:0.11.0",
+        elasticsearch: "quay.io/prometheuscommunity/elasticsearch-exporter:v1.5.0",
         python: "python:3.11-slim",
       }),
   })

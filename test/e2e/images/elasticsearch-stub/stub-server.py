@@ -1,9 +1,25 @@
-"""STUB standing for Elasticsearch 7.17.25 in the e2e suite: answers / and /_cluster/health only."""
+"""STUB standing for Elasticsearch 7.17.25 in the e2e suite: answers / and /_cluster/health only.
+
+Not Elasticsearch: no index, no shard, no node stats. The health it answers is green with one node,
+unless the tests ask otherwise: STUB_HEALTH_FILE names a JSON file read at every request whose keys
+(e.g. {"status": "red", "number_of_nodes": 2}) replace the answer's. STUB_BIND and STUB_PORT move
+the listener (the daemon suite runs it on a loopback address of a test namespace).
+"""
 import json
+import os
 import socket
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 NAME = socket.gethostname()
+HEALTH_FILE = os.environ.get("STUB_HEALTH_FILE")
+
+
+def health():
+    body = {"cluster_name": "webstack-e2e-stub", "status": "green", "number_of_nodes": 1, "number_of_data_nodes": 1, "stub": True}
+    if HEALTH_FILE and os.path.exists(HEALTH_FILE):
+        with open(HEALTH_FILE) as f:
+            body.update(json.load(f))
+    return body
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -20,10 +36,10 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         path = self.path.split("?", 1)[0]
         if path == "/":
-            self._send(200, {"name": NAME, "cluster_name": "webstack-e2e-stub", "tagline": "STUB, not Elasticsearch",
+            self._send(200, {"name": NAME, "cluster_name": health()["cluster_name"], "tagline": "STUB, not Elasticsearch",
                              "version": {"number": "7.17.25", "build_flavor": "stub"}})
         elif path.startswith("/_cluster/health"):
-            self._send(200, {"cluster_name": "webstack-e2e-stub", "status": "green", "number_of_nodes": 1, "stub": True})
+            self._send(200, health())
         else:
             self._send(404, {"error": "webstack e2e elasticsearch stub: only / and /_cluster/health", "status": 404})
 
@@ -33,4 +49,4 @@ class Handler(BaseHTTPRequestHandler):
         print("stub-es: " + fmt % args, flush=True)
 
 
-ThreadingHTTPServer(("0.0.0.0", 9200), Handler).serve_forever()
+ThreadingHTTPServer((os.environ.get("STUB_BIND", "0.0.0.0"), int(os.environ.get("STUB_PORT", "9200"))), Handler).serve_forever()
