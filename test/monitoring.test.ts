@@ -235,3 +235,27 @@ test("the invenio example is monitored: 33 alerts, its scrape targets, within it
   // Its search cluster (one node) through one elasticsearch_exporter, named after the cluster.
   expect(scrapeTargets(stack).elasticsearch).toEqual(["search"]);
 });
+
+test("a Redis broker: its exporter reads each consumed queue's list, CeleryQueueGrowing reads its length; a Redis cache reads none", () => {
+  const stack = newStack();
+  const db = new Database(stack, "db", { replicas: 0, maxConnections: 120 });
+  const cache = new Cache(stack, "cache");
+  const mq = new Queue(stack, "mq", { engine: "redis" });
+  const web = new WebTier(stack, "web", { image: IMAGE, wsgiModule: WSGI, database: db, cache, queue: mq });
+  new WorkerTier(stack, "worker", { image: IMAGE, celeryApp: "app.tasks", queues: ["celery", "mail"], database: db, queue: mq });
+  new WorkerTier(stack, "mailer", { image: IMAGE, celeryApp: "app.tasks", queues: ["mail"], concurrency: 2, database: db, queue: mq });
+  new LoadBalancer(stack, "lb", { defaultTarget: web });
+  new Monitoring(stack, "monitoring");
+  const command = (key: string) => stack.cluster().plan.containers.find((c) => c.key === key)!.command;
+  expect(command("mq-exporter")).toContain("--check-single-keys=db0=celery,db0=mail");
+  expect(command("cache-exporter").some((a) => a.startsWith("--check-single-keys"))).toBe(false);
+  const growing = alertRules(stack).filter((r: any) => r.alert === "CeleryQueueGrowing");
+  expect(growing.map((r: any) => [r.labels.queue, r.expr])).toEqual([
+    ["celery", 'redis_key_size{job="redis",instance="mq",db="db0",key="celery"} > 0 and deriv(redis_key_size{job="redis",instance="mq",db="db0",key="celery"}[10m]) > 0'],
+    ["mail", 'redis_key_size{job="redis",instance="mq",db="db0",key="mail"} > 0 and deriv(redis_key_size{job="redis",instance="mq",db="db0",key="mail"}[10m]) > 0'],
+  ]);
+  // Both tiers consume mail: its capacity is theirs together (1 x 4 + 1 x 2 processes).
+  expect(growing[1].annotations.summary).toContain("its 6 worker processes");
+  // Redis has no consumers to count: no CeleryWorkerMissing on a Redis broker.
+  expect(alertRules(stack).filter((r: any) => r.alert === "CeleryWorkerMissing")).toEqual([]);
+});

@@ -5,7 +5,9 @@
 import { CACHE_MEMORY } from "../budgets/rules/memory";
 import { RABBITMQ_CONNECTIONS, REDIS_CLIENTS } from "../budgets/rules/clients";
 import { redisMaxMemoryMiB } from "../derive";
-import { componentsOf, type CacheModel, type LoadBalancerModel, type MonitoringModel, type QueueModel, type Topology } from "../topology";
+import { REDIS_BROKER_DB } from "../render/redis";
+import type { CacheModel, LoadBalancerModel, MonitoringModel, QueueModel, Topology } from "../topology";
+import { celeryRabbitmqQueueAlerts, celeryRedisQueueAlerts } from "./celery";
 import { gauge, num, warnShare, type AlertSpec } from "./spec";
 
 export function loadBalancerAlerts(t: Topology, m: MonitoringModel, lb: LoadBalancerModel): AlertSpec[] {
@@ -157,6 +159,7 @@ export function redisAlerts(t: Topology, c: CacheModel | QueueModel): AlertSpec[
       check: { series: [{ series: `redis_evicted_keys_total{${sel}}`, firing: "0+5x30", quiet: "0x30" }], labels: id },
     });
   }
+  if (c.kind === "queue") alerts.push(...celeryRedisQueueAlerts(t, c, REDIS_BROKER_DB));
   return alerts;
 }
 
@@ -178,81 +181,8 @@ export function rabbitmqAlerts(t: Topology, q: QueueModel): AlertSpec[] {
       source: `WS-RABBITMQ-CONNECTIONS: warning share ${num(share)} x connection_max ${measurement.limit}; the model counts ${measurement.used}`,
       check: { series: [gauge(`rabbitmq_connections{job="rabbitmq",instance="${q.id}"}`, threshold)], labels: id },
     },
-    ...celeryQueueAlerts(t, q),
+    ...celeryRabbitmqQueueAlerts(t, q),
   ];
-}
-
-/**
- * Per Celery queue: as many consumers as the model has workers consuming it, a backlog that does not
- * grow, and no more unacknowledged messages than its workers may hold (prefetched or running).
- */
-function celeryQueueAlerts(t: Topology, q: QueueModel): AlertSpec[] {
-  const sel = `job="rabbitmq-queues-${q.id}",instance="${q.id}",vhost="${q.settings.vhost}"`;
-  const consumers = new Map<string, { workers: number; capacity: number; prefetch: number; tiers: string[]; prefetchTerms: string[] }>();
-  for (const w of componentsOf(t, "workerTier").filter((x) => x.queue?.path === q.path)) {
-    const s = w.settings;
-    for (const name of s.queues) {
-      const c = consumers.get(name) ?? { workers: 0, capacity: 0, prefetch: 0, tiers: [], prefetchTerms: [] };
-      consumers.set(name, {
-        workers: c.workers + s.nodes,
-        capacity: c.capacity + s.nodes * s.concurrency,
-        prefetch: c.prefetch + s.nodes * s.concurrency * s.prefetchMultiplier,
-        tiers: [...c.tiers, `${w.path} (${s.nodes} workers)`],
-        prefetchTerms: [...c.prefetchTerms, `${w.path}: ${s.nodes} workers x concurrency ${s.concurrency} x prefetchMultiplier ${s.prefetchMultiplier}`],
-      });
-    }
-  }
-  return [...consumers].flatMap(([queue, c]): AlertSpec[] => [
-    {
-      group: q.id,
-      component: q.path,
-      ruleLabels: { queue },
-      name: "CeleryWorkerMissing",
-      expr: `sum by (instance, queue) (rabbitmq_detailed_queue_consumers{${sel},queue="${queue}"}) < ${c.workers}`,
-      forSeconds: 120,
-      severity: "critical",
-      summary: `${q.path}: fewer consumers on queue ${queue} than the ${c.workers} Celery workers that consume it`,
-      threshold: `< ${c.workers} consumers on ${queue}`,
-      source: `the model: ${c.tiers.join(", ")} consume ${queue}`,
-      check: {
-        series: [{ series: `rabbitmq_detailed_queue_consumers{${sel},queue="${queue}"}`, firing: `${c.workers - 1}x30`, quiet: `${c.workers}x30` }],
-        labels: { instance: q.id, queue },
-      },
-    },
-    {
-      group: q.id,
-      component: q.path,
-      ruleLabels: { queue },
-      name: "CeleryQueueGrowing",
-      expr: `rabbitmq_detailed_queue_messages_ready{${sel},queue="${queue}"} > 0 and deriv(rabbitmq_detailed_queue_messages_ready{${sel},queue="${queue}"}[10m]) > 0`,
-      forSeconds: 600,
-      severity: "warning",
-      summary: `${q.path}: tasks waiting on ${queue} keep growing for 10 min: its ${c.capacity} worker processes do not keep up`,
-      threshold: "ready messages > 0 and growing for 10 min",
-      source: `the consumers' capacity in the model: ${c.capacity} processes (workers x concurrency)`,
-      check: {
-        series: [{ series: `rabbitmq_detailed_queue_messages_ready{${sel},queue="${queue}"}`, firing: "0+5x30", quiet: "3x30" }],
-        labels: { job: `rabbitmq-queues-${q.id}`, instance: q.id, vhost: q.settings.vhost, queue },
-      },
-    },
-    {
-      group: q.id,
-      component: q.path,
-      ruleLabels: { queue },
-      name: "CeleryUnackedHigh",
-      // Celery acknowledges a task when it starts it (acks_late off): what is unacknowledged is prefetched, at most prefetch multiplier x concurrency per worker.
-      expr: `rabbitmq_detailed_queue_messages_unacked{${sel},queue="${queue}"} > ${c.prefetch}`,
-      forSeconds: 600,
-      severity: "warning",
-      summary: `${q.path}: more messages on ${queue} are unacknowledged for 10 min than its workers may prefetch (${c.prefetch}): tasks with an ETA or countdown held by the workers, or consumers that do not acknowledge`,
-      threshold: `> ${c.prefetch} unacknowledged messages on ${queue} for 10 min`,
-      source: `the model: ${c.prefetchTerms.join(" + ")}`,
-      check: {
-        series: [gauge(`rabbitmq_detailed_queue_messages_unacked{${sel},queue="${queue}"}`, c.prefetch)],
-        labels: { job: `rabbitmq-queues-${q.id}`, instance: q.id, vhost: q.settings.vhost, queue },
-      },
-    },
-  ]);
 }
 
 /** Alerts on every target whatever its kind. */

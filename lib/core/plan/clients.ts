@@ -8,7 +8,7 @@ import { MEMCACHED_PORT } from "../render/memcached";
 import { PGBOUNCER_PORT } from "../render/pgbouncer";
 import { PG_PORT } from "../render/postgres";
 import { RABBITMQ_PORT } from "../render/rabbitmq";
-import { REDIS_PORT } from "../render/redis";
+import { REDIS_BROKER_DB, REDIS_PORT, REDIS_RESULT_DB } from "../render/redis";
 import type { ServiceEndpoint } from "../render/release";
 import { SEARCH_HTTP_PORT } from "../render/search";
 import { PropsError } from "../errors";
@@ -75,13 +75,13 @@ function cacheUrl(ctx: PlanContext, cache: CacheModel, redisDb = 0): string {
 
 function brokerUrl(ctx: PlanContext, queue: QueueModel): string {
   const address = ctx.address(queue, 0);
-  if (queue.settings.engine === "redis") return `redis://:${redisPassword(ctx, queue)}@${address}:${REDIS_PORT}/0`;
+  if (queue.settings.engine === "redis") return `redis://:${redisPassword(ctx, queue)}@${address}:${REDIS_PORT}/${REDIS_BROKER_DB}`;
   return `amqp://${queue.settings.user}:${rabbitmqPassword(ctx, queue)}@${address}:${RABBITMQ_PORT}/${queue.settings.vhost}`;
 }
 
 function resultBackendUrl(ctx: PlanContext, queue: QueueModel): string {
   if (queue.settings.engine === "rabbitmq") return "rpc://";
-  return `redis://:${redisPassword(ctx, queue)}@${ctx.address(queue, 0)}:${REDIS_PORT}/1`;
+  return `redis://:${redisPassword(ctx, queue)}@${ctx.address(queue, 0)}:${REDIS_PORT}/${REDIS_RESULT_DB}`;
 }
 
 function searchUrl(ctx: PlanContext, search: SearchClusterModel): string {

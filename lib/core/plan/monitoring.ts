@@ -5,6 +5,7 @@
  * threshold and address follows the model; nothing is listed by hand.
  */
 import { generateAlerts } from "../alerts";
+import { celeryConsumers } from "../alerts/celery";
 import { ELASTICSEARCH_JOB } from "../alerts/search";
 import { monitoringSlots, workerSlots, type ExporterSlot } from "../layout";
 import {
@@ -39,9 +40,9 @@ import {
 import { PG_PORT } from "../render/postgres";
 import { FLOWER_PORT } from "../render/celery";
 import { RABBITMQ_PROMETHEUS_PORT } from "../render/rabbitmq";
-import { REDIS_PORT } from "../render/redis";
+import { REDIS_BROKER_DB, REDIS_PORT } from "../render/redis";
 import { SEARCH_HTTP_PORT } from "../render/search";
-import { componentsOf, type DatabaseModel, type MonitoringModel } from "../topology";
+import { componentsOf, type DatabaseModel, type MonitoringModel, type QueueModel } from "../topology";
 import { ENV, redisPassword } from "./clients";
 import { cmd, file, snake, type PlanContext, type Planner } from "./context";
 import { planStatsExporter, statsExporterJobs } from "./stats-exporter";
@@ -70,6 +71,13 @@ export function exporterDatabasePassword(ctx: PlanContext, db: DatabaseModel): s
 /** Health check of the busybox-based Prometheus images: their own page answers. */
 const wgetCheck = (port: number, path: string) => cmd("wget", "-q", "-O", "/dev/null", `http://127.0.0.1:${port}${path}`);
 
+
+/** `--check-single-keys` for a Redis broker: each Celery queue consumed from it (none for a cache). */
+function celeryQueueKeys(ctx: PlanContext, target: ExporterSlot["target"]): string[] {
+  if (target.kind !== "queue") return [];
+  const queues = [...celeryConsumers(ctx.topology, target as QueueModel).keys()];
+  return queues.length > 0 ? [`--check-single-keys=${queues.map((q) => `db${REDIS_BROKER_DB}=${q}`).join(",")}`] : [];
+}
 function exporterContainer(ctx: PlanContext, m: MonitoringModel, e: ExporterSlot) {
   const images = m.settings.exporterImages;
   const base = { key: e.key, constructPath: m.path, address: ctx.address(m, e), user: NOBODY, files: [], memoryMiB: EXPORTER_MEMORY_MIB, dependsOn: [e.targetKey] };
@@ -97,7 +105,8 @@ function exporterContainer(ctx: PlanContext, m: MonitoringModel, e: ExporterSlot
         ...base,
         role: "redis-exporter",
         image: images.redis,
-        command: ["redis_exporter", `--web.listen-address=:${REDIS_EXPORTER_PORT}`],
+        // A broker's Celery queues are lists in its broker db: their lengths, for CeleryQueueGrowing.
+        command: ["redis_exporter", `--web.listen-address=:${REDIS_EXPORTER_PORT}`, ...celeryQueueKeys(ctx, e.target)],
         env: { REDIS_ADDR: `redis://${serverAddress}:${REDIS_PORT}`, [ENV.redisPassword]: redisPassword(ctx, e.target as never) },
         listens: [{ port: REDIS_EXPORTER_PORT, purpose: "redis_exporter" }],
         healthcheck: wgetCheck(REDIS_EXPORTER_PORT, "/"),

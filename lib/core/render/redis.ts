@@ -6,6 +6,9 @@
 
 export const REDIS_CONF = "/usr/local/etc/redis/redis.conf";
 export const REDIS_PORT = 6379;
+/** A Redis Queue's databases: Celery's broker (its queues' lists), and its result backend. */
+export const REDIS_BROKER_DB = 0;
+export const REDIS_RESULT_DB = 1;
 
 export interface RedisConfig {
   readonly purpose: "cache" | "broker";
