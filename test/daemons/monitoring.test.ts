@@ -9,6 +9,7 @@ import { buildSmallSiteStack } from "../../examples/small-site/stack";
 import { POSTGRES_EXPORTER_CONNECTIONS } from "../../lib/core/monitoring";
 import { Sandbox, container, containersOf, fileIn, link, secretValue, sleep, testWith, type Container } from "./harness";
 import { waitReady } from "./postgres-helpers";
+import { withRedisAndExporter } from "./redis-exporter-pair";
 
 const PROM = "/etc/prometheus";
 // js-yaml 3 comes with jest's coverage tooling; the rendered files are plain YAML.
@@ -247,29 +248,14 @@ describe("each exporter reads its real daemon through the rendered wiring", () =
   }, 120_000);
 
   withRedis("redis_exporter: logs in with the cache's password; the memory alert is 90 % of the maxmemory Redis reports", async () => {
-    const cache = container(cs, "cache");
-    const exporter = container(cs, "cache-exporter");
     const prometheus = container(cs, "monitoring-prometheus");
-    const rd = new Sandbox("redis", { files: cache.files, setup: "mkdir -p /data && chown redis:redis /data" });
-    const ex = new Sandbox("redis-exporter", { files: exporter.files, setup: UPSTREAM_NAMES });
-    try {
-      await rd.start({ user: cache.user ?? "redis", argv: cache.command, env: cache.env });
-      await ex.start();
-      await link(rd, `${cache.address}/16`, ex, `${exporter.address}/16`);
-      expect((await ex.sh(`${exporter.command.join(" ")} >/tmp/exporter.log 2>&1 &`, { user: "nobody", env: exporter.env })).code).toBe(0);
-      const metrics = async () => (await ex.exec(["curl", "-s", "--max-time", "5", "http://127.0.0.1:9121/metrics"])).stdout;
-      await ex.waitFor("redis_up 1", async () => /^redis_up 1$/m.test(await metrics()), 30_000);
+    await withRedisAndExporter(container(cs, "cache"), container(cs, "cache-exporter"), async (_rd, metrics) => {
       const maxBytes = Number(/^redis_memory_max_bytes (\S+)$/m.exec(await metrics())![1]);
       expect(maxBytes).toBe(192 * 1024 * 1024);
       const rule = /expr: "redis_memory_used_bytes\{[^}]*\} > (\d+)"/.exec(fileIn(prometheus, `${PROM}/alerts.yml`))!;
       expect(Number(rule[1])).toBe(Math.floor(0.9 * maxBytes));
       expect(await metrics()).toMatch(/^redis_connected_clients 1$/m);
-    } catch (e) {
-      throw new Error(`${(e as Error).message}\n--- exporter ---\n${(await ex.sh("cat /tmp/exporter.log").catch(() => ({ stdout: "" }))).stdout.slice(-2000)}`);
-    } finally {
-      await ex.stop();
-      await rd.stop();
-    }
+    });
   }, 120_000);
 
   withHaproxy("HAProxy serves its built-in exporter at /metrics of the internal stats port; the stats page still wants its password", async () => {

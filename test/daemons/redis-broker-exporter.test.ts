@@ -5,7 +5,8 @@
  * Celery's Redis transport leaves them (LPUSH), read back as the series CeleryQueueGrowing reads.
  */
 import { LoadBalancer, Monitoring, Queue, WebStack, WebTier, WorkerTier, Database } from "../../lib";
-import { Sandbox, container, containersOf, fileIn, link, testWith } from "./harness";
+import { container, containersOf, fileIn, testWith } from "./harness";
+import { withRedisAndExporter } from "./redis-exporter-pair";
 
 const it = testWith(["redis-server", "redis-cli", "prometheus-redis-exporter", "unshare", "nsenter", "ip", "curl"]);
 // js-yaml 3 comes with jest's coverage tooling; the rendered files are plain YAML.
@@ -36,28 +37,14 @@ it("redis_exporter reports each Celery queue's length in the broker's db; Celery
   const series = /^(redis_key_size\{[^}]*\})/.exec(growing[0].expr)![1];
   expect(series).toBe('redis_key_size{job="redis",instance="mq",db="db0",key="celery"}');
 
-  const rd = new Sandbox("redis-broker", { files: mq.files, setup: "mkdir -p /data && chown redis:redis /data" });
-  const ex = new Sandbox("redis-broker-exporter", { files: exporter.files, setup: "ln -sf /usr/bin/prometheus-redis-exporter /usr/local/bin/redis_exporter" });
-  try {
-    await rd.start({ user: mq.user ?? "redis", argv: mq.command, env: mq.env });
-    await ex.start();
-    await link(rd, `${mq.address}/16`, ex, `${exporter.address}/16`);
+  await withRedisAndExporter(mq, exporter, async (rd, metrics) => {
     const password = String(Object.entries(mq.env).find(([k]) => /PASSWORD/.test(k))![1]);
     const cli = (...args: string[]) => rd.exec(["redis-cli", "--no-auth-warning", "-a", password, "-n", "0", ...args]);
-    await rd.waitFor("redis answers", async () => (await cli("PING")).stdout.trim() === "PONG", 30_000);
     // Celery's Redis transport publishes with LPUSH onto the list named after the queue.
     expect((await cli("LPUSH", "celery", "t1", "t2", "t3")).stdout.trim()).toBe("3");
-    expect((await ex.sh(`${exporter.command.join(" ")} >/tmp/exporter.log 2>&1 &`, { user: "nobody", env: exporter.env })).code).toBe(0);
-    const metrics = async () => (await ex.exec(["curl", "-s", "--max-time", "5", "http://127.0.0.1:9121/metrics"])).stdout;
-    await ex.waitFor("redis_up 1", async () => /^redis_up 1$/m.test(await metrics()), 30_000);
     const text = await metrics();
     expect(text).toMatch(/^redis_key_size\{db="db0",key="celery"\} 3$/m);
     // An empty queue has no list in Redis: its length reads 0, not a missing series.
     expect(text).toMatch(/^redis_key_size\{db="db0",key="mail"\} 0$/m);
-  } catch (e) {
-    throw new Error(`${(e as Error).message}\n--- exporter ---\n${(await ex.sh("cat /tmp/exporter.log").catch(() => ({ stdout: "" }))).stdout.slice(-2000)}`);
-  } finally {
-    await ex.stop();
-    await rd.stop();
-  }
+  });
 }, 120_000);
